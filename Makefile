@@ -1,0 +1,36 @@
+# Set-up and the two Quickstart commands. `make demo` and `make test` each create the virtual
+# environment on first use. TORCH picks the torch build installed before the package: the
+# default is the CPU wheel; on a GPU machine use e.g. `make test TORCH=torch`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH ?= torch==2.13.0
+
+.PHONY: install demo test test-slow lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q -e ".[test,cluster]"
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(PY) sweeps/horizon_sweep.py
+
+test: install
+	$(PY) -m pytest -q
+
+test-slow: install
+	$(PY) -m pytest -q -m slow
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+bench: install
+	$(PY) bench/bench_updates.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

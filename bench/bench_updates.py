@@ -1,0 +1,86 @@
+"""Update throughput (updates/s) of each backbone at given scales, on this machine.
+
+    python bench/bench_updates.py                       # paper and cpu presets, all backbones
+    python bench/bench_updates.py --scales 256x2x256 128x3x256 --seconds 10
+
+A scale is WIDTHxDEPTHxBATCH or a preset name. Batches come from a pointmaze-shaped synthetic
+dataset (obs_dim 2, 1000-step episodes), so no dataset file is needed; the numbers are per-update
+costs, which do not depend on the data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from gcttt.agents import BACKBONES, make_agent
+from gcttt.data.files import OfflineData
+from gcttt.data.sampler import GoalSampler
+from gcttt.data.transitions import TransitionData
+from gcttt.envs import dataset_info
+from gcttt.presets import PRESETS, Preset, backbone_config
+
+
+def synthetic_pointmaze(episodes: int = 200, length: int = 1001, seed: int = 0) -> OfflineData:
+    rng = np.random.default_rng(seed)
+    obs = np.cumsum(rng.normal(0, 0.1, size=(episodes * length, 2)), axis=0).astype(np.float32)
+    terminals = np.zeros(episodes * length, dtype=bool)
+    terminals[length - 1 :: length] = True
+    actions = rng.uniform(-1, 1, size=(episodes * length, 2)).astype(np.float32)
+    return OfflineData(observations=obs, actions=actions, terminals=terminals)
+
+
+def parse_scale(text: str) -> Preset:
+    if text in PRESETS:
+        return PRESETS[text]
+    width, depth, batch = (int(x) for x in text.split("x"))
+    return Preset(text, width, depth, batch, 3e-4, 1, 0, 1, (1,), 1)
+
+
+def measure(backbone: str, preset: Preset, data: TransitionData, seconds: float) -> float:
+    info = dataset_info("pointmaze-medium-navigate-v0")
+    agent = make_agent(backbone, backbone_config(backbone, info, preset), 2, 2, device=data.device)
+    sampler = GoalSampler(data, agent.sampler_config(), torch.Generator(data.device).manual_seed(0))
+    for _ in range(3):
+        agent.update(sampler.sample())
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        agent.update(sampler.sample())
+        n += 1
+    if data.device.type == "cuda":
+        torch.cuda.synchronize()
+    return n / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--scales", nargs="+", default=["paper", "cpu"], help="presets or WIDTHxDEPTHxBATCH")
+    parser.add_argument("--backbones", nargs="+", default=list(BACKBONES), choices=list(BACKBONES))
+    parser.add_argument("--seconds", type=float, default=8.0, help="timing window per measurement")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    data = TransitionData.from_offline(synthetic_pointmaze(), device=args.device)
+    print(f"device {args.device}, {torch.get_num_threads()} threads, torch {torch.__version__}")
+    print(
+        f"{'scale':>12} {'width':>5} {'depth':>5} {'batch':>5} " + " ".join(f"{b:>8}" for b in args.backbones)
+    )
+    for text in args.scales:
+        preset = parse_scale(text)
+        rates = [measure(b, preset, data, args.seconds) for b in args.backbones]
+        print(
+            f"{text:>12} {preset.width:>5} {preset.depth:>5} {preset.batch_size:>5} "
+            + " ".join(f"{r:8.1f}" for r in rates)
+        )
+    print("(updates per second)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""Backbones: one file each, one interface (`gcttt.agents.base.Agent`), one registry."""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from typing import Any
+
+import torch
+
+from gcttt.agents.base import Agent
+from gcttt.agents.gcbc import GCBCAgent, GCBCConfig
+from gcttt.agents.gciql import GCIQLAgent, GCIQLConfig
+from gcttt.agents.saw import SAWAgent, SAWConfig
+from gcttt.data.sampler import GoalMix
+from gcttt.errors import CheckpointError, UsageError
+
+BACKBONES: dict[str, tuple[type[Agent], type]] = {
+    "gcbc": (GCBCAgent, GCBCConfig),
+    "gciql": (GCIQLAgent, GCIQLConfig),
+    "saw": (SAWAgent, SAWConfig),
+}
+
+
+def backbone_classes(name: str) -> tuple[type[Agent], type]:
+    """(agent class, config class) of a backbone name; UsageError listing the known names."""
+    if name not in BACKBONES:
+        raise UsageError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
+    return BACKBONES[name]
+
+
+def make_agent(
+    name: str, config: Any, obs_dim: int, action_dim: int, device: str | torch.device = "cpu", seed: int = 0
+) -> Agent:
+    agent_cls, config_cls = backbone_classes(name)
+    if not isinstance(config, config_cls):
+        raise TypeError(f"{name} needs a {config_cls.__name__}, got {type(config).__name__}")
+    return agent_cls(config, obs_dim, action_dim, device=device, seed=seed)
+
+
+def config_from_dict(name: str, values: dict[str, Any]) -> Any:
+    """Rebuild a backbone config from `dataclasses.asdict` output (as stored in checkpoints)."""
+    _, config_cls = backbone_classes(name)
+    known = {f.name for f in fields(config_cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise CheckpointError(f"checkpoint config has fields this version does not know: {sorted(unknown)}")
+    values = dict(values)
+    for key in ("value_goals", "actor_goals"):
+        if isinstance(values.get(key), dict):
+            values[key] = GoalMix(**values[key])
+    return config_cls(**values)
+
+
+def agent_from_state(state: dict[str, Any], device: str | torch.device = "cpu") -> Agent:
+    """Build the agent a `state_dict()` came from and load it (weights, targets, Adam state)."""
+    name = state.get("backbone")
+    if name not in BACKBONES:
+        raise CheckpointError(f"checkpoint names an unknown backbone {name!r}; known: {', '.join(BACKBONES)}")
+    config = config_from_dict(name, state["config"])
+    agent = make_agent(name, config, state["obs_dim"], state["action_dim"], device=device)
+    agent.load_state_dict(state)
+    return agent
+
+
+__all__ = [
+    "BACKBONES",
+    "Agent",
+    "GCBCAgent",
+    "GCIQLAgent",
+    "SAWAgent",
+    "agent_from_state",
+    "backbone_classes",
+    "config_from_dict",
+    "make_agent",
+]

@@ -1,0 +1,176 @@
+"""What every backbone shares: the interface, one Adam over all trained weights, and state.
+
+A backbone subclasses `Agent` and provides its networks (`self.nets`, with target copies under
+names starting with ``target_``), `losses(batch)`, `act`, `value` and `sampler_config`. The base
+class supplies `update`, `state_dict`/`load_state_dict` (weights, targets and Adam state) and
+`snapshot`/`restore`, the in-place reset that test-time training runs before every re-plan.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import asdict
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from gcttt.data.sampler import Batch, SamplerConfig
+from gcttt.errors import CheckpointError
+
+Metrics = dict[str, torch.Tensor]
+"""Scalar tensors keyed by namespaced names (``value/loss``, ``actor/mse``, ...). They stay on the
+device so that an update costs no host sync; call `.item()` only when logging."""
+
+
+def frozen_call(module: nn.Module, *args: torch.Tensor) -> Any:
+    """Call `module` so that gradients reach its inputs but never its parameters."""
+    params = {name: p.detach() for name, p in module.named_parameters()}
+    return torch.func.functional_call(module, params, args)
+
+
+def make_adam(params: list[nn.Parameter], lr: float) -> torch.optim.Adam:
+    """Adam with the fused kernel where this torch build has it (3x faster on CPU than the loop)."""
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.Adam(params, lr=lr)
+
+
+class Agent:
+    """Base class of the backbones. Not an `nn.Module`: its state includes the optimizer."""
+
+    name: ClassVar[str]
+
+    def __init__(
+        self, config: Any, obs_dim: int, action_dim: int, device: str | torch.device = "cpu", seed: int = 0
+    ):
+        self.config = config
+        self.obs_dim = obs_dim
+        self.action_dim = action_dim
+        self.device = torch.device(device)
+        # Initial weights come from a generator forked from `seed`, never from global state.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            self.nets = self.build_networks().to(self.device)
+        self.generator = torch.Generator(self.device).manual_seed(seed + 1)
+        for name, net in self.nets.items():
+            if name.startswith("target_"):
+                net.requires_grad_(False)
+        self.optimizer = make_adam(self.trained_parameters(), config.lr)
+        self.steps = 0
+
+    # --- to be provided by each backbone -------------------------------------------------------
+
+    def build_networks(self) -> nn.ModuleDict:
+        raise NotImplementedError
+
+    def losses(self, batch: Batch) -> tuple[torch.Tensor, Metrics]:
+        """Total loss and metrics; every part of the loss trains only its own network."""
+        raise NotImplementedError
+
+    def update_targets(self) -> None:
+        raise NotImplementedError
+
+    def act(self, observations: torch.Tensor, goals: torch.Tensor) -> torch.Tensor:
+        """Deterministic actions: the actor's mean, clipped to [-1, 1]."""
+        raise NotImplementedError
+
+    def value(self, observations: torch.Tensor, goals: torch.Tensor) -> torch.Tensor:
+        """V(s, g), the value that data selection reads."""
+        raise NotImplementedError
+
+    def sampler_config(self) -> SamplerConfig:
+        """The batches this backbone trains on."""
+        raise NotImplementedError
+
+    # --- shared machinery ----------------------------------------------------------------------
+
+    @property
+    def discount(self) -> float:
+        return self.config.discount
+
+    def noise_like(self, x: torch.Tensor) -> torch.Tensor:
+        """Standard normal noise from the agent's own generator."""
+        return torch.randn(x.shape, generator=self.generator, device=x.device, dtype=x.dtype)
+
+    def trained_parameters(self) -> list[nn.Parameter]:
+        return [
+            p for name, net in self.nets.items() if not name.startswith("target_") for p in net.parameters()
+        ]
+
+    def update(self, batch: Batch) -> Metrics:
+        """One gradient step on the full loss, then the target-network EMA."""
+        loss, metrics = self.losses(batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.update_targets()
+        self.steps += 1
+        return metrics
+
+    def set_lr(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def train_mode(self, training: bool) -> None:
+        self.nets.train(training)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue training: weights, targets, Adam state, step, config."""
+        return {
+            "backbone": self.name,
+            "config": asdict(self.config),
+            "obs_dim": self.obs_dim,
+            "action_dim": self.action_dim,
+            "nets": self.nets.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "generator": self.generator.get_state(),
+            "steps": self.steps,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("backbone") != self.name:
+            raise CheckpointError(f"checkpoint holds a {state.get('backbone')!r} backbone, not {self.name!r}")
+        if (state["obs_dim"], state["action_dim"]) != (self.obs_dim, self.action_dim):
+            raise CheckpointError(
+                f"checkpoint was trained for observation size {state['obs_dim']} and action size "
+                f"{state['action_dim']}, but this env has {self.obs_dim} and {self.action_dim}: "
+                "use a checkpoint pre-trained on this dataset"
+            )
+        self.nets.load_state_dict(state["nets"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        # A generator saved on another device type (CPU vs CUDA) has another layout; keep the seed.
+        with contextlib.suppress(RuntimeError):
+            self.generator.set_state(state["generator"])
+        self.steps = int(state["steps"])
+
+    # --- snapshot / restore: the reset before every re-plan -----------------------------------
+
+    def _optimizer_state(self) -> list[dict[str, torch.Tensor]]:
+        return [self.optimizer.state.get(p, {}) for p in self.trained_parameters()]
+
+    def snapshot(self) -> dict[str, Any]:
+        """A copy of weights, targets and Adam moments, kept on the agent's device."""
+        return {
+            "nets": {k: v.detach().clone() for k, v in self.nets.state_dict().items()},
+            "optimizer": [{k: v.detach().clone() for k, v in s.items()} for s in self._optimizer_state()],
+            "steps": self.steps,
+        }
+
+    @torch.no_grad()
+    def restore(self, snapshot: dict[str, Any]) -> None:
+        """Copy a snapshot back in place (no reallocation), Adam moments and step counts included."""
+        current = self.nets.state_dict()
+        torch._foreach_copy_([current[k] for k in snapshot["nets"]], list(snapshot["nets"].values()))
+        for p, saved in zip(self.trained_parameters(), snapshot["optimizer"], strict=True):
+            if not saved:
+                self.optimizer.state.pop(p, None)
+                continue
+            state = self.optimizer.state.get(p)
+            if state is None or state.keys() != saved.keys():
+                self.optimizer.state[p] = {k: v.clone() for k, v in saved.items()}
+            else:
+                for k, v in saved.items():
+                    state[k].copy_(v)
+        self.steps = snapshot["steps"]

@@ -1,0 +1,76 @@
+"""Checkpoint files: the agent's whole state plus where it came from.
+
+A checkpoint is a ``torch.save`` dict with the agent's `state_dict()` (weights, targets, Adam
+state, step, backbone config), the sampler's generator state (so a resumed run continues the
+same stream), the dataset name and file fingerprint, the pre-training settings and the git SHA.
+Files are written atomically, so a kill mid-write never leaves a checkpoint that loads wrong.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from gcttt.agents import Agent, agent_from_state
+from gcttt.envs import dataset_info
+from gcttt.errors import CheckpointError
+
+FORMAT = "gcttt-checkpoint-v1"
+
+
+def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:
+    """Atomically write `payload` (which must hold 'agent' and 'dataset') to `path`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save({"format": FORMAT, **payload}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Load a checkpoint dict onto the CPU; CheckpointError for anything that is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file (pre-train one with `gcttt pretrain`)")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises many kinds for a damaged file
+        raise CheckpointError(
+            f"{path}: unreadable checkpoint ({type(exc).__name__}); pre-train it again"
+        ) from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a gcttt checkpoint (expected format {FORMAT})")
+    return payload
+
+
+def load_agent(
+    path: str | os.PathLike, device: str | torch.device = "cpu", dataset: str | None = None
+) -> tuple[Agent, dict[str, Any]]:
+    """The agent stored in a checkpoint, on `device`, plus the checkpoint's metadata.
+
+    With `dataset`, refuse a checkpoint whose observation size does not fit that dataset's env.
+    """
+    payload = read_checkpoint(path)
+    state = payload["agent"]
+    if dataset is not None:
+        info = dataset_info(dataset)
+        if state["obs_dim"] != info.obs_dim:
+            raise CheckpointError(
+                f"{path}: trained on {payload.get('dataset')} with observation size {state['obs_dim']}, "
+                f"but {dataset} has observation size {info.obs_dim}; "
+                f"use a checkpoint pre-trained on {dataset}"
+            )
+    agent = agent_from_state(state, device=device)
+    meta = {k: v for k, v in payload.items() if k not in ("agent", "sampler_generator")}
+    return agent, meta

@@ -1,0 +1,167 @@
+"""Everything gcttt knows about an OGBench dataset name, in one place.
+
+`dataset_info(name)` parses an OGBench dataset name (``pointmaze-medium-navigate-v0``,
+``cube-single-play-v0``, ...) and returns the facts the rest of the library reads: the env to
+build, the episode limit of the evaluation protocol (SPEC §3), the relevance coordinates p(obs)
+used by data selection (SPEC §5) and the per-dataset backbone defaults (SPEC §4).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from gcttt.errors import UsageError
+
+MAZE_FAMILIES = ("pointmaze", "antmaze", "humanoidmaze")
+MANIP_FAMILIES = ("cube", "scene", "puzzle")
+
+# Observation layout of OGBench's manipulation envs (state observations): 19 proprioceptive
+# entries (6 joint pos, 6 joint vel, 3 effector pos, 2 effector yaw, 1 gripper opening,
+# 1 gripper contact), then 9 per cube (3 pos, 4 quat, 2 yaw), then 4 per button
+# (2 one-hot state, 1 pos, 1 vel), then for scene drawer pos/vel and window pos/vel.
+_PROPRIO = 19
+_PER_CUBE = 9
+_PER_BUTTON = 4
+
+_NUM_CUBES = {"single": 1, "double": 2, "triple": 3, "quadruple": 4}
+
+
+@dataclass(frozen=True)
+class ActorGoalMix:
+    """Where actor goals come from during pre-training (SPEC §4): future states of the same
+    trajectory (uniform) or random dataset states."""
+
+    p_future: float = 1.0
+    """Probability of a uniformly sampled future state of the same trajectory."""
+    p_random: float = 0.0
+    """Probability of a uniformly random dataset state."""
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """Facts about one OGBench dataset that the library needs."""
+
+    dataset: str
+    """Dataset name, e.g. ``pointmaze-medium-navigate-v0``."""
+    env_name: str
+    """Gymnasium id of the env, e.g. ``pointmaze-medium-v0`` (the dataset name minus its type)."""
+    family: str
+    """One of pointmaze, antmaze, humanoidmaze, cube, scene, puzzle."""
+    variant: str
+    """Maze size (medium, large, giant, teleport), cube count word, or puzzle size; '' for scene."""
+    kind: str
+    """Dataset type: navigate, stitch, explore, play, noisy."""
+    obs_dim: int
+    """Observation size of the state-based env."""
+    episode_limit: int
+    """Evaluation episode limit (SPEC §3)."""
+    relevance_index: tuple[int, ...]
+    """Columns of the observation that form p(obs), the relevance coordinates of SPEC §5."""
+    discount: float
+    """Backbone discount: 0.995 for giant and humanoid mazes, else 0.99."""
+    gciql_alpha: float
+    """GC-IQL DDPG+BC coefficient: pointmaze 0.003, antmaze 0.3, humanoidmaze 0.1, manipulation 1.0."""
+    actor_goals: ActorGoalMix
+    """Actor goal mix: stitch datasets 0.5 future / 0.5 random, else all future."""
+    subgoal_steps: int
+    """SAW waypoint distance k: 25, humanoidmaze 100, manipulation 10."""
+    saw_beta: float
+    """SAW bootstrap temperature beta: 3, cube-single 0.3."""
+    saw_expectile: float
+    """SAW value expectile: 0.7, cube-single 0.9."""
+
+    @property
+    def is_maze(self) -> bool:
+        return self.family in MAZE_FAMILIES
+
+
+_NAME = re.compile(r"^(?P<body>[a-z0-9-]+)-(?P<kind>navigate|stitch|explore|play|noisy)-v0$")
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    """Parse an OGBench dataset name. Raises UsageError for names gcttt does not know."""
+    m = _NAME.match(name)
+    if m is None:
+        raise UsageError(
+            f"unknown dataset name {name!r}: expected an OGBench name such as "
+            "pointmaze-medium-navigate-v0 or cube-single-play-v0"
+        )
+    body, kind = m["body"], m["kind"]
+    parts = body.split("-")
+    family, variant = parts[0], "-".join(parts[1:])
+    env_name = f"{body}-v0"
+
+    if family in MAZE_FAMILIES:
+        if variant not in ("medium", "large", "giant", "teleport") or kind not in (
+            "navigate",
+            "stitch",
+            "explore",
+        ):
+            raise UsageError(f"unknown maze dataset {name!r}")
+        obs_dim = {"pointmaze": 2, "antmaze": 29, "humanoidmaze": 69}[family]
+        limit = 2000 if family == "humanoidmaze" and variant in ("medium", "large") else 1000
+        if family == "humanoidmaze" and variant == "giant":
+            limit = 4000
+        long_horizon = variant == "giant" or family == "humanoidmaze"
+        return DatasetInfo(
+            dataset=name,
+            env_name=env_name,
+            family=family,
+            variant=variant,
+            kind=kind,
+            obs_dim=obs_dim,
+            episode_limit=limit,
+            relevance_index=(0, 1),
+            discount=0.995 if long_horizon else 0.99,
+            gciql_alpha={"pointmaze": 0.003, "antmaze": 0.3, "humanoidmaze": 0.1}[family],
+            actor_goals=ActorGoalMix(0.5, 0.5) if kind == "stitch" else ActorGoalMix(1.0, 0.0),
+            subgoal_steps=100 if family == "humanoidmaze" else 25,
+            saw_beta=3.0,
+            saw_expectile=0.7,
+        )
+
+    if family not in MANIP_FAMILIES or kind not in ("play", "noisy"):
+        raise UsageError(f"unknown dataset {name!r}")
+    if family == "cube":
+        if variant not in _NUM_CUBES:
+            raise UsageError(f"unknown cube dataset {name!r}: cube-{{single,double,triple,quadruple}}")
+        n_cubes = _NUM_CUBES[variant]
+        obs_dim = _PROPRIO + _PER_CUBE * n_cubes
+        relevance = tuple(c for i in range(n_cubes) for c in range(_PROPRIO + 9 * i, _PROPRIO + 9 * i + 3))
+        limit = {1: 200, 2: 500, 3: 1000, 4: 1000}[n_cubes]
+    elif family == "scene":
+        if variant != "":
+            raise UsageError(f"unknown scene dataset {name!r}: scene-play-v0 or scene-noisy-v0")
+        # Cube position, the two buttons' on/off bits, drawer and window positions: the
+        # scene's oracle representation, read off the observation.
+        button0 = _PROPRIO + _PER_CUBE
+        relevance = (19, 20, 21, button0 + 1, button0 + _PER_BUTTON + 1, 36, 38)
+        obs_dim, limit = 40, 750
+    else:
+        sizes = {"3x3": 9, "4x4": 16, "4x5": 20, "4x6": 24}
+        if variant not in sizes:
+            raise UsageError(f"unknown puzzle dataset {name!r}: puzzle-{{3x3,4x4,4x5,4x6}}")
+        n_buttons = sizes[variant]
+        obs_dim = _PROPRIO + _PER_BUTTON * n_buttons
+        # The on/off bit of every button (the second entry of its one-hot state): with eps = 1
+        # a start match means the very same board.
+        relevance = tuple(_PROPRIO + _PER_BUTTON * i + 1 for i in range(n_buttons))
+        limit = {9: 500, 16: 500, 20: 1000, 24: 1000}[n_buttons]
+    single_cube = family == "cube" and variant == "single"
+    return DatasetInfo(
+        dataset=name,
+        env_name=env_name,
+        family=family,
+        variant=variant,
+        kind=kind,
+        obs_dim=obs_dim,
+        episode_limit=limit,
+        relevance_index=relevance,
+        discount=0.99,
+        gciql_alpha=1.0,
+        actor_goals=ActorGoalMix(1.0, 0.0),
+        subgoal_steps=10,
+        saw_beta=0.3 if single_cube else 3.0,
+        saw_expectile=0.9 if single_cube else 0.7,
+    )

@@ -1,0 +1,152 @@
+"""Receding-horizon test-time training (SPEC §1, §6).
+
+Every `horizon` (K) env steps the controller
+1. restores the pre-trained snapshot: weights, target networks and Adam moments;
+2. sets the fine-tuning learning rate;
+3. selects data for the current state and the test goal g*;
+4. runs `steps` (N) updates of the backbone's full loss on batches drawn uniformly from the
+   selection, value goals relabelled as in pre-training, every actor goal set to g*
+   (skipped when nothing is selected);
+5. acts with the fine-tuned policy until the next re-plan.
+
+`once=True` is the "once per episode" ablation: fine-tune at the first step only and return
+to the pre-trained policy once the longest selected segment's length has been acted out.
+Strategies that select once per episode (critic-free) imply it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from gcttt.agents.base import Agent
+from gcttt.data.sampler import GoalSampler
+from gcttt.errors import UsageError
+from gcttt.flops import CostModel
+from gcttt.selection import SelectionConfig, Selector
+
+
+@dataclass(frozen=True)
+class TTTConfig:
+    """The knobs of test-time training."""
+
+    horizon: int = 100
+    """K: env steps between re-plans."""
+    steps: int = 200
+    """N: gradient updates per re-plan."""
+    lr: float = 3e-4
+    """Learning rate of the fine-tuning updates."""
+    once: bool = False
+    """Fine-tune only at the episode's start, reset after the selected segment (ablation)."""
+    selection: SelectionConfig = field(default_factory=SelectionConfig)
+    """Which data to fine-tune on."""
+
+    def __post_init__(self) -> None:
+        if self.horizon < 1:
+            raise UsageError(f"K (re-plan horizon) must be at least 1 (got {self.horizon})")
+        if self.steps < 0:
+            raise UsageError(f"N (gradient steps) must be 0 or more (got {self.steps})")
+        if not self.lr > 0:
+            raise UsageError(f"lr must be positive (got {self.lr})")
+
+    @property
+    def receding(self) -> bool:
+        return self.selection.receding and not self.once
+
+
+@dataclass
+class TTTStats:
+    """Per-episode bookkeeping of test-time training."""
+
+    replans: int = 0
+    selected: list[int] = field(default_factory=list)
+    """Transitions selected at each re-plan."""
+    value_evaluations: int = 0
+    updates: int = 0
+    act_calls: int = 0
+    act_seconds: float = 0.0
+    selection_seconds: float = 0.0
+    finetune_seconds: float = 0.0
+
+    def flops(self, costs: CostModel) -> dict[str, int]:
+        act = self.act_calls * costs.act
+        selection = self.value_evaluations * costs.value
+        finetune = self.updates * costs.update
+        return {"act": act, "selection": selection, "finetune": finetune, "total": act + selection + finetune}
+
+
+class TestTimeTrainer:
+    """A controller (see `gcttt.episode`) that fine-tunes the agent towards the episode's goal."""
+
+    def __init__(
+        self,
+        agent: Agent,
+        pretrained: dict,
+        sampler: GoalSampler,
+        selector: Selector,
+        config: TTTConfig,
+    ):
+        self.agent = agent
+        self.pretrained = pretrained
+        self.sampler = sampler
+        self.selector = selector
+        self.config = config
+        self.goal: torch.Tensor | None = None
+        self.reset_at: int | None = None
+        self.stats = TTTStats()
+        self._cuda = agent.device.type == "cuda"
+
+    def _sync(self) -> None:
+        # Phase timings on a GPU need the queued kernels to finish; only at re-plan boundaries.
+        if self._cuda:
+            torch.cuda.synchronize(self.agent.device)
+
+    def begin(self, observation: np.ndarray, goal: np.ndarray) -> None:
+        self.goal = torch.as_tensor(goal, dtype=torch.float32, device=self.agent.device).reshape(1, -1)
+        self.selector.begin_episode(self.goal)
+        self.agent.restore(self.pretrained)
+        self.reset_at = None
+        self.stats = TTTStats()
+
+    def replan(self, observation: np.ndarray) -> None:
+        cfg, agent = self.config, self.agent
+        self._sync()
+        start = time.perf_counter()
+        agent.restore(self.pretrained)
+        agent.set_lr(cfg.lr)
+        selection = self.selector.select(
+            torch.as_tensor(observation, dtype=torch.float32, device=agent.device)
+        )
+        self._sync()
+        selected = time.perf_counter()
+        self.stats.replans += 1
+        self.stats.selected.append(selection.size)
+        self.stats.value_evaluations += selection.value_evaluations
+        self.stats.selection_seconds += selected - start
+        if selection.size > 0 and cfg.steps > 0:
+            agent.train_mode(True)
+            for _ in range(cfg.steps):
+                agent.update(self.sampler.sample_from(selection.indices, actor_goal=self.goal))
+            agent.train_mode(False)
+            self.stats.updates += cfg.steps
+        self._sync()
+        self.stats.finetune_seconds += time.perf_counter() - selected
+        if not cfg.receding:
+            self.reset_at = selection.longest_segment
+
+    def act(self, observation: np.ndarray, step: int) -> np.ndarray:
+        if (self.config.receding and step % self.config.horizon == 0) or (
+            not self.config.receding and step == 0
+        ):
+            self.replan(observation)
+        elif self.reset_at is not None and step == self.reset_at:
+            self.agent.restore(self.pretrained)  # the selected segment is acted out
+        start = time.perf_counter()
+        obs = torch.as_tensor(observation, dtype=torch.float32, device=self.agent.device).reshape(1, -1)
+        action = self.agent.act(obs, self.goal)[0].cpu().numpy()
+        self.stats.act_seconds += time.perf_counter() - start
+        self.stats.act_calls += 1
+        return action
