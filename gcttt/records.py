@@ -7,7 +7,10 @@ the test-time-training columns.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 
@@ -83,3 +86,30 @@ class EpisodeRecord:
 
 
 RECORD_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(EpisodeRecord))
+
+
+def write_records(
+    path: str | os.PathLike, records: list[EpisodeRecord], extra: dict[str, Any] | None = None
+) -> Path:
+    """Write records (plus constant `extra` columns) as one Parquet file, atomically.
+
+    The file appears under its final name only once complete (temporary file, fsync, rename).
+    """
+    import pandas as pd
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame = pd.DataFrame([r.to_row() for r in records], columns=list(RECORD_COLUMNS))
+    for key, value in (extra or {}).items():
+        frame[key] = value
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            frame.to_parquet(f, index=False)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -186,15 +186,21 @@ class Selector:
         self.distance_known[missing] = True
         return len(idx)
 
-    def _best_end_points(self, first: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per episode: smallest goal distance at least min_steps after `first`, and where."""
+    def _best_end_points(
+        self, matched: torch.Tensor, first: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per episode: smallest goal distance at least min_steps after `first`, and where.
+
+        Works on the candidate end points of the `matched` episodes only, never on the whole
+        dataset.
+        """
         data = self.data
-        first_of_t = first[data.episode]
-        candidate = (first_of_t != _NONE) & (self.positions >= first_of_t + self.config.min_steps)
-        dist = torch.where(candidate, self.distance, math.inf)
+        candidates = segment_indices(first[matched] + self.config.min_steps, data.last[matched] + 1)
+        episode = data.episode[candidates]
+        dist = self.distance[candidates]
         best = torch.full((data.num_episodes,), math.inf, device=data.device)
-        best.scatter_reduce_(0, data.episode, dist, "amin")
-        at_best = torch.nonzero(candidate & (dist == best[data.episode])).squeeze(1)
+        best.scatter_reduce_(0, episode, dist, "amin")
+        at_best = candidates[dist == best[episode]]
         end = torch.full((data.num_episodes,), _NONE, dtype=torch.long, device=data.device)
         end.scatter_reduce_(0, data.episode[at_best], at_best, "amin")
         return best, end
@@ -241,7 +247,7 @@ class Selector:
             return self._random_episodes(first)
         matched = torch.nonzero(first != _NONE).squeeze(1)
         evaluated = self._ensure_distances(matched)
-        best, end = self._best_end_points(first)
+        best, end = self._best_end_points(matched, first)
         valid = torch.nonzero(torch.isfinite(best)).squeeze(1)
         if strategy == "critic-quantile":
             keep = max(1, math.ceil(self.config.q * len(valid))) if len(valid) else 0

@@ -1,0 +1,155 @@
+"""MLflow wiring: tracking URIs, the sweep's parent run, trial child runs, and a metrics sink.
+
+MLflow 3 refuses the old ``./mlruns`` file store, so gcttt always uses a SQLite database given
+by an absolute path (``sqlite:////abs/path/mlflow.db``); `sqlite_uri` builds one. Compare runs
+with ``mlflow ui --backend-store-uri sqlite:////abs/path/mlflow.db``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from gcttt.errors import UsageError
+
+PARENT_TAG = "mlflow.parentRunId"
+
+
+def sqlite_uri(path: str | os.PathLike) -> str:
+    """SQLite tracking URI for a database file, made absolute."""
+    return f"sqlite:///{Path(path).expanduser().resolve()}"
+
+
+def check_tracking_uri(uri: str) -> str:
+    """Refuse relative SQLite paths and MLflow's retired file store, with the fix in the message."""
+    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
+        raise UsageError(f"MLflow URI {uri!r} is relative; use an absolute path: sqlite:////abs/path/mlflow.db")
+    if uri.startswith("file:") or uri.startswith("./") or uri.startswith("/") or "://" not in uri:
+        raise UsageError(
+            f"MLflow URI {uri!r}: MLflow 3 no longer accepts file stores; use sqlite:////abs/path/mlflow.db"
+        )
+    return uri
+
+
+def _client(uri: str):
+    import mlflow
+    from mlflow.tracking import MlflowClient
+
+    mlflow.set_tracking_uri(uri)
+    return MlflowClient(tracking_uri=uri)
+
+
+def experiment_id(uri: str, name: str) -> str:
+    """Id of experiment `name`, created if needed."""
+    client = _client(uri)
+    found = client.get_experiment_by_name(name)
+    if found is not None:
+        return found.experiment_id
+    return client.create_experiment(name)
+
+
+def flat_params(params: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested dicts flattened to 'a.b' keys; values as strings cut to MLflow's limit."""
+    out: dict[str, str] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flat_params(value, prefix=f"{name}."))
+        else:
+            out[name] = str(value)[:6000]
+    return out
+
+
+def find_run(uri: str, experiment: str, tags: dict[str, str]) -> str | None:
+    """Id of a run in `experiment` carrying all `tags` (the newest one), or None."""
+    client = _client(uri)
+    exp = client.get_experiment_by_name(experiment)
+    if exp is None:
+        return None
+    query = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
+    runs = client.search_runs(
+        [exp.experiment_id], filter_string=query, max_results=1, order_by=["start_time DESC"]
+    )
+    return runs[0].info.run_id if runs else None
+
+
+def start_or_resume_run(
+    uri: str, experiment: str, run_name: str, tags: dict[str, str], parent_id: str | None = None
+) -> str:
+    """The run with these tags (reused, so a resumed sweep never duplicates runs), else a new one."""
+    existing = find_run(uri, experiment, tags)
+    client = _client(uri)
+    if existing is not None:
+        client.update_run(existing, status="RUNNING")
+        return existing
+    all_tags = dict(tags)
+    if parent_id:
+        all_tags[PARENT_TAG] = parent_id
+    run = client.create_run(experiment_id(uri, experiment), run_name=run_name, tags=all_tags)
+    return run.info.run_id
+
+
+def end_run(uri: str, run_id: str, status: str) -> None:
+    """Mark a run FINISHED, FAILED or KILLED."""
+    _client(uri).set_terminated(run_id, status=status)
+
+
+def log_params(uri: str, run_id: str, params: dict[str, Any]) -> None:
+    from mlflow.entities import Param
+
+    client = _client(uri)
+    existing = client.get_run(run_id).data.params
+    items = [Param(k, v) for k, v in flat_params(params).items() if k not in existing]
+    for start in range(0, len(items), 100):
+        client.log_batch(run_id, params=items[start : start + 100])
+
+
+def log_metrics(uri: str, run_id: str, metrics: dict[str, float], step: int = 0) -> None:
+    import time
+
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    items = [Metric(k.replace("@", "_"), float(v), now, step) for k, v in metrics.items()]
+    _client(uri).log_batch(run_id, metrics=items)
+
+
+def log_artifact(uri: str, run_id: str, path: str | os.PathLike, artifact_path: str | None = None) -> None:
+    _client(uri).log_artifact(run_id, str(path), artifact_path=artifact_path)
+
+
+@contextlib.contextmanager
+def tracked_run(
+    uri: str, experiment: str, run_name: str, tags: dict[str, str], parent_id: str | None = None
+) -> Iterator[str]:
+    """A run that ends FINISHED on success, KILLED on interrupt and FAILED on error: never left RUNNING."""
+    run_id = start_or_resume_run(uri, experiment, run_name, tags, parent_id)
+    status = "FAILED"
+    try:
+        yield run_id
+        status = "FINISHED"
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        end_run(uri, run_id, status)
+
+
+class MlflowSink:
+    """`gcttt.pretrain.MetricsSink` that logs to one MLflow run."""
+
+    def __init__(self, uri: str, experiment: str, run_name: str):
+        self.uri = check_tracking_uri(uri)
+        self.run_id = start_or_resume_run(self.uri, experiment, run_name, {"gcttt.pretrain_run": run_name})
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        log_params(self.uri, self.run_id, params)
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        log_metrics(self.uri, self.run_id, metrics, step)
+
+    def close(self, status: str) -> None:
+        end_run(self.uri, self.run_id, status)
