@@ -43,18 +43,14 @@ class ReferenceSelector(Selector):
         state_goal = state.reshape(1, -1)
         for start in range(0, self.data.num_transitions, chunk):
             part = self.positions[start : start + chunk]
-            goal_distance(
-                self.agent.value(self.data.obs(part), state_goal.expand(len(part), -1)), self.agent.discount
-            )
+            goal_distance(self.agent.value(self.data.obs(part), state_goal.expand(len(part), -1)), self.agent.discount)
         evaluated += self.data.num_transitions
         selection = super().select(state)
         return selection, evaluated
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dataset", default="pointmaze-medium-navigate-v0")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--width", type=int, default=PRESETS["paper"].width)
@@ -90,9 +86,7 @@ def main() -> None:
         our_evals += selection.value_evaluations
         our_sizes.append(selection.size)
 
-    reference = ReferenceSelector(
-        SelectionConfig(), data, info.relevance_index, agent, torch.Generator(args.device)
-    )
+    reference = ReferenceSelector(SelectionConfig(), data, info.relevance_index, agent, torch.Generator(args.device))
     reference.begin_episode(goal)
     ref_times, ref_evals = [], 0
     for i, state in enumerate(states[: args.reference_replans]):

@@ -56,9 +56,7 @@ def measure(backbone: str, preset: Preset, data: TransitionData, seconds: float)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scales", nargs="+", default=["paper", "cpu"], help="presets or WIDTHxDEPTHxBATCH")
     parser.add_argument("--backbones", nargs="+", default=list(BACKBONES), choices=list(BACKBONES))
     parser.add_argument("--seconds", type=float, default=8.0, help="timing window per measurement")
@@ -69,9 +67,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     data = TransitionData.from_offline(synthetic_pointmaze(), device=args.device)
     print(f"device {args.device}, {torch.get_num_threads()} threads, torch {torch.__version__}")
-    print(
-        f"{'scale':>12} {'width':>5} {'depth':>5} {'batch':>5} " + " ".join(f"{b:>8}" for b in args.backbones)
-    )
+    print(f"{'scale':>12} {'width':>5} {'depth':>5} {'batch':>5} " + " ".join(f"{b:>8}" for b in args.backbones))
     for text in args.scales:
         preset = parse_scale(text)
         rates = [measure(b, preset, data, args.seconds) for b in args.backbones]

@@ -46,9 +46,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # torch raises many kinds for a damaged file
-        raise CheckpointError(
-            f"{path}: unreadable checkpoint ({type(exc).__name__}); pre-train it again"
-        ) from None
+        raise CheckpointError(f"{path}: unreadable checkpoint ({type(exc).__name__}); pre-train it again") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a gcttt checkpoint (expected format {FORMAT})")
     return payload

@@ -66,9 +66,7 @@ class EpisodeOutcome:
     """Wall time of the whole episode, env steps included."""
 
 
-def play_episode(
-    env, controller: Controller, task_id: int, seed: int, max_steps: int | None = None
-) -> EpisodeOutcome:
+def play_episode(env, controller: Controller, task_id: int, seed: int, max_steps: int | None = None) -> EpisodeOutcome:
     """Play task `task_id` once; `seed` fixes the env's start noise.
 
     OGBench's envs draw their start noise from NumPy's global RNG as well as their own, so

@@ -62,15 +62,15 @@ PRESETS: dict[str, Preset] = {
     # docs/presets.md for how the scale was chosen by measurement.
     "cpu": Preset(
         name="cpu",
-        width=256,
-        depth=2,
+        width=128,
+        depth=3,
         batch_size=256,
-        lr=3e-4,
-        steps=30_000,
-        eval_every=10_000,
-        eval_episodes=1,
-        checkpoint_steps=(24_000, 27_000, 30_000),
-        save_every=2_000,
+        lr=1e-3,
+        steps=20_000,
+        eval_every=5_000,
+        eval_episodes=2,
+        checkpoint_steps=(16_000, 18_000, 20_000),
+        save_every=1_000,
     ),
     # Seconds: for tests and smoke runs of every entry point.
     "smoke": Preset(
@@ -96,9 +96,7 @@ def get_preset(name: str) -> Preset:
 
 def dataset_defaults(backbone: str, info: DatasetInfo) -> dict[str, Any]:
     """Per-dataset backbone hyperparameters (SPEC §4) as config overrides."""
-    actor_goals = GoalMix(
-        p_current=0.0, p_future=info.actor_goals.p_future, p_random=info.actor_goals.p_random
-    )
+    actor_goals = GoalMix(p_current=0.0, p_future=info.actor_goals.p_future, p_random=info.actor_goals.p_random)
     out: dict[str, Any] = {"discount": info.discount, "actor_goals": actor_goals}
     if backbone == "gciql":
         out["alpha"] = info.gciql_alpha

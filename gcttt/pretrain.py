@@ -170,9 +170,7 @@ def _eval_metrics(agent: Agent, env, episodes: int, seed: int) -> tuple[dict[str
     return metrics, success
 
 
-def pretrain(
-    config: PretrainConfig, sinks: tuple[MetricsSink, ...] = (), progress: bool = True
-) -> PretrainResult:
+def pretrain(config: PretrainConfig, sinks: tuple[MetricsSink, ...] = (), progress: bool = True) -> PretrainResult:
     """Pre-train (or resume, or find finished) the run `config` describes."""
     info = dataset_info(config.dataset)
     scale = resolved_scale(config)
@@ -196,17 +194,14 @@ def pretrain(
     device = resolve_device(config.device)
     env, train, _ = make_env_and_datasets(config.dataset, config.data_dir)
     fingerprint = file_fingerprint(split_paths(resolve_data_dir(config.data_dir), config.dataset)[0])
-    agent = make_agent(
-        config.backbone, agent_config, train.obs_dim, train.action_dim, device=device, seed=config.seed
-    )
+    agent = make_agent(config.backbone, agent_config, train.obs_dim, train.action_dim, device=device, seed=config.seed)
     generator = torch.Generator(device).manual_seed(config.seed)
     start_step, last_success = 0, None
     if latest_path.exists():
         saved = read_checkpoint(latest_path)
         if saved.get("dataset_fingerprint") != fingerprint:
             raise CheckpointError(
-                f"{latest_path} was trained on a different {config.dataset} file; "
-                f"delete {run_dir} to start over"
+                f"{latest_path} was trained on a different {config.dataset} file; delete {run_dir} to start over"
             )
         agent.load_state_dict(saved["agent"])
         generator.set_state(saved["sampler_generator"])
@@ -237,9 +232,7 @@ def pretrain(
     steps = scale["steps"]
     started = time.perf_counter()
     status = "FAILED"
-    bar = tqdm(
-        total=steps, initial=start_step, desc=f"pretrain {config.backbone}", unit="upd", disable=not progress
-    )
+    bar = tqdm(total=steps, initial=start_step, desc=f"pretrain {config.backbone}", unit="upd", disable=not progress)
     try:
         agent.train_mode(True)
         for step in range(start_step + 1, steps + 1):
@@ -249,13 +242,8 @@ def pretrain(
                 scalars = {k: float(v) for k, v in metrics.items()}
                 for sink in all_sinks:
                     sink.log_metrics(scalars, step)
-                bar.set_postfix(
-                    {
-                        k.split("/")[0] + "/" + k.split("/")[1][:6]: f"{v:.3g}"
-                        for k, v in scalars.items()
-                        if k.endswith("loss")
-                    }
-                )
+                losses = {k.removesuffix("/loss").removesuffix("_loss"): v for k, v in scalars.items() if "loss" in k}
+                bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items()})
             evaluate_now = step == steps or (scale["eval_every"] > 0 and step % scale["eval_every"] == 0)
             if evaluate_now:
                 eval_metrics, last_success = _eval_metrics(agent, env, scale["eval_episodes"], config.seed)

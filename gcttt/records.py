@@ -88,9 +88,7 @@ class EpisodeRecord:
 RECORD_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(EpisodeRecord))
 
 
-def write_records(
-    path: str | os.PathLike, records: list[EpisodeRecord], extra: dict[str, Any] | None = None
-) -> Path:
+def write_records(path: str | os.PathLike, records: list[EpisodeRecord], extra: dict[str, Any] | None = None) -> Path:
     """Write records (plus constant `extra` columns) as one Parquet file, atomically.
 
     The file appears under its final name only once complete (temporary file, fsync, rename).

@@ -69,15 +69,12 @@ class EpisodeRunner:
         self.info = dataset_info(self.dataset)
         if train.obs_dim != self.agent.obs_dim:
             raise UsageError(
-                f"{checkpoint} expects observations of size {self.agent.obs_dim}, "
-                f"the dataset has {train.obs_dim}"
+                f"{checkpoint} expects observations of size {self.agent.obs_dim}, the dataset has {train.obs_dim}"
             )
         self.agent.train_mode(False)
         self.pretrained = self.agent.snapshot()
         self.data = TransitionData.from_offline(train, device, index)
-        self.sampler = GoalSampler(
-            self.data, self.agent.sampler_config(), torch.Generator(device).manual_seed(0)
-        )
+        self.sampler = GoalSampler(self.data, self.agent.sampler_config(), torch.Generator(device).manual_seed(0))
         self.selection_generator = torch.Generator(device).manual_seed(0)
         self.env = make_env(self.info)
         self.costs = CostModel.measure(self.agent, self.sampler, self.agent.config.batch_size)

@@ -186,9 +186,7 @@ class Selector:
         self.distance_known[missing] = True
         return len(idx)
 
-    def _best_end_points(
-        self, matched: torch.Tensor, first: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+    def _best_end_points(self, matched: torch.Tensor, first: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per episode: smallest goal distance at least min_steps after `first`, and where.
 
         Works on the candidate end points of the `matched` episodes only, never on the whole
@@ -205,9 +203,7 @@ class Selector:
         end.scatter_reduce_(0, data.episode[at_best], at_best, "amin")
         return best, end
 
-    def _segments(
-        self, episodes: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor, evaluated: int
-    ) -> Selection:
+    def _segments(self, episodes: torch.Tensor, starts: torch.Tensor, ends: torch.Tensor, evaluated: int) -> Selection:
         if len(episodes) == 0:
             return Selection(torch.zeros(0, dtype=torch.long, device=self.data.device), 0, evaluated, 0)
         return Selection(

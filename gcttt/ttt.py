@@ -117,9 +117,7 @@ class TestTimeTrainer:
         start = time.perf_counter()
         agent.restore(self.pretrained)
         agent.set_lr(cfg.lr)
-        selection = self.selector.select(
-            torch.as_tensor(observation, dtype=torch.float32, device=agent.device)
-        )
+        selection = self.selector.select(torch.as_tensor(observation, dtype=torch.float32, device=agent.device))
         self._sync()
         selected = time.perf_counter()
         self.stats.replans += 1
@@ -138,9 +136,7 @@ class TestTimeTrainer:
             self.reset_at = selection.longest_segment
 
     def act(self, observation: np.ndarray, step: int) -> np.ndarray:
-        if (self.config.receding and step % self.config.horizon == 0) or (
-            not self.config.receding and step == 0
-        ):
+        if (self.config.receding and step % self.config.horizon == 0) or (not self.config.receding and step == 0):
             self.replan(observation)
         elif self.reset_at is not None and step == self.reset_at:
             self.agent.restore(self.pretrained)  # the selected segment is acted out

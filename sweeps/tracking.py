@@ -70,9 +70,7 @@ def find_run(uri: str, experiment: str, tags: dict[str, str]) -> str | None:
     if exp is None:
         return None
     query = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
-    runs = client.search_runs(
-        [exp.experiment_id], filter_string=query, max_results=1, order_by=["start_time DESC"]
-    )
+    runs = client.search_runs([exp.experiment_id], filter_string=query, max_results=1, order_by=["start_time DESC"])
     return runs[0].info.run_id if runs else None
 
 

@@ -42,9 +42,7 @@ class Agent:
 
     name: ClassVar[str]
 
-    def __init__(
-        self, config: Any, obs_dim: int, action_dim: int, device: str | torch.device = "cpu", seed: int = 0
-    ):
+    def __init__(self, config: Any, obs_dim: int, action_dim: int, device: str | torch.device = "cpu", seed: int = 0):
         self.config = config
         self.obs_dim = obs_dim
         self.action_dim = action_dim
@@ -95,9 +93,7 @@ class Agent:
         return torch.randn(x.shape, generator=self.generator, device=x.device, dtype=x.dtype)
 
     def trained_parameters(self) -> list[nn.Parameter]:
-        return [
-            p for name, net in self.nets.items() if not name.startswith("target_") for p in net.parameters()
-        ]
+        return [p for name, net in self.nets.items() if not name.startswith("target_") for p in net.parameters()]
 
     def update(self, batch: Batch) -> Metrics:
         """One gradient step on the full loss, then the target-network EMA."""

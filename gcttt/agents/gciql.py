@@ -91,9 +91,7 @@ class GCIQLAgent(Agent):
     def value_loss(self, batch: Batch) -> tuple[torch.Tensor, Metrics]:
         with torch.no_grad():
             q = (
-                self.nets["target_critic"](
-                    torch.cat([batch.observations, batch.value_goals, batch.actions], -1)
-                )
+                self.nets["target_critic"](torch.cat([batch.observations, batch.value_goals, batch.actions], -1))
                 .min(0)
                 .values
             )
@@ -103,9 +101,7 @@ class GCIQLAgent(Agent):
 
     def critic_loss(self, batch: Batch) -> tuple[torch.Tensor, Metrics]:
         with torch.no_grad():
-            next_v = self.nets["value"](torch.cat([batch.next_observations, batch.value_goals], -1)).squeeze(
-                -1
-            )
+            next_v = self.nets["value"](torch.cat([batch.next_observations, batch.value_goals], -1)).squeeze(-1)
             target = batch.rewards + self.config.discount * batch.masks * next_v
         q = self.nets["critic"](torch.cat([batch.observations, batch.value_goals, batch.actions], -1))
         loss = ((q - target) ** 2).sum(0).mean()
@@ -129,11 +125,7 @@ class GCIQLAgent(Agent):
         else:  # ddpgbc
             # With a constant std the policy's action is its mean; a learned std samples.
             pi_action = mean if c.const_std else mean + std * self.noise_like(mean)
-            q = (
-                frozen_call(self.nets["critic"], torch.cat([sg, pi_action.clamp(-1.0, 1.0)], -1))
-                .min(0)
-                .values
-            )
+            q = frozen_call(self.nets["critic"], torch.cat([sg, pi_action.clamp(-1.0, 1.0)], -1)).min(0).values
             q_loss = -q.mean() / (q.abs().mean().detach() + 1e-6)
             bc_loss = -(c.alpha * log_prob).mean()
             loss = q_loss + bc_loss

@@ -79,9 +79,7 @@ class GoalConditionedValue(nn.Module):
     def __init__(self, obs_dim: int, config: SAWConfig):
         super().__init__()
         self.goal_rep = MLP(2 * obs_dim, config.hidden_dims, config.rep_dim, layer_norm=config.layer_norm)
-        self.heads = EnsembleMLP(
-            2, obs_dim + config.rep_dim, config.hidden_dims, layer_norm=config.layer_norm
-        )
+        self.heads = EnsembleMLP(2, obs_dim + config.rep_dim, config.hidden_dims, layer_norm=config.layer_norm)
 
     def forward(self, observations: torch.Tensor, goals: torch.Tensor) -> torch.Tensor:
         """[2, B] values."""
@@ -95,9 +93,7 @@ class RepresentedActor(nn.Module):
     def __init__(self, obs_dim: int, action_dim: int, config: SAWConfig):
         super().__init__()
         self.goal_rep = MLP(2 * obs_dim, config.hidden_dims, config.rep_dim, layer_norm=config.layer_norm)
-        self.policy = GaussianActor(
-            obs_dim + config.rep_dim, config.hidden_dims, action_dim, config.const_std
-        )
+        self.policy = GaussianActor(obs_dim + config.rep_dim, config.hidden_dims, action_dim, config.const_std)
 
     def forward(self, observations: torch.Tensor, goals: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         psi = length_normalize(self.goal_rep(torch.cat([observations, goals], -1)))
@@ -156,9 +152,7 @@ class SAWAgent(Agent):
         with torch.no_grad():
             n = len(ends) + 1
             v = self.nets["value"](torch.cat([starts, *ends]), goals.repeat(n, 1)).mean(0).view(n, -1)
-            return [
-                torch.exp((v[i + 1] - v[0]) * temp).clamp(max=100.0) for i, temp in enumerate(temperatures)
-            ]
+            return [torch.exp((v[i + 1] - v[0]) * temp).clamp(max=100.0) for i, temp in enumerate(temperatures)]
 
     def sub_actor_loss(self, batch: Batch) -> tuple[torch.Tensor, Metrics]:
         (weight,) = self._advantage_weights(
@@ -182,15 +176,11 @@ class SAWAgent(Agent):
         mean, std = self.nets["actor"](batch.observations, batch.actor_goals)
         awr_loss = -(awr_weight * gaussian_log_prob(mean, std, batch.actions)).mean()
         with torch.no_grad():
-            sub_mean, sub_std = self.nets["sub_actor"](
-                torch.cat([batch.observations, batch.actor_waypoints], -1)
-            )
+            sub_mean, sub_std = self.nets["sub_actor"](torch.cat([batch.observations, batch.actor_waypoints], -1))
         if c.const_std:
             divergence = ((mean - sub_mean) ** 2).sum(-1)
         else:  # KL(pi_sub || pi) of diagonal Gaussians
-            divergence = (
-                torch.log(std / sub_std) + (sub_std**2 + (sub_mean - mean) ** 2) / (2 * std**2) - 0.5
-            ).sum(-1)
+            divergence = (torch.log(std / sub_std) + (sub_std**2 + (sub_mean - mean) ** 2) / (2 * std**2) - 0.5).sum(-1)
         boot_loss = (boot_weight * divergence).mean()
         return awr_loss + boot_loss, {
             "actor/awr_loss": awr_loss.detach(),

@@ -39,9 +39,7 @@ def add_parser(sub) -> None:
         help="observations per episode (default: OGBench's length for the dataset)",
     )
     gen.add_argument("--seed", type=int, default=0, help="seed; the files depend only on it and the sizes")
-    gen.add_argument(
-        "--out", default=None, help="output directory (default: $GCTTT_DATA_DIR, else ~/.ogbench/data)"
-    )
+    gen.add_argument("--out", default=None, help="output directory (default: $GCTTT_DATA_DIR, else ~/.ogbench/data)")
     gen.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
     gen.set_defaults(handler=run_generate)
 

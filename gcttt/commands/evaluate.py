@@ -37,12 +37,8 @@ def add_parser(sub) -> None:
     p.add_argument("--episodes-per-task", type=int, default=3, help="episodes per task")
     p.add_argument("--tasks", type=int, nargs="+", default=[1, 2, 3, 4, 5], help="task ids")
     p.add_argument("--seed", type=int, default=0, help="evaluation seed")
-    p.add_argument(
-        "--out", default=None, help="Parquet file for the records (default: next to the checkpoint)"
-    )
-    p.add_argument(
-        "--data-dir", default=None, help="dataset directory (default: $GCTTT_DATA_DIR or ~/.ogbench/data)"
-    )
+    p.add_argument("--out", default=None, help="Parquet file for the records (default: next to the checkpoint)")
+    p.add_argument("--data-dir", default=None, help="dataset directory (default: $GCTTT_DATA_DIR or ~/.ogbench/data)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.set_defaults(handler=run)
@@ -83,19 +79,13 @@ def run(args: argparse.Namespace) -> int:
         for i in range(args.episodes_per_task)
     ]
     out = (
-        Path(args.out)
-        if args.out
-        else Path(args.checkpoint).parent / f"eval-{args.method}-{int(time.time())}.parquet"
+        Path(args.out) if args.out else Path(args.checkpoint).parent / f"eval-{args.method}-{int(time.time())}.parquet"
     )
     records = []
     for spec in tqdm(specs, desc=f"evaluate {args.method}", unit="ep"):
         records.append(runner.run(spec))
     write_records(out, records)
-    label = (
-        "baseline"
-        if args.method == "baseline"
-        else f"gcttt/{args.selection} K={args.K} N={args.N} lr={args.lr:g}"
-    )
+    label = "baseline" if args.method == "baseline" else f"gcttt/{args.selection} K={args.K} N={args.N} lr={args.lr:g}"
     print(f"{meta['dataset']}  {runner.agent.name}  {label}")
     for task in args.tasks:
         rows = [r for r in records if r.task_id == task]

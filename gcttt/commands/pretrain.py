@@ -32,14 +32,10 @@ def add_parser(sub) -> None:
     p.add_argument("--lr", type=float, default=None, help="learning rate (default: the preset's)")
     p.add_argument("--eval-every", type=int, default=None, help="updates between evaluations, 0: end only")
     p.add_argument("--eval-episodes", type=int, default=None, help="episodes per task per evaluation")
-    p.add_argument(
-        "--checkpoint-steps", type=int, nargs="*", default=None, help="steps whose checkpoints are kept"
-    )
+    p.add_argument("--checkpoint-steps", type=int, nargs="*", default=None, help="steps whose checkpoints are kept")
     p.add_argument("--save-every", type=int, default=None, help="updates between resumable saves")
     p.add_argument("--out", default="runs/pretrain", help="root of the run directories")
-    p.add_argument(
-        "--data-dir", default=None, help="dataset directory (default: $GCTTT_DATA_DIR or ~/.ogbench/data)"
-    )
+    p.add_argument("--data-dir", default=None, help="dataset directory (default: $GCTTT_DATA_DIR or ~/.ogbench/data)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument(

@@ -54,9 +54,7 @@ def download_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-def ensure_dataset_files(
-    dataset: str, data_dir: str | os.PathLike | None = None, fetch: Fetch = "auto"
-) -> Path:
+def ensure_dataset_files(dataset: str, data_dir: str | os.PathLike | None = None, fetch: Fetch = "auto") -> Path:
     """Make sure both split files of `dataset` exist under the data directory; return it.
 
     fetch: 'auto' downloads where the network allows, else generates where a generator exists;

@@ -123,9 +123,7 @@ def validate(data: OfflineData, where: str, expected_obs_dim: int | None = None)
     """Check shapes, finiteness and trajectory structure; raise DatasetError naming the fault."""
 
     def fail(problem: str) -> None:
-        raise DatasetError(
-            f"{where}: {problem}; delete the file and regenerate it with `gcttt data generate`"
-        )
+        raise DatasetError(f"{where}: {problem}; delete the file and regenerate it with `gcttt data generate`")
 
     obs, act, term = data.observations, data.actions, data.terminals
     if obs.ndim != 2 or act.ndim != 2 or term.ndim != 1:

@@ -47,9 +47,7 @@ def _supported() -> dict[str, GenerationSpec]:
     specs = {}
     for size in ("medium", "large", "giant", "teleport"):
         nav_eps, nav_len = (500, 2001) if size == "giant" else (1000, 1001)
-        specs[f"pointmaze-{size}-navigate-v0"] = GenerationSpec(
-            f"pointmaze-{size}-navigate-v0", nav_eps, nav_len
-        )
+        specs[f"pointmaze-{size}-navigate-v0"] = GenerationSpec(f"pointmaze-{size}-navigate-v0", nav_eps, nav_len)
         specs[f"pointmaze-{size}-stitch-v0"] = GenerationSpec(f"pointmaze-{size}-stitch-v0", 5000, 201)
     manip = {
         "cube-single": 0.1,
@@ -59,9 +57,7 @@ def _supported() -> dict[str, GenerationSpec]:
         "puzzle-4x4": 0.2,
     }
     for env, p_random in manip.items():
-        specs[f"{env}-play-v0"] = GenerationSpec(
-            f"{env}-play-v0", 1000, 1001, manip=ManipRecipe(oracle="plan")
-        )
+        specs[f"{env}-play-v0"] = GenerationSpec(f"{env}-play-v0", 1000, 1001, manip=ManipRecipe(oracle="plan"))
         specs[f"{env}-noisy-v0"] = GenerationSpec(
             f"{env}-noisy-v0", 1000, 1001, manip=ManipRecipe(oracle="markov", p_random_action=p_random)
         )
@@ -189,9 +185,7 @@ def generate_dataset(
             bar.update()
     else:
         ctx = mp.get_context("spawn")  # fork after torch/mujoco imports is unsafe
-        with ProcessPoolExecutor(
-            workers, mp_context=ctx, initializer=_init_worker, initargs=(dataset, steps)
-        ) as ex:
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(dataset, steps)) as ex:
             for result in ex.map(_play, jobs, chunksize=max(1, min(16, n_total // (workers * 8)))):
                 results.append(result)
                 bar.update()

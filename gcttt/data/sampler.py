@@ -101,9 +101,7 @@ class GoalSampler:
         return torch.rand(n, generator=self.generator, device=self.data.device)
 
     def _random_transitions(self, n: int) -> torch.Tensor:
-        return torch.randint(
-            self.data.num_transitions, (n,), generator=self.generator, device=self.data.device
-        )
+        return torch.randint(self.data.num_transitions, (n,), generator=self.generator, device=self.data.device)
 
     def future_indices(self, t: torch.Tensor, geometric: bool) -> torch.Tensor:
         """A future transition of the same episode for each t (t itself only at the episode end)."""
@@ -150,9 +148,7 @@ class GoalSampler:
                 # Waypoints k steps ahead but never past a future actor goal; for a random actor
                 # goal (another episode) k steps ahead.
                 same_episode = data.episode[actor_goal_t] == data.episode[t]
-                toward = torch.where(
-                    same_episode & (actor_goal_t >= t), torch.minimum(ahead, actor_goal_t), ahead
-                )
+                toward = torch.where(same_episode & (actor_goal_t >= t), torch.minimum(ahead, actor_goal_t), ahead)
                 waypoints = data.obs(toward)
         return Batch(
             observations=data.obs(t),

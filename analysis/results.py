@@ -1,0 +1,263 @@
+"""Reading sweep results for the analysis scripts: Parquet directories or MLflow experiments.
+
+Every row is one episode with the columns of `gcttt.records.EpisodeRecord` plus the sweep's
+provenance columns (docs/results_schema.md). The scripts read results only through `load`, which
+
+- finds every ``*.parquet`` file under a directory (subdirectories included; names starting with
+  '.' or ending in '.tmp', and hidden directories, are in-flight or foreign files and skipped),
+  or downloads the ``episodes/`` artifacts of every run of an MLflow experiment;
+- checks that each file has the columns the script needs, naming the file and the missing
+  columns otherwise;
+- drops repeated episodes (a spec written again after a driver restart), keeping the newest;
+- applies the --sweep-id / --dataset / --backbone filters.
+
+Problems reach the user as a one-line `gcttt.errors.UsageError` naming the problem and the fix;
+`run_main` turns it into ``prog: error: ...`` and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from gcttt.errors import GctttError, UsageError
+
+EPISODE_KEY: tuple[str, ...] = (
+    "sweep_id",
+    "trial_id",
+    "dataset",
+    "backbone",
+    "preset",
+    "width",
+    "depth",
+    "pretrain_seed",
+    "checkpoint_step",
+    "method",
+    "selection",
+    "horizon",
+    "grad_steps",
+    "lr",
+    "q",
+    "eps",
+    "once",
+    "task_id",
+    "episode_index",
+    "seed",
+)
+"""Columns that identify one evaluated episode; rows equal on all of them are the same episode."""
+
+ARTIFACT_DIR = "episodes"
+"""MLflow artifact path under which each trial run logs its Parquet file."""
+
+DEFAULT_RESULTS = os.environ.get("GCTTT_RESULTS_DIR", "~/gcttt-results")
+
+
+def add_source_arguments(parser: argparse.ArgumentParser, default_out: str) -> None:
+    """The flags every analysis script shares: where results come from, filters, output folder."""
+    src = parser.add_argument_group("input (a results directory, or an MLflow experiment)")
+    src.add_argument(
+        "results",
+        nargs="?",
+        default=None,
+        help=f"directory of Parquet episode files, searched recursively [default: {DEFAULT_RESULTS}]",
+    )
+    src.add_argument(
+        "--mlflow-experiment",
+        default=None,
+        metavar="NAME",
+        help="read the 'episodes/' Parquet artifacts of every run of this MLflow experiment instead",
+    )
+    src.add_argument(
+        "--mlflow-uri",
+        default=os.environ.get("MLFLOW_TRACKING_URI"),
+        metavar="URI",
+        help="MLflow tracking URI, e.g. sqlite:////abs/path/mlflow.db or http://host:5000 "
+        "[default: $MLFLOW_TRACKING_URI]",
+    )
+    flt = parser.add_argument_group("filters")
+    flt.add_argument(
+        "--sweep-id", action="append", default=None, help="keep only this sweep (repeat to combine several)"
+    )
+    flt.add_argument("--dataset", default=None, help="keep only this OGBench dataset")
+    flt.add_argument("--backbone", default=None, help="keep only this backbone (gcbc, gciql, saw)")
+    parser.add_argument("--out", default=default_out, help="output directory [default: %(default)s]")
+
+
+def load(args: argparse.Namespace, required: Sequence[str]) -> pd.DataFrame:
+    """Rows from the source named by `args`, checked for `required` columns, deduplicated, filtered."""
+    if args.mlflow_experiment:
+        if args.results:
+            raise UsageError("give either a results directory or --mlflow-experiment, not both")
+        with tempfile.TemporaryDirectory(prefix="gcttt-mlflow-") as tmp:
+            download_mlflow(args.mlflow_uri, args.mlflow_experiment, Path(tmp))
+            frame = read_directory(tmp, required, origin=f"MLflow experiment {args.mlflow_experiment!r}")
+    else:
+        frame = read_directory(args.results or DEFAULT_RESULTS, required)
+    frame = drop_repeats(frame)
+    for column, wanted in (
+        ("sweep_id", args.sweep_id),
+        ("dataset", args.dataset),
+        ("backbone", args.backbone),
+    ):
+        if wanted is None:
+            continue
+        values = wanted if isinstance(wanted, list) else [wanted]
+        kept = frame[frame[column].isin(values)]
+        if kept.empty:
+            found = ", ".join(sorted(map(str, frame[column].unique())))
+            raise UsageError(f"no rows with {column} in {values}; the results hold: {found}")
+        frame = kept
+    return frame.reset_index(drop=True)
+
+
+def part_files(directory: Path) -> list[Path]:
+    """Complete Parquet files under `directory`: hidden and '.tmp' files (writes in flight) skipped."""
+    found = []
+    for path in directory.rglob("*.parquet"):
+        relative = path.relative_to(directory)
+        if any(part.startswith(".") for part in relative.parts) or path.name.endswith(".tmp"):
+            continue
+        if path.is_file():
+            found.append(path)
+    return sorted(found)
+
+
+def read_directory(directory: str | os.PathLike, required: Sequence[str], origin: str | None = None) -> pd.DataFrame:
+    """All episode rows of the Parquet files under `directory`, each file checked for `required`."""
+    import pyarrow.parquet as pq
+
+    root = Path(directory).expanduser()
+    where = origin or str(root)
+    if not root.exists():
+        raise UsageError(f"{root}: no such results directory; pass the folder a sweep wrote (OUT/sweeps/NAME)")
+    if not root.is_dir():
+        raise UsageError(f"{root} is a file; pass the directory that holds the Parquet part files")
+    files = part_files(root)
+    if not files:
+        raise UsageError(f"{where}: no Parquet files found; run a sweep first or point at its results directory")
+    frames = []
+    for path in files:
+        try:
+            table = pq.read_table(path)
+        except Exception as exc:  # pyarrow raises several types for damaged files
+            raise UsageError(
+                f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]}); delete or move it"
+            ) from None
+        missing = [c for c in required if c not in table.column_names]
+        if missing:
+            raise UsageError(
+                f"{path}: not an episode-results file, missing columns {missing}; point at a sweep's "
+                "results directory (schema: docs/results_schema.md)"
+            )
+        frames.append(table.to_pandas())
+    frame = pd.concat(frames, ignore_index=True)
+    if frame.empty:
+        raise UsageError(f"{where}: the Parquet files hold no rows; the sweep has not finished any episode yet")
+    return frame
+
+
+def drop_repeats(frame: pd.DataFrame) -> pd.DataFrame:
+    """Keep one row per episode (the newest by `written_at` where present), see `EPISODE_KEY`."""
+    key = [c for c in EPISODE_KEY if c in frame.columns]
+    if "written_at" in frame.columns:
+        frame = frame.sort_values("written_at", kind="stable")
+    deduped = frame.drop_duplicates(subset=key, keep="last")
+    repeats = len(frame) - len(deduped)
+    if repeats:
+        print(f"note: dropped {repeats} repeated episode rows (kept the newest of each)", file=sys.stderr)
+    return deduped.sort_index()
+
+
+def check_tracking_uri(uri: str | None) -> str:
+    if not uri:
+        raise UsageError(
+            "--mlflow-experiment needs --mlflow-uri (or $MLFLOW_TRACKING_URI), e.g. sqlite:////abs/mlflow.db"
+        )
+    if uri.startswith("sqlite:///"):
+        if not uri.startswith("sqlite:////"):
+            raise UsageError(f"MLflow URI {uri!r} is relative; use an absolute path: sqlite:////abs/path/mlflow.db")
+        db = Path(uri.removeprefix("sqlite:///"))
+        if not db.is_file():
+            # MLflow would silently create an empty database here.
+            raise UsageError(f"MLflow database {db} does not exist; pass the mlflow.db the sweep wrote")
+    elif "://" not in uri or uri.startswith("file:"):
+        raise UsageError(f"MLflow URI {uri!r}: MLflow 3 accepts no file stores; use sqlite:////abs/path/mlflow.db")
+    return uri
+
+
+def download_mlflow(uri: str | None, experiment: str, destination: Path) -> list[str]:
+    """Download the 'episodes/' artifacts of every run of `experiment` into destination/RUN_ID/.
+
+    Returns the ids of the runs that had episode files.
+    """
+    uri = check_tracking_uri(uri)
+    import logging
+
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    try:
+        import mlflow.artifacts
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(tracking_uri=uri)
+        found = client.get_experiment_by_name(experiment)
+        if found is None:
+            names = sorted(e.name for e in client.search_experiments())
+            raise UsageError(f"MLflow experiment {experiment!r} not found at {uri}; experiments there: {names}")
+        runs, token = [], None
+        while True:
+            page = client.search_runs([found.experiment_id], max_results=1000, page_token=token)
+            runs.extend(page)
+            token = page.token
+            if not token:
+                break
+        with_episodes = []
+        for run in runs:
+            run_id = run.info.run_id
+            if not client.list_artifacts(run_id, ARTIFACT_DIR):
+                continue
+            mlflow.artifacts.download_artifacts(
+                run_id=run_id,
+                artifact_path=ARTIFACT_DIR,
+                dst_path=str(destination / run_id),
+                tracking_uri=uri,
+            )
+            with_episodes.append(run_id)
+    except GctttError:
+        raise
+    except Exception as exc:  # MLflow raises many types (connection, REST, SQL)
+        raise UsageError(f"cannot read MLflow experiment {experiment!r} at {uri}: {str(exc).splitlines()[0]}") from None
+    if not with_episodes:
+        raise UsageError(
+            f"MLflow experiment {experiment!r} has {len(runs)} runs but none logged '{ARTIFACT_DIR}/' Parquet "
+            "artifacts; run a sweep with MLflow tracking first"
+        )
+    return with_episodes
+
+
+def single(frame: pd.DataFrame, column: str, flag: str) -> str:
+    """The one value of `column`, or a UsageError asking the user to pick one with `flag`."""
+    values = sorted(map(str, frame[column].unique()))
+    if len(values) != 1:
+        raise UsageError(
+            f"the results hold {len(values)} values of {column} ({', '.join(values)}); pick one with {flag}"
+        )
+    return values[0]
+
+
+def run_main(prog: str, body: Callable[[], int]) -> int:
+    """Run a script body; one-line errors instead of tracebacks for the errors users can fix."""
+    try:
+        return body()
+    except GctttError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130

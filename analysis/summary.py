@@ -1,0 +1,160 @@
+"""Shared pieces of the analysis scripts: per-configuration summaries, labels, figure output.
+
+`summarize` turns episode rows into one row per configuration with the success rate (mean over
+pre-training seeds of the per-seed rate), its stratified 95% bootstrap CI from
+`gcttt.stats.success_ci`, the standard error over seeds, the counts, and the mean counted FLOPs.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gcttt.errors import UsageError
+from gcttt.stats import DEFAULT_RESAMPLES, Interval, group_means, standard_error, success_ci
+
+BACKBONE_LABELS = {"gcbc": "GC-BC", "gciql": "GC-IQL", "saw": "SAW"}
+_FAMILY_ABBREVIATIONS = {"pointmaze": "pm", "antmaze": "am", "humanoidmaze": "hm"}
+_TASK_ABBREVIATIONS = {"navigate": "nav"}
+_FAMILY_ORDER = ("pointmaze", "antmaze", "humanoidmaze", "cube", "scene", "puzzle")
+
+
+def backbone_label(name: str) -> str:
+    return BACKBONE_LABELS.get(name, name)
+
+
+def dataset_label(name: str) -> str:
+    """Short column name: 'antmaze-medium-stitch-v0' -> 'am-medium-stitch'."""
+    words = name.removesuffix("-v0").split("-")
+    words[0] = _FAMILY_ABBREVIATIONS.get(words[0], words[0])
+    return "-".join(_TASK_ABBREVIATIONS.get(w, w) for w in words)
+
+
+def dataset_order(name: str) -> tuple[int, str]:
+    family = name.split("-")[0]
+    rank = _FAMILY_ORDER.index(family) if family in _FAMILY_ORDER else len(_FAMILY_ORDER)
+    return rank, name
+
+
+def fmt_lr(value: float) -> str:
+    """3e-4 rather than 0.0003."""
+    if not value:
+        return "0"
+    mantissa, exponent = f"{value:.2e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+
+def summarize(
+    frame: pd.DataFrame,
+    by: Sequence[str],
+    confidence: float = 0.95,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    with_ci: bool = True,
+) -> pd.DataFrame:
+    """One row per configuration `by`: mean, low, high, se, se_over, seeds, episodes, flops.
+
+    `with_ci=False` skips the bootstrap (low and high are NaN) where only mean and se are needed.
+    """
+    rows = []
+    for key, group in frame.groupby(list(by), sort=True, dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        successes = group["success"].to_numpy(dtype=float)
+        seeds = group["pretrain_seed"].to_numpy()
+        per_seed = group_means(successes, seeds)
+        if with_ci:
+            ci = success_ci(successes, groups=seeds, confidence=confidence, n_resamples=n_resamples)
+        else:
+            ci = Interval(float(per_seed.mean()), np.nan, np.nan)
+        rows.append(
+            {
+                **dict(zip(by, key, strict=False)),
+                "mean": ci.mean,
+                "low": ci.low,
+                "high": ci.high,
+                "se": standard_error(per_seed) if per_seed.size > 1 else standard_error(successes),
+                "se_over": "seeds" if per_seed.size > 1 else "episodes",
+                "seeds": int(per_seed.size),
+                "episodes": len(group),
+                "flops": float(group["flops_total"].mean()) if "flops_total" in group else np.nan,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def counts(frame: pd.DataFrame) -> tuple[int, int]:
+    """(pre-training seeds, episodes) in `frame`."""
+    return int(frame["pretrain_seed"].nunique()), len(frame)
+
+
+def filter_kind(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """Rows of sweeps of `kind` where the results say (`sweep_kind` column); all rows otherwise."""
+    if "sweep_kind" not in frame.columns:
+        return frame
+    kept = frame[frame["sweep_kind"] == kind]
+    if kept.empty:
+        found = ", ".join(sorted(map(str, frame["sweep_kind"].unique())))
+        raise UsageError(f"no rows of a '{kind}' sweep (sweep_kind found: {found}); pass a {kind} sweep's results")
+    return kept
+
+
+def require_one_sweep(frame: pd.DataFrame, asked: list[str] | None) -> None:
+    """Refuse to mix sweeps silently: several sweep ids need explicit --sweep-id flags."""
+    if asked or "sweep_id" not in frame.columns:
+        return
+    ids = sorted(map(str, frame["sweep_id"].unique()))
+    if len(ids) > 1:
+        raise UsageError(
+            f"the results hold {len(ids)} sweeps ({', '.join(ids)}); pick one with --sweep-id "
+            "(repeat the flag to combine several)"
+        )
+
+
+def style() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update(
+        {
+            "font.size": 10,
+            "axes.titlesize": 11,
+            "axes.labelsize": 10,
+            "legend.fontsize": 9,
+            "axes.spines.top": False,
+            "axes.spines.right": False,
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+            "savefig.dpi": 200,
+            "pdf.fonttype": 42,
+        }
+    )
+
+
+def add_caption(fig, text: str, width_chars: int | None = None) -> None:
+    """Wrap `text` along the bottom of the figure and lay the axes out above it (constrained layout).
+
+    `width_chars` defaults to what fits the figure's width at the caption's 8-point font.
+    """
+    lines = textwrap.wrap(text, width=width_chars or int(fig.get_figwidth() * 16))
+    height_in = fig.get_figheight()
+    band = (0.135 * len(lines) + 0.12) / height_in
+    fig.set_layout_engine("constrained", rect=(0, band, 1, 1 - band))
+    fig.text(0.01, 0.03 / height_in, "\n".join(lines), ha="left", va="bottom", fontsize=8, color="0.25")
+
+
+def save(fig, out: str | Path, stem: str) -> list[Path]:
+    """Write `stem`.png and `stem`.pdf into `out`; returns the paths."""
+    import matplotlib.pyplot as plt
+
+    directory = Path(out).expanduser()
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = [directory / f"{stem}.png", directory / f"{stem}.pdf"]
+    for path in paths:
+        fig.savefig(path)
+    plt.close(fig)
+    return paths

@@ -1,0 +1,62 @@
+"""Shared fixtures of the library tests: a tiny generated dataset and a smoke-preset checkpoint.
+
+The whole session runs offline (``GCTTT_OFFLINE=1``, inherited by subprocesses too), so no test
+can reach the network, and with one torch thread, so tests stay small on a busy machine.
+Every test passes its data directory explicitly; none reads or writes ``~/.ogbench/data``.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ["GCTTT_OFFLINE"] = "1"  # before anything imports gcttt
+
+import pytest
+import torch
+
+MAZE = "pointmaze-medium-navigate-v0"
+"""The dataset of the shared fixtures."""
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _small_and_offline():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    assert os.environ.get("GCTTT_OFFLINE") == "1"
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def maze_dir(tmp_path_factory):
+    """A data directory holding a tiny pointmaze-medium-navigate-v0 (4 + 1 episodes of 101 rows)."""
+    from gcttt.data.generation import generate_dataset
+
+    root = tmp_path_factory.mktemp("maze-data")
+    generate_dataset(MAZE, root, episodes=4, max_episode_steps=101, workers=1, progress=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def maze_train(maze_dir):
+    """The train split of `maze_dir` as `OfflineData`."""
+    from gcttt.data.access import load_datasets
+
+    train, _ = load_datasets(MAZE, maze_dir, fetch="never")
+    return train
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory, maze_dir):
+    """A finished smoke-preset GC-IQL pre-training run on `maze_dir` (`PretrainResult`)."""
+    from gcttt.pretrain import PretrainConfig, pretrain
+
+    out = tmp_path_factory.mktemp("smoke-runs")
+    config = PretrainConfig(dataset=MAZE, backbone="gciql", preset="smoke", out_dir=str(out), data_dir=str(maze_dir))
+    return config, pretrain(config, progress=False)
+
+
+@pytest.fixture(scope="session")
+def smoke_checkpoint(smoke_run):
+    """Path of the smoke run's final checkpoint."""
+    return smoke_run[1].final_checkpoint

@@ -1,0 +1,270 @@
+"""Analysis scripts: figures and table from synthetic sweep results, bad inputs, the MLflow source."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib.image
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis import plot_compute, plot_horizon, synthetic, table
+from gcttt.records import EpisodeRecord, write_records
+from gcttt.stats import success_ci
+
+REPO = Path(__file__).resolve().parent.parent
+SCRIPTS = {"plot_compute": plot_compute, "plot_horizon": plot_horizon, "table": table}
+FAST = ["--resamples", "200"]
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> Path:
+    """A compute study and a horizon sweep, small, in the sweeps' row schema."""
+    root = tmp_path_factory.mktemp("results")
+    synthetic.write_compute(root / "compute", seeds=(0, 1), tasks=(1, 2), per_task=3)
+    synthetic.write_horizon(
+        root / "horizon", seeds=(0, 1), tasks=(1, 2), per_task=3, horizons=(100, 1000), grad_steps=(50, 100)
+    )
+    return root
+
+
+def _check_figure(path: Path) -> None:
+    assert path.with_suffix(".pdf").stat().st_size > 5_000
+    assert path.stat().st_size > 20_000
+    image = matplotlib.image.imread(path)
+    assert image.shape[0] > 500 and image.shape[1] > 800
+    assert image[..., :3].std() > 0.05  # not a blank canvas
+
+
+def test_plot_compute_renders(results, tmp_path, capsys):
+    assert plot_compute.main([str(results / "compute"), "--out", str(tmp_path), *FAST]) == 0
+    _check_figure(tmp_path / "compute.png")
+    points = pd.read_csv(tmp_path / "compute.csv")
+    scaling = points[points["curve"] == "scaling"]
+    ttt = points[points["curve"] != "scaling"]
+    assert list(scaling["width"]) == [512, 624, 732, 992]
+    assert sorted(ttt["horizon"]) == [0, 100, 200, 500, 1000]  # the base baseline starts the TTT curve
+    assert (ttt["flops"].diff().dropna() > 0).all()  # ordered by compute
+    assert (points["seeds"] == 2).all() and (points["episodes"] == 12).all()
+    assert (points["low"] <= points["mean"]).all() and (points["mean"] <= points["high"]).all()
+    assert "compute.png" in capsys.readouterr().out
+
+
+def test_plotted_intervals_are_gcttt_stats(results, tmp_path):
+    """The CSV's CIs are success_ci over the configuration's episodes grouped by seed."""
+    assert plot_compute.main([str(results / "compute"), "--out", str(tmp_path), *FAST]) == 0
+    points = pd.read_csv(tmp_path / "compute.csv")
+    frame = pd.read_parquet(results / "compute" / "baseline-w624.parquet")
+    expected = success_ci(frame["success"], groups=frame["pretrain_seed"], n_resamples=200)
+    row = points[(points["curve"] == "scaling") & (points["width"] == 624)].iloc[0]
+    assert (row["mean"], row["low"], row["high"]) == pytest.approx(tuple(expected))
+
+
+def test_plot_horizon_renders_grid_and_ablation(results, tmp_path):
+    assert plot_horizon.main([str(results / "horizon"), "--out", str(tmp_path), *FAST]) == 0
+    _check_figure(tmp_path / "horizon_grid.png")
+    _check_figure(tmp_path / "selection_ablation.png")
+    cells = pd.read_csv(tmp_path / "horizon_grid.csv")
+    assert len(cells) == 2 * 2 * 2  # K x N x lr
+    assert set(cells["selection"]) == {"critic"}
+    bars = pd.read_csv(tmp_path / "selection_ablation.csv")
+    assert list(bars["selection"]) == [
+        "baseline",
+        "random",
+        "no-relevance",
+        "no-optimality",
+        "full-dataset",
+        "critic",
+        "critic-free",
+    ]
+    assert set(bars["horizon"]) == {100} and set(bars["grad_steps"]) == {100}
+
+
+def test_plot_horizon_without_ablation_arms(tmp_path, capsys):
+    synthetic.write_horizon(tmp_path / "in", seeds=(0,), tasks=(1,), per_task=2, lrs=(3e-4,), ablations=False)
+    assert plot_horizon.main([str(tmp_path / "in"), "--out", str(tmp_path / "out"), *FAST]) == 0
+    assert (tmp_path / "out" / "horizon_grid.png").exists()
+    assert not (tmp_path / "out" / "selection_ablation.png").exists()
+    assert "no ablation figure" in capsys.readouterr().err
+
+
+def _row(seed: int, success: bool, index: int, method: str = "baseline") -> EpisodeRecord:
+    ttt = method == "gcttt"
+    return EpisodeRecord(
+        dataset="pointmaze-medium-navigate-v0",
+        backbone="gciql",
+        preset="paper",
+        width=512,
+        depth=3,
+        pretrain_seed=seed,
+        checkpoint="c.pt",
+        checkpoint_step=1_000_000,
+        method=method,
+        selection="critic" if ttt else "",
+        horizon=100 if ttt else 0,
+        grad_steps=50 if ttt else 0,
+        lr=3e-4 if ttt else 0.0,
+        q=0.0,
+        eps=1.0,
+        once=False,
+        task_id=1,
+        episode_index=index,
+        seed=index,
+        success=success,
+        episode_steps=100,
+        wall_seconds=1.0,
+        act_seconds=0.5,
+        selection_seconds=0.0,
+        finetune_seconds=0.0,
+        replans=0,
+        flops_total=1000,
+    )
+
+
+def _hand_example(directory: Path) -> None:
+    # baseline: seed 0 -> 1/2, seed 1 -> 2/2: mean 0.75, se = std([.5, 1], ddof=1) / sqrt(2) = 0.25
+    base = [_row(0, True, 0), _row(0, False, 1), _row(1, True, 0), _row(1, True, 1)]
+    # + TTT: every episode succeeds: 1.00 ± 0.00
+    ttt = [_row(s, True, i, "gcttt") for s in (0, 1) for i in (0, 1)]
+    extra = {"sweep_id": "hand", "sweep_kind": "horizon", "trial_id": "t", "node": "n", "git_sha": "x"}
+    write_records(directory / "part-base.parquet", base, extra)
+    write_records(directory / "part-ttt.parquet", ttt, extra)
+
+
+def test_table_hand_computed(tmp_path, capsys):
+    _hand_example(tmp_path / "in")
+    assert table.main([str(tmp_path / "in"), "--out", str(tmp_path / "out")]) == 0
+    md = (tmp_path / "out" / "table.md").read_text()
+    assert "| Method | pm-medium-nav |" in md
+    assert "| GC-IQL | 0.75 ± 0.25 |" in md
+    assert "| GC-IQL + TTT | **1.00 ± 0.00** |" in md
+    assert "2 seeds, 8 episodes" in md
+    assert "K=100, N=50, lr=3e-4" in md
+    assert md in capsys.readouterr().out
+    tex = (tmp_path / "out" / "table.tex").read_text()
+    assert r"GC-IQL & $0.75 \pm 0.25$ \\" in tex
+    assert r"GC-IQL + TTT & $\mathbf{1.00 \pm 0.00}$ \\" in tex
+    assert r"\begin{tabular}{lc}" in tex and r"\bottomrule" in tex
+    csv = pd.read_csv(tmp_path / "out" / "table.csv")
+    assert csv.set_index("method")["mean"].to_dict() == pytest.approx({"baseline": 0.75, "ttt": 1.0})
+
+
+def test_table_picks_best_configuration_or_refuses(results, tmp_path, capsys):
+    args = [str(results / "horizon"), "--out", str(tmp_path)]
+    assert table.main(args) == 0
+    assert "best of 8" in (tmp_path / "table.md").read_text()
+    assert table.main([*args, "--pick", "error"]) == 2
+    assert "pin one with --horizon" in capsys.readouterr().err
+    assert table.main([*args, "--pick", "error", "--horizon", "100", "--grad-steps", "50", "--lr", "3e-4"]) == 0
+
+
+def test_repeated_and_in_flight_files_are_ignored(tmp_path, capsys):
+    _hand_example(tmp_path / "in")
+    # a part rewritten after a driver restart, a write in flight, and a hidden file
+    (tmp_path / "in" / "restart").mkdir()
+    shutil.copy(tmp_path / "in" / "part-base.parquet", tmp_path / "in" / "restart" / "part-base-again.parquet")
+    (tmp_path / "in" / ".part-x.parquet.123.tmp").write_bytes(b"partial")
+    (tmp_path / "in" / ".hidden.parquet").write_bytes(b"not parquet")
+    assert table.main([str(tmp_path / "in"), "--out", str(tmp_path / "out")]) == 0
+    assert "| GC-IQL | 0.75 ± 0.25 |" in (tmp_path / "out" / "table.md").read_text()
+    assert "dropped 4 repeated episode rows" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("script", sorted(SCRIPTS))
+def test_bad_inputs_give_one_line_errors(script, tmp_path, capsys):
+    main = SCRIPTS[script].main
+    (tmp_path / "empty").mkdir()
+    wrong = tmp_path / "wrong"
+    wrong.mkdir()
+    pd.DataFrame({"dataset": ["x"], "success": [True]}).to_parquet(wrong / "part-0.parquet")
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "part-0.parquet").write_bytes(b"not parquet at all")
+    cases = {
+        "empty": "no Parquet files found",
+        "missing": "no such results directory",
+        "wrong": "missing columns ['backbone'",
+        "corrupt": "not a readable Parquet file",
+    }
+    for name, message in cases.items():
+        assert main([str(tmp_path / name), "--out", str(tmp_path / "out")]) == 2, name
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("script", sorted(SCRIPTS))
+def test_scripts_run_as_files_without_traceback(script, tmp_path):
+    (tmp_path / "empty").mkdir()
+    run = subprocess.run(
+        [sys.executable, str(REPO / "analysis" / f"{script}.py"), str(tmp_path / "empty")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 2
+    assert run.stderr.startswith(f"{script}.py: error: ") and "Traceback" not in run.stderr
+    help_run = subprocess.run(
+        [sys.executable, str(REPO / "analysis" / f"{script}.py"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert help_run.returncode == 0 and "--mlflow-experiment" in help_run.stdout
+
+
+def test_wrong_kind_and_mixed_sweeps_are_refused(results, tmp_path, capsys):
+    assert plot_compute.main([str(results / "horizon"), "--out", str(tmp_path)]) == 2
+    assert "no rows of a 'compute' sweep" in capsys.readouterr().err
+    other = tmp_path / "two"
+    shutil.copytree(results / "compute", other / "a")
+    frame = pd.read_parquet(other / "a" / "baseline-w512.parquet").assign(sweep_id="compute-other")
+    (other / "b").mkdir()
+    frame.to_parquet(other / "b" / "part-0.parquet")
+    assert plot_compute.main([str(other), "--out", str(tmp_path), *FAST]) == 2
+    assert "pick one with --sweep-id" in capsys.readouterr().err
+    assert plot_compute.main([str(other), "--sweep-id", "compute-synthetic", "--out", str(tmp_path), *FAST]) == 0
+
+
+def test_mlflow_experiment_source(results, tmp_path, capsys):
+    mlflow = pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{(tmp_path / 'mlflow.db').resolve()}"
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.create_experiment("gcttt-compute", artifact_location=(tmp_path / "artifacts").as_uri())
+    parent = client.create_run(experiment, run_name="sweep").info.run_id
+    for part in sorted((results / "compute").glob("*.parquet")):
+        child = client.create_run(experiment, run_name=part.stem, tags={"mlflow.parentRunId": parent}).info.run_id
+        client.log_artifact(child, str(part), artifact_path="episodes")
+        client.set_terminated(child)
+    client.set_terminated(parent)
+    del mlflow
+
+    out = tmp_path / "out"
+    args = ["--mlflow-experiment", "gcttt-compute", "--mlflow-uri", uri, "--out", str(out), *FAST]
+    assert plot_compute.main(args) == 0
+    _check_figure(out / "compute.png")
+    from_dir = tmp_path / "from_dir"
+    assert plot_compute.main([str(results / "compute"), "--out", str(from_dir), *FAST]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(out / "compute.csv"), pd.read_csv(from_dir / "compute.csv"))
+
+    capsys.readouterr()
+    assert plot_compute.main(["--mlflow-experiment", "nope", "--mlflow-uri", uri, "--out", str(out)]) == 2
+    assert "experiments there: " in capsys.readouterr().err
+    missing = f"sqlite:///{tmp_path / 'absent.db'}"
+    assert plot_compute.main(["--mlflow-experiment", "x", "--mlflow-uri", missing, "--out", str(out)]) == 2
+    assert not (tmp_path / "absent.db").exists()
+    assert plot_compute.main(["--mlflow-experiment", "x", "--mlflow-uri", "sqlite:///rel.db"]) == 2
+    assert "absolute path" in capsys.readouterr().err
+
+
+def test_synthetic_cli_writes_both_sweeps(tmp_path):
+    assert synthetic.main([str(tmp_path)]) == 0
+    compute = sorted(p.name for p in (tmp_path / "compute").glob("*.parquet"))
+    assert len(compute) == 8 and (tmp_path / "horizon" / "baseline.parquet").exists()
+    frame = pd.read_parquet(tmp_path / "compute" / "gcttt-K100.parquet")
+    assert (frame["flops_total"] == frame[["flops_act", "flops_selection", "flops_finetune"]].sum(axis=1)).all()
+    assert np.all(frame["method"] == "gcttt")

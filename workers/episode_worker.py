@@ -1,0 +1,187 @@
+"""An episode worker: one env and one policy copy in a Ray actor, reading a shared dataset.
+
+The driver loads the training split once and calls `share_dataset`, which puts the arrays the
+runner reads (observations, actions, terminals) and their `TransitionIndex` into Ray's object
+store. Each `EpisodeWorker` receives both as ObjectRefs; Ray resolves them to read-only NumPy
+views of the object store's shared memory, and `TransitionData` wraps those views without a
+copy on the CPU. So every worker on a node maps the same physical pages: adding a worker costs
+its own model, env and the runner's derived per-transition arrays (each transition's episode
+end, 8 bytes, from the start; the selection's relevance coordinates, positions and goal
+distances, 12 + 4 * len(relevance_index) bytes, from its first gcttt episode), never another copy
+of the dataset (bench/bench_pool.py measures it). A node that has not seen the dataset pulls it
+once into its own store.
+
+On a GPU (`device='cuda'`) each worker copies the arrays it reads to its device (CUDA memory is
+per process); the host copy is still the shared one.
+
+`EpisodeWorker` is a plain class: `workers.pool.EpisodePool` turns it into an actor with
+`ray.remote(EpisodeWorker).options(num_cpus=..., num_gpus=...)`, and a test can build one
+in-process. The worker sets torch's thread count to its CPU share: torch's default (all the
+node's cores) oversubscribes the node when several workers share it, and on a busy 2-core
+machine one actor step of a small MLP was measured 160 times slower with 2 threads than with 1.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+import torch
+
+from gcttt.data.files import OfflineData
+from gcttt.data.transitions import TransitionIndex
+from gcttt.errors import UsageError
+from gcttt.records import EpisodeRecord
+from gcttt.runner import EpisodeRunner, EpisodeSpec
+
+
+@dataclass(frozen=True)
+class SharedDataset:
+    """A training split in Ray's object store: what `EpisodePool` and `EpisodeWorker` read."""
+
+    data: Any
+    """ObjectRef of the `OfflineData` (observations, actions and terminals only)."""
+    index: Any
+    """ObjectRef of its `TransitionIndex`."""
+    nbytes: int
+    """Bytes of the shared arrays (data and index): the memory one copy of the dataset takes."""
+    obs_dim: int
+    """Observation size, checked against the checkpoint before any worker starts."""
+    num_transitions: int
+
+
+def share_dataset(train: OfflineData) -> SharedDataset:
+    """Put `train` (and its transition index, built here once) into Ray's object store.
+
+    Only the arrays the episode runner reads travel: qpos, qvel and button_states stay out.
+    Call it once per driver (or Tune driver) and hand the result to every pool and trial.
+    """
+    import ray
+
+    if not ray.is_initialized():
+        raise UsageError(
+            "Ray is not running; call ray.init(address='local') or ray.init(address='auto') before share_dataset"
+        )
+    slim = OfflineData(
+        observations=np.ascontiguousarray(train.observations, dtype=np.float32),
+        actions=np.ascontiguousarray(train.actions, dtype=np.float32),
+        terminals=np.ascontiguousarray(train.terminals, dtype=bool),
+    )
+    index = TransitionIndex.from_terminals(slim.terminals)
+    nbytes = sum(a.nbytes for a in slim.arrays().values()) + sum(
+        a.nbytes for a in (index.rows, index.episode, index.first, index.last)
+    )
+    return SharedDataset(
+        data=ray.put(slim),
+        index=ray.put(index),
+        nbytes=nbytes,
+        obs_dim=slim.obs_dim,
+        num_transitions=len(index.rows),
+    )
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """Where a worker runs."""
+
+    pid: int
+    """Process id of the actor."""
+    node: str
+    """Host name of the actor's node."""
+    device: str
+    """Device label of its episodes (as in EpisodeRecord.device)."""
+    num_threads: int
+    """torch intra-op threads."""
+
+
+class PoolResult(NamedTuple):
+    """One finished spec."""
+
+    spec_index: int
+    """Position of the spec in the list given to `EpisodePool.run`."""
+    record: EpisodeRecord
+    node: str
+    """Host name of the node the episode ran on."""
+    worker_pid: int
+    """Process id of the worker that played it."""
+    attempts: int
+    """Times the spec was started (1 unless a worker died under it)."""
+
+
+def threads_for(num_cpus: float) -> int:
+    """torch threads for a CPU share: its whole cores, at least one."""
+    return max(1, int(num_cpus))
+
+
+class EpisodeWorker:
+    """Hosts one `EpisodeRunner` (env, agent, pre-trained snapshot) and plays specs on it."""
+
+    def __init__(
+        self,
+        checkpoint: str,
+        train: OfflineData,
+        index: TransitionIndex,
+        device: str = "cpu",
+        num_threads: int = 1,
+    ):
+        """`train` and `index` arrive as ObjectRefs that Ray resolves to zero-copy views."""
+        if num_threads < 1:
+            raise UsageError(f"num_threads must be at least 1 (got {num_threads})")
+        if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+            raise UsageError(
+                "this worker was given a GPU share but torch sees no CUDA device (a CPU-only torch "
+                "build, or no GPU on this node); install a CUDA build of torch or pass gpus_per_worker=0"
+            )
+        torch.set_num_threads(num_threads)
+        self.train = train
+        self.runner = EpisodeRunner(checkpoint, train, device=device, index=index)
+
+    def ready(self) -> WorkerInfo:
+        """Returns once constructed; says where the worker runs."""
+        return WorkerInfo(
+            pid=os.getpid(),
+            node=socket.gethostname(),
+            device=self.runner.device_label,
+            num_threads=torch.get_num_threads(),
+        )
+
+    def run(self, spec: EpisodeSpec) -> EpisodeRecord:
+        """Play one episode."""
+        return self.runner.run(spec)
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def memory(self) -> dict[str, int]:
+        """This process's memory in bytes: rss (resident, shared pages included), uss (pages only
+        this process holds: what the worker costs), pss (rss with shared pages split evenly
+        between the processes that map them), shared (resident pages backed by shared memory)."""
+        import psutil
+
+        info = psutil.Process().memory_full_info()
+        return {
+            "rss": int(info.rss),
+            "uss": int(info.uss),
+            "pss": int(getattr(info, "pss", 0)),
+            "shared": int(getattr(info, "shared", 0)),
+        }
+
+    def dataset_view(self) -> dict[str, Any]:
+        """How this worker holds the dataset: whether its observations are a read-only view it
+        does not own (Ray's shared object store) and whether the runner's tensor is that view."""
+        obs = self.train.observations
+        tensor = self.runner.data.observations
+        return {
+            "writeable": bool(obs.flags.writeable),
+            "owns_data": bool(obs.flags.owndata),
+            "nbytes": int(obs.nbytes + self.train.actions.nbytes),
+            "tensor_shares_buffer": tensor.device.type == "cpu" and tensor.data_ptr() == obs.ctypes.data,
+        }
+
+    def touch_dataset(self) -> float:
+        """Read every observation and action once (a sum), so that memory() counts the shared
+        pages as resident; the benchmark calls it before measuring."""
+        return float(self.train.observations.sum(dtype=np.float64) + self.train.actions.sum(dtype=np.float64))
