@@ -48,11 +48,16 @@ class SweepSettings:
     tasks: tuple[int, ...]
     episodes_per_task: int
     eval_seed: int
-    workers: int
-    """Episode workers per trial."""
-    cpus_per_worker: float
-    gpus_per_worker: float
+    workers: int | None
+    """Episode workers per trial (None: as many as the cluster's CPUs allow, see `resources`)."""
+    cpus_per_worker: float | None
+    """CPU share per worker (None: the trial's CPUs, less `trial_cpus`, split over the workers)."""
+    gpus_per_worker: float | None
+    """GPU share per worker (None: 0.25-style sharing where the cluster has GPUs, else 0)."""
+    trial_cpus: float
+    """CPU share of the trial's own process, which mostly waits for its workers."""
     max_concurrent_trials: int
+    ray_address: str | None
     out: str
     """Absolute results root."""
     data_dir: str
@@ -61,6 +66,8 @@ class SweepSettings:
     experiment: str
     pretrain_device: str
     pretrain_steps: int | None
+    resume: bool
+    seeds: tuple[int, ...]
     extra: dict[str, Any] = field(default_factory=dict)
     """Sweep-specific settings, logged as MLflow params."""
 
@@ -88,8 +95,18 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_backbone: str)
     g.add_argument("--eval-seed", type=int, default=0, help="seed of the evaluation episodes")
     g.add_argument("--pretrain-steps", type=int, default=None, help="pre-training updates (default: preset's)")
     r = parser.add_argument_group("resources")
-    r.add_argument("--workers", type=int, default=2, help="episode workers per trial")
-    r.add_argument("--cpus-per-worker", type=float, default=1.0, help="CPUs per episode worker")
+    r.add_argument(
+        "--workers", type=int, default=None, help="episode workers per trial (default: the CPUs of one trial)"
+    )
+    r.add_argument(
+        "--cpus-per-worker",
+        type=float,
+        default=None,
+        help="CPU share per episode worker (default: the trial's CPUs less --trial-cpus, split evenly)",
+    )
+    r.add_argument(
+        "--trial-cpus", type=float, default=0.1, help="CPU share of each trial's own (mostly waiting) process"
+    )
     r.add_argument(
         "--gpus-per-worker",
         type=float,
@@ -135,12 +152,6 @@ def apply_config_file(parser: argparse.ArgumentParser, argv: list[str] | None) -
     return args
 
 
-def cluster_has_gpus(address: str | None) -> bool:
-    import ray
-
-    return float(ray.cluster_resources().get("GPU", 0)) > 0 if ray.is_initialized() else False
-
-
 def build_settings(args: argparse.Namespace, kind: str, grid_key: dict[str, Any]) -> SweepSettings:
     """Validate the common flags and resolve defaults (nothing is created here)."""
     from sweeps.tracking import check_tracking_uri, sqlite_uri
@@ -158,10 +169,14 @@ def build_settings(args: argparse.Namespace, kind: str, grid_key: dict[str, Any]
     episodes = args.episodes_per_task or (1 if preset.name == "smoke" else 2)
     if episodes < 1:
         raise UsageError(f"--episodes-per-task must be at least 1 (got {episodes})")
-    if args.workers < 1:
+    if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers must be at least 1 (got {args.workers})")
-    if args.cpus_per_worker <= 0:
+    if args.cpus_per_worker is not None and args.cpus_per_worker <= 0:
         raise UsageError(f"--cpus-per-worker must be positive (got {args.cpus_per_worker})")
+    if args.trial_cpus <= 0:
+        raise UsageError(f"--trial-cpus must be positive (got {args.trial_cpus})")
+    if len(set(args.seeds)) != len(args.seeds):
+        raise UsageError(f"--seeds has repeated values ({args.seeds})")
     if args.max_concurrent_trials < 1:
         raise UsageError(f"--max-concurrent-trials must be at least 1 (got {args.max_concurrent_trials})")
     if args.pretrain_steps is not None and args.pretrain_steps < 1:
@@ -202,14 +217,18 @@ def build_settings(args: argparse.Namespace, kind: str, grid_key: dict[str, Any]
         eval_seed=args.eval_seed,
         workers=args.workers,
         cpus_per_worker=args.cpus_per_worker,
-        gpus_per_worker=-1.0 if gpus is None else gpus,
+        gpus_per_worker=gpus,
+        trial_cpus=args.trial_cpus,
         max_concurrent_trials=args.max_concurrent_trials,
+        ray_address=args.ray_address,
         out=str(out),
         data_dir=str(data_dir),
         mlflow_uri=uri,
         experiment=args.experiment or f"gcttt-{kind}",
         pretrain_device=args.pretrain_device,
         pretrain_steps=args.pretrain_steps,
+        resume=args.resume,
+        seeds=tuple(args.seeds),
         extra=grid_key,
     )
 

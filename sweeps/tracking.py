@@ -151,3 +151,9 @@ class MlflowSink:
 
     def close(self, status: str) -> None:
         end_run(self.uri, self.run_id, status)
+
+
+def set_tags(uri: str, run_id: str, tags: dict[str, str]) -> None:
+    client = _client(uri)
+    for key, value in tags.items():
+        client.set_tag(run_id, key, value)

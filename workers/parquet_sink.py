@@ -19,7 +19,7 @@ describes each one):
   flops_finetune, flops_total, device;
 - spec_index (int64), attempts (int64), node (string): from the pool's `PoolResult`
   (-1, 1 and the writer's host name for a bare `EpisodeRecord`);
-- sweep_id, trial_id (string): from the `RunContext`;
+- sweep_id, sweep_kind, trial_id (string): from the `RunContext`;
 - git_sha (string) and one string column per package of `gcttt.provenance.versions()`:
   version_python, version_gcttt, version_torch, version_numpy, version_ogbench, version_mujoco,
   version_gymnasium, version_ray, version_mlflow;
@@ -78,6 +78,7 @@ SCHEMA: pa.Schema = pa.schema(
         pa.field("attempts", pa.int64(), nullable=False),
         pa.field("node", pa.string(), nullable=False),
         pa.field("sweep_id", pa.string(), nullable=False),
+        pa.field("sweep_kind", pa.string(), nullable=False),
         pa.field("trial_id", pa.string(), nullable=False),
         pa.field("git_sha", pa.string(), nullable=False),
         *(pa.field(c, pa.string(), nullable=False) for c in VERSION_COLUMNS),
@@ -93,6 +94,8 @@ class RunContext:
 
     sweep_id: str = ""
     """The sweep (or experiment) the episodes belong to."""
+    sweep_kind: str = ""
+    """'horizon' or 'compute' for the sweeps' rows; empty otherwise."""
     trial_id: str = ""
     """The Tune trial (or arm) that ran them."""
     node: str = field(default_factory=socket.gethostname)
@@ -144,6 +147,7 @@ def to_table(results: Iterable[PoolResult | EpisodeRecord], context: RunContext)
     written_at = datetime.now(timezone.utc)
     shared = {
         "sweep_id": context.sweep_id,
+        "sweep_kind": context.sweep_kind,
         "trial_id": context.trial_id,
         "git_sha": context.git_sha,
         **{f"version_{pkg}": context.versions[pkg] for pkg in versions()},

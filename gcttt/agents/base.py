@@ -9,6 +9,7 @@ class supplies `update`, `state_dict`/`load_state_dict` (weights, targets and Ad
 from __future__ import annotations
 
 import contextlib
+import copy
 from dataclasses import asdict
 from typing import Any, ClassVar
 
@@ -135,7 +136,9 @@ class Agent:
                 "use a checkpoint pre-trained on this dataset"
             )
         self.nets.load_state_dict(state["nets"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        # Optimizer.load_state_dict keeps the given tensors where dtype and device already fit;
+        # copy them, so that this agent never shares Adam moments with the state's source.
+        self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))
         # A generator saved on another device type (CPU vs CUDA) has another layout; keep the seed.
         with contextlib.suppress(RuntimeError):
             self.generator.set_state(state["generator"])

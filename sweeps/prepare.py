@@ -1,0 +1,94 @@
+"""A sweep's inputs: the dataset (generated if absent) and its pre-trained checkpoints (trained if absent).
+
+Checkpoints are cached under ``OUT/checkpoints/DATASET/KEY`` where KEY is
+`gcttt.pretrain.checkpoint_key` (backbone, preset, width, steps, seed): a run whose ``final.pt``
+exists is reused, an interrupted one resumes from its ``latest.pt``, a missing one is trained.
+Missing runs train in parallel as Ray tasks, one CPU (or one GPU) each.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from gcttt.data.files import split_paths
+from gcttt.pretrain import PretrainConfig, run_directory
+from sweeps.common import SMOKE_EPISODES, SweepSettings
+
+
+def prepare_dataset(settings: SweepSettings) -> Path:
+    """The data directory, holding both splits of the sweep's dataset."""
+    from gcttt.data.access import ensure_dataset_files
+    from gcttt.data.generation import generate_dataset
+
+    root = Path(settings.data_dir)
+    train, val = split_paths(root, settings.dataset)
+    if settings.preset == "smoke" and not (train.exists() and val.exists()):
+        # A smoke sweep needs seconds, not the full dataset: a small one in the official format.
+        print(f"sweep: generating a {SMOKE_EPISODES}-episode {settings.dataset} into {root}", file=sys.stderr)
+        generate_dataset(settings.dataset, root, episodes=SMOKE_EPISODES, progress=False)
+        return root
+    return ensure_dataset_files(settings.dataset, root, fetch="auto")
+
+
+def pretrain_config(settings: SweepSettings, seed: int, width: int) -> PretrainConfig:
+    return PretrainConfig(
+        dataset=settings.dataset,
+        backbone=settings.backbone,
+        preset=settings.preset,
+        seed=seed,
+        steps=settings.pretrain_steps,
+        width=width,
+        out_dir=str(settings.checkpoint_root),
+        data_dir=settings.data_dir,
+        device=settings.pretrain_device,
+    )
+
+
+def _pretrain_task(config: PretrainConfig, threads: int) -> str:
+    import torch
+
+    from gcttt.pretrain import pretrain
+
+    torch.set_num_threads(threads)
+    return str(pretrain(config, progress=False).final_checkpoint)
+
+
+def prepare_checkpoints(settings: SweepSettings, pairs: list[tuple[int, int]]) -> dict[str, str]:
+    """Final checkpoint per (seed, width), keyed 's{seed}-w{width}'; trains the missing ones."""
+    import ray
+    from tqdm.auto import tqdm
+
+    found: dict[str, str] = {}
+    missing: dict[str, PretrainConfig] = {}
+    for seed, width in sorted(set(pairs)):
+        config = pretrain_config(settings, seed, width)
+        final = run_directory(config) / "final.pt"
+        key = checkpoint_slot(seed, width)
+        if final.exists():
+            found[key] = str(final)
+        else:
+            missing[key] = config
+    if not missing:
+        return found
+    use_gpu = settings.pretrain_device.startswith("cuda") or (
+        settings.pretrain_device == "auto" and ray.cluster_resources().get("GPU", 0) >= 1
+    )
+    # One thread per run: these networks are small, a second thread gains little, and torch's
+    # thread pools slow down by orders of magnitude when cores are oversubscribed.
+    threads = 1
+    task = ray.remote(_pretrain_task).options(num_cpus=1, num_gpus=1 if use_gpu else 0)
+    names = ", ".join(run_directory(c).name for c in missing.values())
+    print(f"sweep: pre-training {len(missing)} checkpoint(s) into {settings.checkpoint_root}: {names}", file=sys.stderr)
+    refs = {task.remote(config, threads): key for key, config in missing.items()}
+    pending = list(refs)
+    with tqdm(total=len(refs), desc="pre-training", unit="ckpt") as bar:
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            found[refs[ready[0]]] = ray.get(ready[0])
+            bar.update()
+    return found
+
+
+def checkpoint_slot(seed: int, width: int) -> str:
+    return f"s{seed}-w{width}"

@@ -1,0 +1,119 @@
+"""One Ray Tune trial: evaluate one arm on the tasks, write its rows, log its MLflow run, report.
+
+The trial's function runs in Tune's trainable process (bundle 0 of the trial's placement group)
+and drives an `EpisodePool` whose workers sit in bundles 1..W (see `workers.pool.trial_resources`).
+Its rows go to ``SWEEP/episodes/ARM/part-*.parquet`` in one atomic file written after the last
+episode; a trial that Tune starts again (after a crash or on resume) first removes what an
+earlier attempt of the same arm left, so rows are never duplicated. Its MLflow run is found
+again by its tags (sweep id, arm), so runs are never duplicated either.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+
+from gcttt.records import EpisodeRecord
+from gcttt.stats import success_ci
+from sweeps.arms import Arm
+from sweeps.common import SweepSettings
+
+
+def summarize(records: list[EpisodeRecord]) -> dict[str, float]:
+    """Success with its 95% bootstrap CI (episodes resampled within tasks), costs and times."""
+    success = np.array([r.success for r in records], dtype=float)
+    tasks = np.array([r.task_id for r in records])
+    mean, low, high = success_ci(success, groups=tasks)
+    metrics = {
+        "success": mean,
+        "success_ci_low": low,
+        "success_ci_high": high,
+        "episodes": float(len(records)),
+        "flops_per_episode": float(np.mean([r.flops_total for r in records])),
+        "episode_seconds": float(np.mean([r.wall_seconds for r in records])),
+        "act_seconds": float(np.mean([r.act_seconds for r in records])),
+        "selection_seconds": float(np.mean([r.selection_seconds for r in records])),
+        "finetune_seconds": float(np.mean([r.finetune_seconds for r in records])),
+        "mean_selected": float(np.mean([r.mean_selected for r in records])),
+    }
+    for task in sorted(set(tasks.tolist())):
+        metrics[f"task{task}_success"] = float(success[tasks == task].mean())
+    return metrics
+
+
+def run_trial(
+    config: dict[str, Any],
+    settings: SweepSettings,
+    shared: Any,
+    checkpoints: dict[str, str],
+    parent_run_id: str,
+) -> None:
+    """Tune's function trainable (bound with `tune.with_parameters`)."""
+    started = time.perf_counter()
+    import shutil
+
+    import torch
+    from ray import tune
+
+    from sweeps import tracking
+    from sweeps.prepare import checkpoint_slot
+    from workers.parquet_sink import ParquetSink, RunContext
+    from workers.pool import EpisodePool
+
+    torch.set_num_threads(1)  # this process only waits for its workers
+    arm = Arm(**config["arm"])
+    checkpoint = checkpoints[checkpoint_slot(arm.seed, arm.width)]
+    specs = arm.specs(settings.tasks, settings.episodes_per_task, settings.eval_seed)
+    rows_dir = settings.episodes_dir / arm.name
+    shutil.rmtree(rows_dir, ignore_errors=True)  # an earlier, unfinished attempt of this arm
+
+    tags = {
+        "gcttt.sweep_id": settings.name,
+        "gcttt.arm": arm.name,
+        "gcttt.sweep_kind": settings.kind,
+        "gcttt.dataset": settings.dataset,
+        "gcttt.backbone": settings.backbone,
+        "gcttt.preset": settings.preset,
+    }
+    with tracking.tracked_run(settings.mlflow_uri, settings.experiment, arm.name, tags, parent_run_id) as run_id:
+        trial_id = tune.get_context().get_trial_id() or ""
+        from gcttt.provenance import git_sha
+
+        tracking.set_tags(settings.mlflow_uri, run_id, {"gcttt.git_sha": git_sha(), "gcttt.tune_trial": trial_id})
+        tracking.log_params(
+            settings.mlflow_uri,
+            run_id,
+            {**asdict(arm), "checkpoint": checkpoint, "tasks": list(settings.tasks), "E": settings.episodes_per_task},
+        )
+        pool_started = time.perf_counter()
+        with EpisodePool(
+            checkpoint,
+            shared,
+            settings.workers,
+            cpus_per_worker=settings.cpus_per_worker,
+            gpus_per_worker=settings.gpus_per_worker,
+            progress=True,
+        ) as pool:
+            episodes_started = time.perf_counter()
+            results = list(pool.run(specs))
+            episodes_seconds = time.perf_counter() - episodes_started
+        pool_seconds = time.perf_counter() - pool_started - episodes_seconds
+
+        context = RunContext(sweep_id=settings.name, sweep_kind=settings.kind, trial_id=arm.name)
+        path = ParquetSink(rows_dir).write(results, context)
+        metrics = summarize([r.record for r in results])
+        tracking.log_artifact(settings.mlflow_uri, run_id, path, artifact_path="episodes")
+        trial_seconds = time.perf_counter() - started
+        metrics.update(
+            trial_seconds=trial_seconds,
+            episodes_wall_seconds=episodes_seconds,
+            pool_start_seconds=pool_seconds,
+            # Everything that is not playing episodes: Tune's trainable start-up, worker start-up
+            # (checkpoint load, dataset fetch from the object store), MLflow and Parquet writes.
+            overhead_share=1.0 - episodes_seconds / trial_seconds,
+        )
+        tracking.log_metrics(settings.mlflow_uri, run_id, metrics)
+    tune.report(metrics)
