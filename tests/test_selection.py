@@ -1,0 +1,259 @@
+"""Data selection (SPEC §5) on a hand-built maze where every strategy's answer is known.
+
+Observations are x-y positions (p = identity, eps = 1). The current state is the origin and the
+goal g* is (10, 0). A stub value function makes the goal distance exactly the Euclidean distance:
+V(s, g) = -(1 - gamma^||s - g||) / (1 - gamma), so d(s, g) = log(1 + (1 - gamma) V) / log(gamma)
+= ||s - g||.
+
+Episodes (transition t of an episode sits at the episode's row t):
+- B: y = 5, x = 0 .. 12: never near the origin, passes 5 above the goal.
+- A: y = 0, x = -3 .. 14 in steps of 0.5: passes the origin (first match at t = 5, x = -0.5),
+  reaches the goal exactly at t = 26.
+- C: y = 0, x = 0.5 .. -14.5: starts at the origin and walks away from the goal.
+- D: a single transition far away.
+- E: y = 0, x = -8 .. 0: its only match is its last transition, too late for any end point.
+- F: y = 0, x = 0 .. 9.5 in steps of 0.25: slower, ends 0.75 short of the goal (t = 37).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from gcttt.data.files import OfflineData
+from gcttt.data.transitions import TransitionData
+from gcttt.errors import GctttError, UsageError
+from gcttt.selection import STRATEGIES, SelectionConfig, Selector, goal_distance, segment_indices
+
+GAMMA = 0.99
+STATE = torch.tensor([0.0, 0.0])
+GOAL = torch.tensor([10.0, 0.0])
+
+
+def line(x0: float, step: float, rows: int, y: float = 0.0) -> np.ndarray:
+    x = x0 + step * np.arange(rows)
+    return np.stack([x, np.full(rows, y)], 1)
+
+
+EPISODES = {
+    "B": line(0.0, 0.5, 25, y=5.0),
+    "A": line(-3.0, 0.5, 35),
+    "C": line(0.5, -0.5, 31),
+    "D": np.array([[20.0, 20.0], [20.5, 20.0]]),
+    "E": line(-8.0, 0.5, 17),
+    "F": line(0.0, 0.25, 39),
+}
+NAMES = list(EPISODES)
+
+
+def maze() -> TransitionData:
+    observations = np.concatenate(list(EPISODES.values())).astype(np.float32)
+    terminals = np.zeros(len(observations), dtype=bool)
+    terminals[np.cumsum([len(e) for e in EPISODES.values()]) - 1] = True
+    actions = np.zeros_like(observations)
+    return TransitionData.from_offline(OfflineData(observations=observations, actions=actions, terminals=terminals))
+
+
+DATA = maze()
+
+
+def at(name: str, t: int) -> int:
+    """Global transition index of transition t of episode `name`."""
+    return int(DATA.first[NAMES.index(name)]) + t
+
+
+def span(name: str, start: int, end: int) -> list[int]:
+    return list(range(at(name, start), at(name, end)))
+
+
+class DistanceValue:
+    """Stub agent: the value whose implied goal distance is the Euclidean distance."""
+
+    discount = GAMMA
+
+    def __init__(self):
+        self.evaluated = 0
+
+    def value(self, observations: torch.Tensor, goals: torch.Tensor) -> torch.Tensor:
+        self.evaluated += len(observations)
+        dist = torch.linalg.vector_norm(observations - goals, dim=-1)
+        return -(1 - GAMMA**dist) / (1 - GAMMA)
+
+
+def selector(strategy: str, seed: int = 0, **config) -> Selector:
+    s = Selector(
+        SelectionConfig(strategy=strategy, **config),
+        DATA,
+        (0, 1),
+        DistanceValue(),
+        torch.Generator().manual_seed(seed),
+    )
+    s.begin_episode(GOAL)
+    return s
+
+
+def test_the_stub_value_implies_euclidean_distance():
+    values = DistanceValue().value(torch.tensor([[0.0, 0.0], [7.0, 0.0], [10.0, 0.0]]), GOAL.expand(3, 2))
+    torch.testing.assert_close(goal_distance(values, GAMMA), torch.tensor([10.0, 3.0, 0.0]))
+    # A value below -1 / (1 - gamma) has no distance: +inf, never NaN.
+    assert goal_distance(torch.tensor([-150.0]), GAMMA).item() == math.inf
+
+
+def test_critic_selects_the_episode_that_reaches_the_goal():
+    s = selector("critic", top_k=1)
+    chosen = s.select(STATE)
+    # A: from its first start match (x = -0.5) up to, not including, the goal (x = 10).
+    assert chosen.indices.tolist() == span("A", 5, 26)
+    assert chosen.episodes == 1 and chosen.longest_segment == 21
+    assert chosen.indices.dtype == torch.int64
+
+
+def test_critic_ranks_episodes_by_their_best_end_point():
+    chosen = selector("critic", top_k=10).select(STATE)
+    # A (d = 0), F (d = 0.75) and C (best at its first candidate, 10 steps in). B never passes
+    # the state, D is far away, E matches only on its last transition (no end point 10 later).
+    expected = span("A", 5, 26) + span("F", 0, 37) + span("C", 0, 10)
+    assert chosen.indices.tolist() == expected
+    assert chosen.episodes == 3 and chosen.longest_segment == 37
+    two = selector("critic", top_k=2).select(STATE)
+    assert two.indices.tolist() == span("A", 5, 26) + span("F", 0, 37)
+
+
+def test_critic_respects_min_steps():
+    # With no minimum, C's best end point is its first transition: an empty segment.
+    chosen = selector("critic", top_k=10, min_steps=0).select(STATE)
+    assert chosen.indices.tolist() == span("A", 5, 26) + span("F", 0, 37)
+    # A needs its end point 25 steps after x = -0.5: x >= 12, best at x = 12.
+    late = selector("critic", top_k=1, min_steps=25).select(STATE)
+    assert late.indices.tolist() == span("F", 0, 37)  # F (d = 0.75) now beats A (d = 2)
+
+
+def test_goal_distances_are_computed_once_per_episode_and_cached():
+    s = selector("critic", top_k=10)
+    first = s.select(STATE)
+    # Every transition of the four episodes with a start match (A, C, E, F), nothing else.
+    matched = sum(len(EPISODES[n]) - 1 for n in "ACEF")
+    assert first.value_evaluations == s.agent.evaluated == matched
+    second = s.select(STATE + 0.25)
+    assert second.value_evaluations == 0 and s.agent.evaluated == matched
+    # B passes (6, 5): now B needs distances too, and only B.
+    third = s.select(torch.tensor([6.0, 5.0]))
+    assert third.value_evaluations == len(EPISODES["B"]) - 1
+    s.begin_episode(GOAL)  # a new goal forgets the cache
+    assert s.select(STATE).value_evaluations == matched
+
+
+def test_critic_quantile_keeps_the_best_fraction_of_matching_episodes():
+    # Three episodes with a start match and an end point: A, F, C.
+    assert selector("critic-quantile", q=0.2).select(STATE).indices.tolist() == span("A", 5, 26)
+    half = selector("critic-quantile", q=0.5).select(STATE)
+    assert half.indices.tolist() == span("A", 5, 26) + span("F", 0, 37)
+    assert selector("critic-quantile", q=1.0).select(STATE).episodes == 3
+
+
+def test_no_relevance_ignores_the_start_match():
+    chosen = selector("no-relevance", top_k=1).select(STATE)
+    assert chosen.indices.tolist() == span("A", 0, 26)  # from A's very first transition
+    three = selector("no-relevance", top_k=3).select(STATE)
+    # B counts now (d = 5 at x = 10, its transition 20); D has no end point 10 steps later.
+    assert three.indices.tolist() == span("A", 0, 26) + span("F", 0, 37) + span("B", 0, 20)
+
+
+def test_no_optimality_picks_matching_episodes_without_looking_at_the_goal():
+    seen = set()
+    for seed in range(30):
+        s = selector("no-optimality", seed=seed, top_k=2)
+        chosen = s.select(STATE)
+        assert chosen.episodes == 2 and chosen.value_evaluations == 0
+        idx = chosen.indices
+        episodes = torch.unique(DATA.episode[idx]).tolist()
+        names = {NAMES[e] for e in episodes}
+        assert names <= {"A", "C", "F"}  # start match and room for min_steps: never B, D, E
+        seen |= names
+        for e in episodes:
+            part = idx[DATA.episode[idx] == e]
+            name = NAMES[e]
+            first_match = {"A": 5, "C": 0, "F": 0}[name]
+            assert part[0].item() == at(name, first_match)
+            assert torch.equal(part, torch.arange(part[0].item(), part[0].item() + len(part)))
+            assert len(part) >= 10 and part[-1] < DATA.last[e]
+    assert seen == {"A", "C", "F"}
+    assert s.agent.evaluated == 0
+
+
+def test_critic_free_keeps_the_shortest_start_to_goal_segments():
+    s = selector("critic-free", q=0.2, slack=10)
+    assert not s.receding
+    chosen = s.select(STATE)
+    # A: last start match x = 0.5 (t = 7) to first goal match x = 9.5 (t = 25), length 18; F's is
+    # 34 (t = 3 .. 37), above the 0.2 quantile. Select [7, 25 + 10), cut at A's last transition.
+    assert chosen.indices.tolist() == span("A", 7, 34)
+    assert chosen.value_evaluations == 0 and s.agent.evaluated == 0
+    both = selector("critic-free", q=1.0, slack=0).select(STATE)
+    assert both.indices.tolist() == span("A", 7, 25) + span("F", 3, 37)
+    # Nothing near the goal from here: nothing selected.
+    assert selector("critic-free").select(torch.tensor([20.0, 20.0])).size == 0
+
+
+def test_random_draws_the_documented_number_of_transitions():
+    chosen = selector("random", random_size=500).select(STATE)
+    assert chosen.size == 500
+    assert chosen.indices.min() >= 0 and chosen.indices.max() < DATA.num_transitions
+    assert chosen.episodes == len(torch.unique(DATA.episode[chosen.indices]))
+    assert chosen.episodes >= 5  # spread over the dataset, D's single transition aside
+    other = selector("random", seed=1, random_size=500).select(STATE)
+    assert not torch.equal(chosen.indices, other.indices)
+
+
+def test_full_dataset_returns_everything():
+    chosen = selector("full-dataset").select(STATE)
+    assert torch.equal(chosen.indices, torch.arange(DATA.num_transitions))
+    assert chosen.episodes == len(EPISODES) and chosen.value_evaluations == 0
+
+
+def test_nothing_near_the_state_selects_nothing():
+    for strategy in ("critic", "critic-quantile", "no-optimality"):
+        chosen = selector(strategy).select(torch.tensor([-50.0, -50.0]))
+        assert chosen.size == 0 and chosen.episodes == 0, strategy
+
+
+def test_every_strategy_returns_indices_inside_the_dataset():
+    for strategy in STRATEGIES:
+        s = selector(strategy)
+        assert s.receding == (strategy != "critic-free")
+        chosen = s.select(STATE)
+        assert chosen.size > 0, strategy
+        assert 0 <= chosen.indices.min() and chosen.indices.max() < DATA.num_transitions
+
+
+def test_select_needs_a_goal_first():
+    s = Selector(SelectionConfig(), DATA, (0, 1), DistanceValue(), torch.Generator())
+    with pytest.raises(RuntimeError, match="begin_episode"):
+        s.select(STATE)
+
+
+@pytest.mark.parametrize(
+    ("knobs", "needle"),
+    [
+        ({"strategy": "oracle"}, "'oracle'"),
+        ({"eps": 0.0}, "eps"),
+        ({"q": 0.0}, "q must lie in (0, 1]"),
+        ({"q": 1.5}, "q must lie in (0, 1]"),
+        ({"top_k": 0}, "top_k"),
+        ({"min_steps": -1}, "min_steps"),
+    ],
+)
+def test_bad_selection_knobs_are_one_line_usage_errors(knobs, needle):
+    with pytest.raises(UsageError) as excinfo:
+        SelectionConfig(**knobs)
+    assert isinstance(excinfo.value, GctttError)
+    assert needle in str(excinfo.value) and "\n" not in str(excinfo.value)
+
+
+def test_segment_indices_concatenates_ranges():
+    starts, ends = torch.tensor([3, 10, 7, 0]), torch.tensor([6, 10, 9, 1])
+    assert segment_indices(starts, ends).tolist() == [3, 4, 5, 7, 8, 0]
+    assert segment_indices(torch.tensor([5]), torch.tensor([2])).tolist() == []

@@ -1,0 +1,131 @@
+"""The sweeps at the smoke preset: rows, MLflow runs, interruption and resume, and refused input."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _runs(db: Path):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{db}")
+    experiments = client.search_experiments()
+    return [r for e in experiments for r in client.search_runs([e.experiment_id])]
+
+
+def _sweep(out: Path, *extra: str) -> subprocess.Popen:
+    argv = [sys.executable, str(ROOT / "sweeps" / "horizon_sweep.py"), "--preset", "smoke", "--tasks", "1", "2"]
+    argv += ["--K", "200", "--N", "5", "150", "--out", str(out), "--name", "t", "--ray-address", "local", *extra]
+    env = {**os.environ, "GCTTT_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def test_interrupted_sweep_resumes_without_duplicates(tmp_path):
+    episodes = tmp_path / "sweeps" / "t" / "episodes"
+    first = _sweep(tmp_path)
+    deadline = time.time() + 600
+    while time.time() < deadline and first.poll() is None and not list(episodes.glob("*/part-*.parquet")):
+        time.sleep(0.2)
+    assert first.poll() is None, first.communicate()[0][-3000:]
+    first.send_signal(signal.SIGINT)  # like Ctrl+C: Tune saves its state and stops
+    out, _ = first.communicate(timeout=300)
+    assert first.returncode != 0, out[-3000:]
+    assert "--resume" in out
+    assert not any(r.info.status == "RUNNING" for r in _runs(tmp_path / "mlflow.db") if "gcttt.role" in r.data.tags)
+
+    second = _sweep(tmp_path, "--resume")
+    out, _ = second.communicate(timeout=900)
+    assert second.returncode == 0, out[-3000:]
+
+    from sweeps.report import read_sweep_rows
+
+    rows = read_sweep_rows(episodes)
+    arms = {"baseline-w32-s0", "gcttt-critic-K200-N5-lr0.0003-q0.2-w32-s0", "gcttt-critic-K200-N150-lr0.0003-q0.2-w32-s0"}
+    assert set(rows["trial_id"]) == arms
+    assert len(rows) == 3 * 2  # arms x tasks x 1 episode, each exactly once
+    assert not rows.duplicated(["trial_id", "task_id", "episode_index"]).any()
+    assert set(rows["sweep_kind"]) == {"horizon"} and set(rows["sweep_id"]) == {"t"}
+    assert (rows[rows["method"] == "gcttt"]["updates"] > 0).all()
+
+    runs = _runs(tmp_path / "mlflow.db")
+    children = [r for r in runs if r.data.tags.get("gcttt.arm")]
+    parents = [r for r in runs if r.data.tags.get("gcttt.role") == "sweep"]
+    assert sorted(r.data.tags["gcttt.arm"] for r in children) == sorted(arms)
+    assert len(parents) == 1
+    assert all(r.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for r in children)
+    assert all(r.info.status == "FINISHED" for r in children + parents)
+    assert all("success" in r.data.metrics and "success_ci_low" in r.data.metrics for r in children)
+    assert "| baseline |" in out
+
+
+def _main(argv: list[str]) -> int:
+    from sweeps.horizon_sweep import main
+
+    return main(argv)
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["--dataset", "nosuch-maze-v0"], "unknown dataset"),
+        (["--q", "1.5"], "q must lie in (0, 1]"),
+        (["--N", "-1"], "N"),
+        (["--selections", "psychic"], "unknown selection"),
+        (["--tasks", "9"], "--tasks"),
+    ],
+)
+def test_bad_arguments_fail_at_once_and_leave_nothing(tmp_path, capsys, argv, needle):
+    code = _main([*argv, "--out", str(tmp_path / "out"), "--preset", "smoke"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert needle in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "out").exists()  # no MLflow database, hence no RUNNING run
+
+
+def test_empty_grid_from_a_config_file_is_refused(tmp_path, capsys):
+    config = tmp_path / "grid.json"
+    config.write_text(json.dumps({"K": [], "preset": "smoke"}))
+    assert _main(["--config", str(config), "--out", str(tmp_path / "out")]) == 2
+    assert "grid is empty" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")
+def test_gpu_request_without_a_gpu_is_refused(tmp_path, capsys):
+    assert _main(["--gpus-per-worker", "0.25", "--out", str(tmp_path / "out"), "--preset", "smoke"]) == 2
+    assert "no CUDA GPU" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_resume_without_state_and_rerun_of_existing_sweep_are_refused(tmp_path, capsys):
+    args = ["--out", str(tmp_path), "--preset", "smoke", "--name", "x"]
+    assert _main([*args, "--resume"]) == 2
+    assert "nothing to resume" in capsys.readouterr().err
+    (tmp_path / "sweeps" / "x" / "tune").mkdir(parents=True)
+    assert _main(args) == 2
+    assert "already exists" in capsys.readouterr().err
+
+
+def test_compute_sweep_arms_cover_widths_and_horizons(monkeypatch):
+    from sweeps import compute_sweep
+
+    seen = {}
+    monkeypatch.setattr("sweeps.driver.run_sweep", lambda settings, arms, prog: seen.update(arms=arms) or 0)
+    assert compute_sweep.main(["--preset", "cpu", "--out", "/tmp/unused"]) == 0
+    names = [a.name for a in seen["arms"]]
+    assert [a.width for a in seen["arms"] if a.method == "baseline"] == [128, 156, 183, 248]
+    ttt = [a for a in seen["arms"] if a.method == "gcttt"]
+    assert sorted(a.horizon for a in ttt) == [100, 200, 500, 1000]
+    assert all(a.width == 128 for a in ttt)
+    assert [a.once for a in ttt if a.horizon == 1000] == [True]
+    assert len(names) == len(set(names))
