@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="plot_compute.py",
         description="Compute-allocation figure: success rate vs counted test-time FLOPs, model scaling "
-        "without TTT vs GC-TTT at growing re-plan frequency, with 95%% bootstrap CIs.",
+        "without TTT vs GC-TTT at growing re-plan frequency, with 95% bootstrap CIs.",
     )
     add_source_arguments(parser, default_out="results/figures")
     parser.add_argument(

@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="plot_horizon.py",
         description="Horizon-sweep figures: success over the K x N grid (one heatmap per lr/q, baseline "
-        "marked) and the selection-ablation bars, with 95%% bootstrap CIs.",
+        "marked) and the selection-ablation bars, with 95% bootstrap CIs.",
     )
     add_source_arguments(parser, default_out="results/figures")
     parser.add_argument(

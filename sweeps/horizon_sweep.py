@@ -27,10 +27,12 @@ PROG = "horizon_sweep.py"
 GRIDS = {
     # K, N, lr, q: values from the authors' sweep (SPEC §6), trimmed to fit the preset's budget.
     "paper": {"K": [100, 200], "N": [50, 100, 200], "lr": [3e-4, 3e-5], "q": [0.2]},
-    "cpu": {"K": [100, 200], "N": [50, 100], "lr": [3e-4], "q": [0.2]},
+    "cpu": {"K": [100, 200], "N": [50, 100], "lr": [3e-4, 3e-5], "q": [0.2]},
     "smoke": {"K": [200], "N": [5, 10], "lr": [3e-4], "q": [0.2]},
 }
 """Default grid per preset; any flag replaces its axis."""
+ABLATIONS = ("random", "no-relevance", "no-optimality", "full-dataset", "critic-free")
+"""The selection controls of SPEC §5, run beside the grid so one sweep gives the ablation bars."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,6 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--selections", nargs="+", default=["critic"], help="selection strategies (critic, random, full-dataset, ...)"
     )
+    g.add_argument(
+        "--ablations",
+        nargs="*",
+        default=None,
+        help="control selections evaluated at one grid point: the largest K and N, the first lr and q "
+        "(default: random no-relevance no-optimality full-dataset critic-free; smoke: none)",
+    )
     g.add_argument("--no-baseline", action="store_true", help="leave out the pre-trained baseline trials")
     return p
 
@@ -71,12 +80,19 @@ def main(argv: list[str] | None = None) -> int:
         preset = get_preset(args.preset)
         grid = {a: v if getattr(args, a) is None else getattr(args, a) for a, v in GRIDS[preset.name].items()}
         grid["selections"] = args.selections
+        grid["ablations"] = args.ablations
         settings = build_settings(args, "horizon", grid)
         width = preset.width
         from gcttt.envs import dataset_info
 
         limit = dataset_info(settings.dataset).episode_limit
         arms = ttt_grid(list(args.seeds), width, args.selections, grid["K"], grid["N"], grid["lr"], grid["q"], limit)
+        ablations = args.ablations
+        if ablations is None:
+            ablations = [] if preset.name == "smoke" else list(ABLATIONS)
+        if ablations:
+            at = ([max(grid["K"])], [max(grid["N"])], grid["lr"][:1], grid["q"][:1])
+            arms += [a for a in ttt_grid(list(args.seeds), width, ablations, *at, limit) if a not in arms]
         if not args.no_baseline:
             arms = baseline_arms(list(args.seeds), [width]) + arms
         from sweeps.driver import run_sweep

@@ -48,7 +48,15 @@ def experiment_id(uri: str, name: str) -> str:
     found = client.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id
-    return client.create_experiment(name)
+    return client.create_experiment(name, artifact_location=artifact_root(uri))
+
+
+def artifact_root(uri: str) -> str | None:
+    """Artifacts of a SQLite store live beside the database (MLflow's default, ./mlruns, depends on
+    the working directory, which `ray job submit` makes a temporary copy); servers choose their own."""
+    if uri.startswith("sqlite:///"):
+        return (Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts").as_uri()
+    return None
 
 
 def flat_params(params: dict[str, Any], prefix: str = "") -> dict[str, str]:

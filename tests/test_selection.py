@@ -226,7 +226,7 @@ def test_every_strategy_returns_indices_inside_the_dataset():
         assert s.receding == (strategy != "critic-free")
         chosen = s.select(STATE)
         assert chosen.size > 0, strategy
-        assert 0 <= chosen.indices.min() and chosen.indices.max() < DATA.num_transitions
+        assert chosen.indices.min() >= 0 and chosen.indices.max() < DATA.num_transitions
 
 
 def test_select_needs_a_goal_first():

@@ -50,7 +50,11 @@ def test_interrupted_sweep_resumes_without_duplicates(tmp_path):
     from sweeps.report import read_sweep_rows
 
     rows = read_sweep_rows(episodes)
-    arms = {"baseline-w32-s0", "gcttt-critic-K200-N5-lr0.0003-q0.2-w32-s0", "gcttt-critic-K200-N150-lr0.0003-q0.2-w32-s0"}
+    arms = {
+        "baseline-w32-s0",
+        "gcttt-critic-K200-N5-lr0.0003-q0.2-w32-s0",
+        "gcttt-critic-K200-N150-lr0.0003-q0.2-w32-s0",
+    }
     assert set(rows["trial_id"]) == arms
     assert len(rows) == 3 * 2  # arms x tasks x 1 episode, each exactly once
     assert not rows.duplicated(["trial_id", "task_id", "episode_index"]).any()
@@ -66,6 +70,8 @@ def test_interrupted_sweep_resumes_without_duplicates(tmp_path):
     assert all(r.info.status == "FINISHED" for r in children + parents)
     assert all("success" in r.data.metrics and "success_ci_low" in r.data.metrics for r in children)
     assert "| baseline |" in out
+    # Artifacts sit beside the database, not in the working directory.
+    assert len(list((tmp_path / "mlartifacts").rglob("part-*.parquet"))) == 3
 
 
 def _main(argv: list[str]) -> int:

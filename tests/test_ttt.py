@@ -95,7 +95,7 @@ def test_every_replan_starts_from_the_pretrained_state(setup, data, monkeypatch)
 
 
 def test_finetuning_batches_pin_the_actor_goal_and_stay_in_the_selection(setup, data, monkeypatch):
-    agent, _, sampler = setup
+    agent = setup[0]
     trainer = trainer_for(setup, data, TTTConfig(horizon=4, steps=5))
     batches, selections = [], []
     update, select = agent.update, trainer.selector.select
@@ -116,12 +116,12 @@ def test_finetuning_batches_pin_the_actor_goal_and_stay_in_the_selection(setup, 
         trainer.act(observation, step)
     assert len(batches) == 10 and len(selections) == 2
     g = torch.as_tensor(goal).reshape(1, -1)
-    for batch in batches:
+    for i, batch in enumerate(batches):
         assert batch.size == agent.config.batch_size
         assert torch.equal(batch.actor_goals, g.expand(batch.size, -1))
         # Value goals are relabelled as in pre-training, not pinned to g*.
         assert not torch.equal(batch.value_goals, batch.actor_goals)
-        allowed = data.obs(selections[0].indices)
+        allowed = data.obs(selections[i // 5].indices)
         assert (batch.observations[:, None, :] == allowed[None]).all(-1).any(1).all()
 
 
