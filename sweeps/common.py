@@ -127,7 +127,11 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_backbone: str)
         default=None,
         help="dataset directory (default: $GCTTT_DATA_DIR or ~/.ogbench/data; smoke preset: OUT/data-smoke)",
     )
-    o.add_argument("--mlflow-uri", default=None, help="MLflow tracking URI (default: sqlite:///OUT/mlflow.db)")
+    o.add_argument(
+        "--mlflow-uri",
+        default=os.environ.get("MLFLOW_TRACKING_URI"),
+        help="MLflow tracking URI, e.g. http://mlflow:5000 [$MLFLOW_TRACKING_URI, else sqlite:///OUT/mlflow.db]",
+    )
     o.add_argument("--experiment", default=None, help="MLflow experiment (default: gcttt-<kind>)")
     o.add_argument("--name", default=None, help="sweep id (default: derived from the settings)")
     o.add_argument("--resume", action="store_true", help="continue an interrupted sweep of the same name")

@@ -123,8 +123,21 @@ def log_metrics(uri: str, run_id: str, metrics: dict[str, float], step: int = 0)
     _client(uri).log_batch(run_id, metrics=items)
 
 
-def log_artifact(uri: str, run_id: str, path: str | os.PathLike, artifact_path: str | None = None) -> None:
-    _client(uri).log_artifact(run_id, str(path), artifact_path=artifact_path)
+def log_artifact(
+    uri: str, run_id: str, path: str | os.PathLike, artifact_path: str | None = None, name: str | None = None
+) -> None:
+    """Log a file; with `name`, under that file name, so that logging again (a trial re-run after an
+    interruption, on the run it reuses) replaces the artifact instead of adding a second one."""
+    if name is None or name == Path(path).name:
+        _client(uri).log_artifact(run_id, str(path), artifact_path=artifact_path)
+        return
+    import shutil
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        renamed = Path(tmp) / name
+        shutil.copyfile(path, renamed)
+        _client(uri).log_artifact(run_id, str(renamed), artifact_path=artifact_path)
 
 
 @contextlib.contextmanager

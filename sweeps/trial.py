@@ -105,7 +105,7 @@ def run_trial(
         context = RunContext(sweep_id=settings.name, sweep_kind=settings.kind, trial_id=arm.name)
         path = ParquetSink(rows_dir).write(results, context)
         metrics = summarize([r.record for r in results])
-        tracking.log_artifact(settings.mlflow_uri, run_id, path, artifact_path="episodes")
+        tracking.log_artifact(settings.mlflow_uri, run_id, path, artifact_path="episodes", name=f"{arm.name}.parquet")
         trial_seconds = time.perf_counter() - started
         metrics.update(
             trial_seconds=trial_seconds,

@@ -70,8 +70,10 @@ def test_interrupted_sweep_resumes_without_duplicates(tmp_path):
     assert all(r.info.status == "FINISHED" for r in children + parents)
     assert all("success" in r.data.metrics and "success_ci_low" in r.data.metrics for r in children)
     assert "| baseline |" in out
-    # Artifacts sit beside the database, not in the working directory.
-    assert len(list((tmp_path / "mlartifacts").rglob("part-*.parquet"))) == 3
+    # Artifacts sit beside the database, not in the working directory; one file per arm, even for an
+    # arm whose first attempt logged its rows before the interruption.
+    logged = sorted(p.name for p in (tmp_path / "mlartifacts").rglob("episodes/*.parquet"))
+    assert logged == sorted(f"{arm}.parquet" for arm in arms)
 
 
 def _main(argv: list[str]) -> int:

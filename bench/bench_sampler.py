@@ -1,0 +1,78 @@
+"""Sampler throughput: relabelled batches per second on the full dataset, on this machine.
+
+    python bench/bench_sampler.py                                   # pointmaze-medium-navigate-v0
+    python bench/bench_sampler.py --batch-sizes 256 1024 --seconds 5 --threads 1
+
+Three ways of drawing a batch, each timed for --seconds after a warm-up:
+- `sample`: uniform transitions of the whole dataset, value and actor goals relabelled (pre-training);
+- `sample` with SAW's waypoints (subgoal_steps=25): the extra gathers SAW's batches need;
+- `sample_from`: a 10-episode subset with the actor goal pinned to a fixed goal (test-time fine-tuning).
+The dataset is read with gcttt's loader (generated first if missing, as everywhere else).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+
+from gcttt.data.access import load_datasets
+from gcttt.data.sampler import GoalSampler, SamplerConfig
+from gcttt.data.transitions import TransitionData
+from gcttt.selection import segment_indices
+
+
+def rate(draw, seconds: float, device: torch.device) -> float:
+    """Batches per second of `draw()`."""
+    for _ in range(5):
+        draw()
+    n, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        draw()
+        n += 1
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return n / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", default="pointmaze-medium-navigate-v0", help="OGBench dataset name")
+    parser.add_argument(
+        "--data-dir", default=None, help="dataset directory (default: $GCTTT_DATA_DIR or ~/.ogbench/data)"
+    )
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1024, 256], help="transitions per batch")
+    parser.add_argument("--seconds", type=float, default=5.0, help="timed seconds per measurement")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+
+    train, _ = load_datasets(args.dataset, args.data_dir)
+    data = TransitionData.from_offline(train, device)
+    subset = segment_indices(data.first[:10], data.last[:10] + 1)
+    goal = data.obs(data.last[:1])[0]
+    print(
+        f"{args.dataset}: {data.num_transitions} transitions; device {device}, "
+        f"{torch.get_num_threads()} torch threads, {args.seconds:g} s per measurement"
+    )
+    print("| batch | sample (batches/s) | sample + SAW waypoints | sample_from, pinned goal |")
+    print("|---|---|---|---|")
+    for batch in args.batch_sizes:
+        plain = GoalSampler(data, SamplerConfig(batch_size=batch), torch.Generator(device).manual_seed(0))
+        saw = GoalSampler(
+            data, SamplerConfig(batch_size=batch, subgoal_steps=25), torch.Generator(device).manual_seed(0)
+        )
+        rates = (
+            rate(plain.sample, args.seconds, device),
+            rate(saw.sample, args.seconds, device),
+            rate(lambda s=plain: s.sample_from(subset, actor_goal=goal), args.seconds, device),
+        )
+        print(f"| {batch} | " + " | ".join(f"{r:,.0f}" for r in rates) + " |")
+
+
+if __name__ == "__main__":
+    main()
