@@ -4,7 +4,8 @@
     python bench/bench_pool.py --skip-memory --episodes 20
     python bench/bench_pool.py --json /tmp/bench_pool.json
 
-Throughput: the same episode specs (method gcttt, K=200, N=20 by default, tasks 1-5 in turn) on
+Throughput: the same episode specs (method gcttt, K=200, N=20 by default, tasks 1-5 in turn; the
+smoke checkpoint unless --checkpoint names a real one) on
 the full pointmaze-medium-navigate dataset, first with a pool of 1 worker, then with 2 workers,
 in one run and one Ray session (num_cpus=2, 1 CPU and 1 torch thread per worker). Episodes per
 second count from the first dispatch to the last record (worker start-up excluded, reported
@@ -201,6 +202,12 @@ def main(argv: list[str] | None = None) -> int:
         default="~/.ogbench/data",
         help="directory with the full pointmaze dataset (read only)",
     )
+    parser.add_argument(
+        "--checkpoint",
+        default=None,
+        help="pointmaze checkpoint for the throughput runs, e.g. a cpu-preset final.pt "
+        "(default: a smoke GC-IQL checkpoint pre-trained in --workdir)",
+    )
     parser.add_argument("--episodes", type=int, default=10, help="episodes of the throughput runs")
     parser.add_argument("--method", default="gcttt", choices=["baseline", "gcttt"])
     parser.add_argument("--horizon", type=int, default=200, help="K of the gcttt episodes")
@@ -227,7 +234,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_throughput:
             specs = make_specs(args.episodes, args.method, args.horizon, args.grad_steps)
             print(f"throughput: {len(specs)} {args.method} episodes on the full {POINTMAZE}", flush=True)
-            report["throughput"] = throughput(maze_ckpt, maze_full, specs, [1, 2])
+            checkpoint = str(Path(args.checkpoint).expanduser()) if args.checkpoint else maze_ckpt
+            report["throughput"] = throughput(checkpoint, maze_full, specs, [1, 2])
+            report["throughput"]["checkpoint"] = checkpoint
         if not args.skip_memory:
             manip_ckpt, manip_small = prepare(MANIP, workdir, episodes=args.manip_episodes, max_steps=None)
             spec = EpisodeSpec(
