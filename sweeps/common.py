@@ -6,7 +6,7 @@ A sweep runs in four steps:
    cached under ``OUT/checkpoints`` by dataset, backbone, preset, width and seed), putting the
    dataset into Ray's object store once;
 3. run one Ray Tune trial per arm: the trial evaluates its arm on the tasks with episode workers
-   inside the trial's placement group, writes its rows to ``OUT/sweeps/NAME/episodes/ARM.parquet``,
+   inside the trial's placement group, writes its rows to ``OUT/sweeps/NAME/episodes/ARM/part-*.parquet``,
    logs one MLflow child run under the sweep's parent run, and reports success with a 95%
    bootstrap CI to Tune;
 4. print the results table.

@@ -1,5 +1,6 @@
 """Analysis scripts: figures and table from synthetic sweep results, bad inputs, the MLflow source."""
 
+import dataclasses
 import shutil
 import subprocess
 import sys
@@ -10,12 +11,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import plot_compute, plot_horizon, synthetic, table
+from analysis import plot_compute, plot_horizon, synthetic, table, time_share
 from gcttt.records import EpisodeRecord, write_records
 from gcttt.stats import success_ci
 
 REPO = Path(__file__).resolve().parent.parent
-SCRIPTS = {"plot_compute": plot_compute, "plot_horizon": plot_horizon, "table": table}
+SCRIPTS = {"plot_compute": plot_compute, "plot_horizon": plot_horizon, "table": table, "time_share": time_share}
 FAST = ["--resamples", "200"]
 
 
@@ -151,6 +152,40 @@ def test_table_hand_computed(tmp_path, capsys):
     assert csv.set_index("method")["mean"].to_dict() == pytest.approx({"baseline": 0.75, "ttt": 1.0})
 
 
+def test_time_share_hand_computed(tmp_path, capsys):
+    extra = {"sweep_id": "hand", "sweep_kind": "horizon", "trial_id": "t", "node": "n", "git_sha": "x"}
+    # two gcttt episodes: 10 s and 30 s of wall time, of which 4 + 12 s acting, 2 + 2 s selecting,
+    # 2 + 14 s fine-tuning: shares 16/40, 4/40, 16/40 and the rest 4/40.
+    rows = []
+    for i, (wall, act, sel, fine) in enumerate([(10.0, 4.0, 2.0, 2.0), (30.0, 12.0, 2.0, 14.0)]):
+        flops = {"flops_act": 100 * (i + 1), "flops_selection": 10, "flops_finetune": 1000}
+        rows.append(
+            dataclasses.replace(
+                _row(0, True, i, "gcttt"),
+                wall_seconds=wall,
+                act_seconds=act,
+                selection_seconds=sel,
+                finetune_seconds=fine,
+                flops_total=sum(flops.values()),
+                **flops,
+            )
+        )
+    write_records(tmp_path / "in" / "part-0.parquet", rows, extra)
+    write_records(tmp_path / "in" / "part-1.parquet", [_row(0, False, 0)], extra)
+    assert time_share.main([str(tmp_path / "in"), "--out", str(tmp_path / "out")]) == 0
+    csv = pd.read_csv(tmp_path / "out" / "time_share.csv").set_index("method")
+    ttt = csv.loc["gcttt"]
+    assert ttt["episodes"] == 2 and ttt["wall_seconds_mean"] == pytest.approx(20.0)
+    assert [ttt["act_share"], ttt["selection_share"], ttt["finetune_share"], ttt["other_share"]] == pytest.approx(
+        [0.4, 0.1, 0.4, 0.1]
+    )
+    assert ttt["flops_act_mean"] == pytest.approx(150) and ttt["flops_total_mean"] == pytest.approx(1160)
+    assert csv.loc["baseline", "act_share"] == pytest.approx(0.5)
+    md = (tmp_path / "out" / "time_share.md").read_text()
+    assert "| critic K=100 N=50 lr=3e-4 (width 512) | 2 | 20.00 | 40.0 % | 10.0 % | 40.0 % | 10.0 % |" in md
+    assert md in capsys.readouterr().out
+
+
 def test_table_picks_best_configuration_or_refuses(results, tmp_path, capsys):
     args = [str(results / "horizon"), "--out", str(tmp_path)]
     assert table.main(args) == 0
@@ -185,7 +220,7 @@ def test_bad_inputs_give_one_line_errors(script, tmp_path, capsys):
     cases = {
         "empty": "no Parquet files found",
         "missing": "no such results directory",
-        "wrong": "missing columns ['backbone'",
+        "wrong": "not an episode-results file, missing columns [",
         "corrupt": "not a readable Parquet file",
     }
     for name, message in cases.items():
