@@ -28,6 +28,7 @@ from analysis.results import add_source_arguments, load, run_main, single
 from analysis.summary import (
     add_caption,
     backbone_label,
+    count_text,
     counts,
     filter_kind,
     fmt_lr,
@@ -199,8 +200,8 @@ def draw(frame: pd.DataFrame, args: argparse.Namespace, out_stem: str) -> list:
         f"Success rate (mean over pre-training seeds of the per-seed rate) against the mean counted FLOPs per "
         f"episode. Error bars: {args.confidence:.0%} bootstrap CI (scipy.stats.bootstrap, percentile, "
         f"{args.resamples} resamples, episodes resampled within each seed). The first GC-TTT point is the "
-        f"width-{base_width} baseline; 'once': fine-tuned once per episode. {seeds} seeds, {n_episodes} "
-        f"episodes ({_span(every['episodes'])} per point).",
+        f"width-{base_width} baseline; 'once': fine-tuned once per episode. {count_text(seeds, n_episodes)} "
+        f"({_span(every['episodes'])} per point).",
     )
     paths = save(fig, args.out, out_stem)
     table = pd.concat(

@@ -29,6 +29,7 @@ from analysis.results import add_source_arguments, load, run_main, single
 from analysis.summary import (
     add_caption,
     backbone_label,
+    count_text,
     counts,
     filter_kind,
     fmt_lr,
@@ -169,7 +170,7 @@ def grid_figure(frame: pd.DataFrame, args: argparse.Namespace) -> list:
         bar.ax.axhline(centre, color="black", lw=2)
         bar.set_label(f"success rate (line: baseline {centre:.2f})")
     dataset, backbone = single(frame, "dataset", "--dataset"), single(frame, "backbone", "--backbone")
-    fig.suptitle(f"GC-TTT ({selection} selection) over K x N: {backbone_label(backbone)} on {dataset}")
+    fig.suptitle(f"GC-TTT ({selection} selection) over K x N\n{backbone_label(backbone)} on {dataset}", fontsize=11)
     seeds, episodes = counts(pd.concat([grid, baseline]))
     baseline_text = (
         f"Colour centred on the pre-trained baseline, {base['mean']:.2f} [{base['low']:.2f}, {base['high']:.2f}] "
@@ -182,7 +183,7 @@ def grid_figure(frame: pd.DataFrame, args: argparse.Namespace) -> list:
         f"Cells: success rate (mean over pre-training seeds of the per-seed rate) and {args.confidence:.0%} "
         f"bootstrap CI (scipy.stats.bootstrap, percentile, {args.resamples} resamples within seeds). "
         f"{baseline_text}'once': fine-tuned once per episode. Grey: not run. "
-        f"{seeds} seeds, {episodes} episodes ({_span(cells['episodes'])} per cell).",
+        f"{count_text(seeds, episodes)} ({_span(cells['episodes'])} per cell).",
     )
     paths = save(fig, args.out, "horizon_grid")
     csv = paths[0].with_suffix(".csv")
@@ -221,10 +222,11 @@ def ablation_figure(frame: pd.DataFrame, args: argparse.Namespace) -> list:
         return []
     k, n, lr = ablation_config(ttt, args)
     at = ttt[(ttt["horizon"] == k) & (ttt["grad_steps"] == n) & np.isclose(ttt["lr"], lr)]
-    bars = summarize(at, ["selection", "q"], args.confidence, args.resamples)
+    bars = summarize(at, ["selection", "q", "once"], args.confidence, args.resamples)
     multi_q = bars.groupby("selection")["q"].transform("nunique") > 1
     bars["label"] = [
-        f"{s}\n(q={q:g})" if many else s for s, q, many in zip(bars["selection"], bars["q"], multi_q, strict=False)
+        s + "".join(f"\n({note})" for note in (f"q={q:g}" if many else "", "once" if once else "") if note)
+        for s, q, many, once in zip(bars["selection"], bars["q"], multi_q, bars["once"], strict=False)
     ]
     order = {name: i for i, name in enumerate(ABLATION_ORDER)}
     bars["rank"] = [order.get(s, len(order)) for s in bars["selection"]]
@@ -232,7 +234,7 @@ def ablation_figure(frame: pd.DataFrame, args: argparse.Namespace) -> list:
     baseline = baseline_for(frame, at)
     if not baseline.empty:
         base = summarize(baseline, ["method"], args.confidence, args.resamples).assign(
-            selection="baseline", q=0.0, label="baseline\n(no TTT)"
+            selection="baseline", q=0.0, once=False, label="baseline\n(no TTT)"
         )
         bars = pd.concat([base.drop(columns="method"), bars], ignore_index=True)
     missing = [s for s in ABLATION_ORDER if s in set(ttt["selection"]) and s not in set(at["selection"])]
@@ -260,9 +262,10 @@ def ablation_figure(frame: pd.DataFrame, args: argparse.Namespace) -> list:
         fig,
         f"Bars: success rate (mean over pre-training seeds of the per-seed rate); error bars: {args.confidence:.0%} "
         f"bootstrap CI (scipy.stats.bootstrap, percentile, {args.resamples} resamples within seeds). Blue: full "
-        f"selection rules; orange: ablations; grey: pre-trained policy (dashed line). "
+        f"selection rules; orange: ablations; grey: pre-trained policy (dashed line); 'once': selects and "
+        f"fine-tunes once per episode (critic-free always does). "
         + (f"Not run at this configuration: {', '.join(missing)}. " if missing else "")
-        + f"{seeds} seeds, {episodes} episodes ({_span(bars['episodes'])} per bar).",
+        + f"{count_text(seeds, episodes)} ({_span(bars['episodes'])} per bar).",
     )
     paths = save(fig, args.out, "selection_ablation")
     csv = paths[0].with_suffix(".csv")

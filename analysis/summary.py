@@ -90,6 +90,11 @@ def counts(frame: pd.DataFrame) -> tuple[int, int]:
     return int(frame["pretrain_seed"].nunique()), len(frame)
 
 
+def count_text(seeds: int, episodes: int) -> str:
+    """'1 seed, 10 episodes' for captions."""
+    return f"{seeds} seed{'s' if seeds != 1 else ''}, {episodes} episode{'s' if episodes != 1 else ''}"
+
+
 def filter_kind(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
     """Rows of sweeps of `kind` where the results say (`sweep_kind` column); all rows otherwise."""
     if "sweep_kind" not in frame.columns:

@@ -42,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=(
             "Examples:\n"
-            "  python sweeps/horizon_sweep.py                      # the default (about 30 min on 2 cores)\n"
+            "  python sweeps/horizon_sweep.py                      # the default (about 12 min on 2 cores, set-up included)\n"
             "  python sweeps/horizon_sweep.py --preset smoke       # a couple of minutes\n"
             "  python sweeps/horizon_sweep.py --seeds 0 1 2 --selections critic random full-dataset \\\n"
             "      --K 200 --N 100 --episodes-per-task 3\n"
