@@ -42,11 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=(
             "Examples:\n"
-            "  python sweeps/horizon_sweep.py                      # the default (about 12 min on 2 cores, set-up included)\n"
-            "  python sweeps/horizon_sweep.py --preset smoke       # a couple of minutes\n"
-            "  python sweeps/horizon_sweep.py --seeds 0 1 2 --selections critic random full-dataset \\\n"
-            "      --K 200 --N 100 --episodes-per-task 3\n"
-            "  ray job submit --working-dir . -- python sweeps/horizon_sweep.py --out /shared/results\n"
+            "  python sweeps/horizon_sweep.py                      # the default (about 12 min on 2 cores)\n"
+            "  python sweeps/horizon_sweep.py --preset smoke       # under a minute\n"
+            "  python sweeps/horizon_sweep.py --name headline-gcbc --seeds 0 1 2 --selections critic \\\n"
+            "      --K 200 --N 100 --lr 3e-4 --episodes-per-task 3   # the README's headline\n"
+            "  RAY_AUTH_MODE=token ray job submit --working-dir . -- \\\n"
+            "      python sweeps/horizon_sweep.py --out /shared/results\n"
             "Default grids (K / N / lr / q): "
             + "; ".join(f"{k}: {v['K']} / {v['N']} / {v['lr']} / {v['q']}" for k, v in GRIDS.items())
         ),
