@@ -24,7 +24,7 @@ import sys
 import numpy as np
 import pandas as pd
 
-from analysis.results import add_source_arguments, load, run_main, single
+from analysis.results import SUCCESS_COLUMNS, add_source_arguments, load, run_main, single
 from analysis.summary import (
     add_caption,
     backbone_label,
@@ -40,21 +40,7 @@ from analysis.summary import (
 from gcttt.errors import UsageError
 from gcttt.stats import DEFAULT_RESAMPLES
 
-REQUIRED = (
-    "dataset",
-    "backbone",
-    "width",
-    "pretrain_seed",
-    "method",
-    "selection",
-    "horizon",
-    "grad_steps",
-    "lr",
-    "q",
-    "once",
-    "success",
-    "flops_total",
-)
+REQUIRED = (*SUCCESS_COLUMNS, "flops_total")
 TTT_CONFIG = ("selection", "grad_steps", "lr", "q")
 """Knobs besides K that make separate GC-TTT curves when a study varies them."""
 

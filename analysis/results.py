@@ -52,6 +52,22 @@ EPISODE_KEY: tuple[str, ...] = (
 )
 """Columns that identify one evaluated episode; rows equal on all of them are the same episode."""
 
+SUCCESS_COLUMNS: tuple[str, ...] = (
+    "dataset",
+    "backbone",
+    "width",
+    "pretrain_seed",
+    "method",
+    "selection",
+    "horizon",
+    "grad_steps",
+    "lr",
+    "q",
+    "once",
+    "success",
+)
+"""Columns every success summary needs: what was run, with which knobs, and whether it succeeded."""
+
 ARTIFACT_DIR = "episodes"
 """MLflow artifact path under which each trial run logs its Parquet file."""
 

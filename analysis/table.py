@@ -25,24 +25,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.results import add_source_arguments, load, run_main
+from analysis.results import SUCCESS_COLUMNS, add_source_arguments, load, run_main
 from analysis.summary import BACKBONE_LABELS, backbone_label, dataset_label, dataset_order, fmt_lr, summarize
 from gcttt.errors import UsageError
 
-REQUIRED = (
-    "dataset",
-    "backbone",
-    "width",
-    "pretrain_seed",
-    "method",
-    "selection",
-    "horizon",
-    "grad_steps",
-    "lr",
-    "q",
-    "once",
-    "success",
-)
+REQUIRED = SUCCESS_COLUMNS
 CONFIG = ("horizon", "grad_steps", "lr", "q", "once")
 
 
