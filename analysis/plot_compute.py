@@ -160,11 +160,11 @@ def draw(frame: pd.DataFrame, args: argparse.Namespace, out_stem: str) -> list:
     if zoom:
         relative = scaling["flops"] / base_flops
         _errorbar(zax, scaling, relative, fmt="o-", color="C0")
-        zax.set_xticks(
-            list(relative), [f"{r:.3g}x\n{w}" for r, w in zip(relative, scaling["width"], strict=False)], fontsize=8
-        )
-        zax.set_xlim(relative.min() - 0.3, relative.max() + 0.3)
-        zax.set_xlabel(f"compute relative to width {base_width}\n/ network width", fontsize=9)
+        # Ticks name the widths; the relative compute sits beside each point (both on the ticks overlap).
+        zax.set_xticks(list(relative), [str(w) for w in scaling["width"]], fontsize=8)
+        _annotate(zax, relative, scaling["mean"], [f"{r:.3g}x" for r in relative], "C0")
+        zax.set_xlim(relative.min() - 0.3, relative.max() + 0.5)
+        zax.set_xlabel(f"network width (at its compute\nrelative to width {base_width})", fontsize=9)
         zax.tick_params(labelleft=False)
         zax.set_title("zoom: model scaling without TTT", fontsize=10)
     else:
