@@ -63,6 +63,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    torch.manual_seed(0)  # the same fresh value net, hence the same selections, on every run
 
     info = dataset_info(args.dataset)
     train, _ = load_datasets(args.dataset, args.data_dir)
