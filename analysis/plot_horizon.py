@@ -212,7 +212,7 @@ def ablation_figure(frame: pd.DataFrame, args: argparse.Namespace) -> list:
     bars = summarize(at, ["selection", "q", "once"], args.confidence, args.resamples)
     multi_q = bars.groupby("selection")["q"].transform("nunique") > 1
     bars["label"] = [
-        s + "".join(f"\n({note})" for note in (f"q={q:g}" if many else "", "once" if once else "") if note)
+        _bar_label(s, q if many else None, once)
         for s, q, many, once in zip(bars["selection"], bars["q"], multi_q, bars["once"], strict=False)
     ]
     order = {name: i for i, name in enumerate(ABLATION_ORDER)}
@@ -258,6 +258,12 @@ def ablation_figure(frame: pd.DataFrame, args: argparse.Namespace) -> list:
     csv = paths[0].with_suffix(".csv")
     bars.assign(horizon=k, grad_steps=n, lr=lr).drop(columns="label").to_csv(csv, index=False)
     return [*paths, csv]
+
+
+def _bar_label(selection: str, q: float | None, once: bool) -> str:
+    """'critic-free\n(q=0.2)\n(once)': q only where the strategy ran at several q."""
+    notes = ([f"q={q:g}"] if q is not None else []) + (["once"] if once else [])
+    return "\n".join([selection, *(f"({note})" for note in notes)])
 
 
 def _span(values: pd.Series) -> str:

@@ -82,9 +82,10 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(args.out).expanduser()
         out.mkdir(parents=True, exist_ok=True)
         md, csv = out / f"{args.name}.md", out / f"{args.name}.csv"
-        md.write_text(markdown(shares))
+        text = markdown(shares)
+        md.write_text(text)
         shares.to_csv(csv, index=False)
-        print(md.read_text())
+        print(text)
         print(f"wrote {md}\nwrote {csv}")
         return 0
 

@@ -24,8 +24,8 @@ def episode_shape(path: Path) -> tuple[int, set[int], int]:
     compact = load_dataset(str(path), compact_dataset=True)
     ends = np.flatnonzero(compact["valids"] == 0)  # the loader marks the last observation of each episode invalid
     lengths = np.diff(np.concatenate([[-1], ends]))
-    regular = load_dataset(str(path), compact_dataset=False)  # one transition per (s, a, s') pair
-    return len(ends), set(lengths.tolist()), len(regular["observations"])
+    # The loader's regular form has one (s, a, s') transition per observation but each episode's last.
+    return len(ends), set(lengths.tolist()), len(compact["observations"]) - len(ends)
 
 
 def main(argv: list[str] | None = None) -> int:
