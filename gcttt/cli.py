@@ -13,7 +13,7 @@ from gcttt.errors import GctttError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from gcttt.commands import data, evaluate, pretrain
+    from gcttt.commands import data, evaluate, expert, pretrain
 
     parser = argparse.ArgumentParser(
         prog="gcttt",
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_parser(sub)
     pretrain.add_parser(sub)
     evaluate.add_parser(sub)
+    expert.add_parser(sub)
     return parser
 
 

@@ -1,0 +1,78 @@
+"""Atomic file writes: the one helper every writer of results, datasets and checkpoints uses.
+
+A file appears under its final name only once it is complete: it is written to a temporary
+file in the same directory, flushed and fsynced, given ordinary permissions (mkstemp creates
+0600, which others on a shared cluster could not read), renamed over the final name, and the
+directory entry is fsynced. An interrupted write leaves no file under the final name and
+removes its temporary file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+TEMP_SUFFIX = ".tmp"
+"""Suffix of in-flight temporary files (readers skip them)."""
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def fsync_directory(directory: str | os.PathLike) -> None:
+    """Make a rename durable (the directory entry), where the platform allows it."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike, mode: str = "wb", suffix: str = TEMP_SUFFIX) -> Iterator[IO[Any]]:
+    """Open a temporary file for writing; on a clean exit it replaces `path` atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    fsync_directory(path.parent)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    with atomic_write(path, "wb") as f:
+        f.write(data)
+    return Path(path)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode())
+
+
+def torch_save_atomic(path: str | os.PathLike, obj: Any) -> Path:
+    """`torch.save` through `atomic_write`."""
+    import torch
+
+    with atomic_write(path, "wb") as f:
+        torch.save(obj, f)
+    return Path(path)
