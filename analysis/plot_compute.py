@@ -24,7 +24,7 @@ import sys
 import numpy as np
 import pandas as pd
 
-from analysis.results import SUCCESS_COLUMNS, add_source_arguments, load, run_main, single
+from analysis.results import SUCCESS_COLUMNS, add_source_arguments, load, run_main, single, with_once
 from analysis.summary import (
     add_caption,
     backbone_label,
@@ -91,7 +91,7 @@ def compute_points(
     ttt = ttt[ttt["width"] == base_width]
     for key, group in ttt.groupby(list(TTT_CONFIG), sort=True):
         points = summarize(group, ["horizon", "once"], confidence, resamples)
-        points = pd.concat([start, points], ignore_index=True).sort_values("flops")
+        points = pd.concat([start, points], ignore_index=True).sort_values("flops_total")
         selection, grad_steps, lr, q = key
         knobs = f"{selection}, N={grad_steps}, lr={fmt_lr(lr)}" + (f", q={q:g}" if q else "")
         curves.append((knobs, points))
@@ -127,10 +127,10 @@ def draw(frame: pd.DataFrame, args: argparse.Namespace, out_stem: str) -> list:
     if not curves:
         print(f"note: no GC-TTT rows at width {base_width}; drawing the scaling curve only", file=sys.stderr)
     every = pd.concat([scaling, *(p for _, p in curves)])
-    base_flops = float(scaling.loc[scaling["width"] == base_width, "flops"].iloc[0])
+    base_flops = float(scaling.loc[scaling["width"] == base_width, "flops_total"].iloc[0])
     # Exact counting can put fine-tuning orders of magnitude above acting; then the model-scaling
     # points crowd at the left, and a second panel shows them on a linear, relative axis.
-    zoom = np.log10(every["flops"].max() / every["flops"].min()) > 1.5 and len(scaling) > 1
+    zoom = np.log10(every["flops_total"].max() / every["flops_total"].min()) > 1.5 and len(scaling) > 1
     if zoom:
         fig, (ax, zax) = plt.subplots(1, 2, figsize=(9.0, 4.6), gridspec_kw={"width_ratios": [2.4, 1]}, sharey=True)
     else:
@@ -141,7 +141,7 @@ def draw(frame: pd.DataFrame, args: argparse.Namespace, out_stem: str) -> list:
         _errorbar(
             ax,
             points,
-            points["flops"],
+            points["flops_total"],
             fmt="s-",
             ms=8,
             color=color,
@@ -150,15 +150,15 @@ def draw(frame: pd.DataFrame, args: argparse.Namespace, out_stem: str) -> list:
         ttt_points = points[points["horizon"] > 0]
         _annotate(
             ax,
-            ttt_points["flops"],
+            ttt_points["flops_total"],
             ttt_points["mean"],
             [_k_label(r) for _, r in ttt_points.iterrows()],
             color,
         )
-    _errorbar(ax, scaling, scaling["flops"], fmt="o-", color="C0", label="Model scaling, no TTT (label: width)")
+    _errorbar(ax, scaling, scaling["flops_total"], fmt="o-", color="C0", label="Model scaling, no TTT (label: width)")
     widths = [f"w={w}" for w in scaling["width"]]
     if zoom:
-        relative = scaling["flops"] / base_flops
+        relative = scaling["flops_total"] / base_flops
         _errorbar(zax, scaling, relative, fmt="o-", color="C0")
         # Ticks name the widths; the relative compute sits beside each point (both on the ticks overlap).
         zax.set_xticks(list(relative), [str(w) for w in scaling["width"]], fontsize=8)
@@ -168,7 +168,7 @@ def draw(frame: pd.DataFrame, args: argparse.Namespace, out_stem: str) -> list:
         zax.tick_params(labelleft=False)
         zax.set_title("zoom: model scaling without TTT", fontsize=10)
     else:
-        _annotate(ax, scaling["flops"], scaling["mean"], widths, "C0")
+        _annotate(ax, scaling["flops_total"], scaling["mean"], widths, "C0")
     ax.set_xscale("log")
     top = ax.secondary_xaxis("top", functions=(lambda x: x / base_flops, lambda x: x * base_flops))
     top.set_xlabel(f"compute relative to the width-{base_width} model without TTT", fontsize=9)
@@ -177,7 +177,7 @@ def draw(frame: pd.DataFrame, args: argparse.Namespace, out_stem: str) -> list:
     low, high = float(every["low"].min()), float(every["high"].max())
     pad = max(0.05, 0.1 * (high - low))
     ax.set_ylim(max(-0.02, low - pad), min(1.02, high + pad))
-    ax.set_xlim(every["flops"].min() / 2.5, every["flops"].max() * 4)
+    ax.set_xlim(every["flops_total"].min() / 2.5, every["flops_total"].max() * 4)
     ax.legend(loc="upper left", frameon=False, fontsize=8)
     fig.suptitle(f"Compute allocation: {backbone_label(backbone)} on {dataset}")
     seeds, n_episodes = counts(frame)
@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def body() -> int:
-        frame = filter_kind(load(args, REQUIRED), "compute")
+        frame = with_once(filter_kind(load(args, REQUIRED), "compute"))
         require_one_sweep(frame, args.sweep_id)
         for path in draw(frame, args, args.name):
             print(f"wrote {path}")

@@ -25,7 +25,7 @@ import sys
 import numpy as np
 import pandas as pd
 
-from analysis.results import SUCCESS_COLUMNS, add_source_arguments, load, run_main, single
+from analysis.results import SUCCESS_COLUMNS, add_source_arguments, load, run_main, single, with_once
 from analysis.summary import (
     add_caption,
     backbone_label,
@@ -180,7 +180,7 @@ def grid_figure(frame: pd.DataFrame, args: argparse.Namespace) -> list:
 
 def ablation_config(ttt: pd.DataFrame, args: argparse.Namespace) -> tuple[int, int, float]:
     """(K, N, lr) of the ablation bars: the flags where given, else where the most strategies ran."""
-    candidates = ttt
+    candidates = ttt[ttt["schedule"] != "once-keep"]  # strategies that select once run at any K
     for column, value in (
         ("horizon", args.ablation_horizon),
         ("grad_steps", args.ablation_grad_steps),
@@ -208,7 +208,8 @@ def ablation_figure(frame: pd.DataFrame, args: argparse.Namespace) -> list:
         )
         return []
     k, n, lr = ablation_config(ttt, args)
-    at = ttt[(ttt["horizon"] == k) & (ttt["grad_steps"] == n) & np.isclose(ttt["lr"], lr)]
+    at_k = (ttt["horizon"] == k) | (ttt["schedule"] == "once-keep")
+    at = ttt[at_k & (ttt["grad_steps"] == n) & np.isclose(ttt["lr"], lr)]
     bars = summarize(at, ["selection", "q", "once"], args.confidence, args.resamples)
     multi_q = bars.groupby("selection")["q"].transform("nunique") > 1
     bars["label"] = [
@@ -275,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def body() -> int:
-        frame = filter_kind(load(args, REQUIRED), "horizon")
+        frame = with_once(filter_kind(load(args, REQUIRED), "horizon"))
         require_one_sweep(frame, args.sweep_id)
         single(frame, "dataset", "--dataset")
         single(frame, "backbone", "--backbone")

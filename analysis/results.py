@@ -27,51 +27,18 @@ from pathlib import Path
 import pandas as pd
 
 from gcttt.errors import GctttError, UsageError
+from gcttt.records import part_files
+from gcttt.summary import CONFIG_COLUMNS, EPISODE_KEY, drop_repeats  # noqa: F401  (EPISODE_KEY re-exported)
 
-EPISODE_KEY: tuple[str, ...] = (
-    "sweep_id",
-    "trial_id",
-    "dataset",
-    "backbone",
-    "preset",
-    "width",
-    "depth",
-    "pretrain_seed",
-    "checkpoint_step",
-    "method",
-    "selection",
-    "horizon",
-    "grad_steps",
-    "lr",
-    "q",
-    "eps",
-    "once",
-    "task_id",
-    "episode_index",
-    "seed",
-)
-"""Columns that identify one evaluated episode; rows equal on all of them are the same episode."""
-
-SUCCESS_COLUMNS: tuple[str, ...] = (
-    "dataset",
-    "backbone",
-    "width",
-    "pretrain_seed",
-    "method",
-    "selection",
-    "horizon",
-    "grad_steps",
-    "lr",
-    "q",
-    "once",
-    "success",
-)
+SUCCESS_COLUMNS: tuple[str, ...] = (*CONFIG_COLUMNS, "pretrain_seed", "success")
 """Columns every success summary needs: what was run, with which knobs, and whether it succeeded."""
 
 ARTIFACT_DIR = "episodes"
 """MLflow artifact path under which each trial run logs its Parquet file."""
 
-DEFAULT_RESULTS = os.environ.get("GCTTT_RESULTS_DIR", "~/gcttt-results")
+DEFAULT_RESULTS = os.path.join(os.environ.get("GCTTT_RESULTS_DIR", "~/gcttt-results"), "sweeps")
+"""The sweeps' rows only: the results root also holds MLflow's artifact copies of the same rows
+(mlartifacts/) and `gcttt evaluate` outputs (evaluations/), which must not be read twice."""
 
 
 def add_source_arguments(parser: argparse.ArgumentParser, default_out: str) -> None:
@@ -132,16 +99,9 @@ def load(args: argparse.Namespace, required: Sequence[str]) -> pd.DataFrame:
     return frame.reset_index(drop=True)
 
 
-def part_files(directory: Path) -> list[Path]:
-    """Complete Parquet files under `directory`: hidden and '.tmp' files (writes in flight) skipped."""
-    found = []
-    for path in directory.rglob("*.parquet"):
-        relative = path.relative_to(directory)
-        if any(part.startswith(".") for part in relative.parts) or path.name.endswith(".tmp"):
-            continue
-        if path.is_file():
-            found.append(path)
-    return sorted(found)
+def with_once(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add `once`: the row fine-tuned once per episode (schedule 'once' or 'once-keep')."""
+    return frame.assign(once=frame["schedule"].isin(["once", "once-keep"]))
 
 
 def read_directory(directory: str | os.PathLike, required: Sequence[str], origin: str | None = None) -> pd.DataFrame:
@@ -154,7 +114,7 @@ def read_directory(directory: str | os.PathLike, required: Sequence[str], origin
         raise UsageError(f"{root}: no such results directory; pass the folder a sweep wrote (OUT/sweeps/NAME)")
     if not root.is_dir():
         raise UsageError(f"{root} is a file; pass the directory that holds the Parquet part files")
-    files = part_files(root)
+    files = part_files(root, recursive=True)
     if not files:
         raise UsageError(f"{where}: no Parquet files found; run a sweep first or point at its results directory")
     frames = []
@@ -178,41 +138,15 @@ def read_directory(directory: str | os.PathLike, required: Sequence[str], origin
     return frame
 
 
-def drop_repeats(frame: pd.DataFrame) -> pd.DataFrame:
-    """Keep one row per episode (the newest by `written_at` where present), see `EPISODE_KEY`."""
-    key = [c for c in EPISODE_KEY if c in frame.columns]
-    if "written_at" in frame.columns:
-        frame = frame.sort_values("written_at", kind="stable")
-    deduped = frame.drop_duplicates(subset=key, keep="last")
-    repeats = len(frame) - len(deduped)
-    if repeats:
-        print(f"note: dropped {repeats} repeated episode rows (kept the newest of each)", file=sys.stderr)
-    return deduped.sort_index()
-
-
-def check_tracking_uri(uri: str | None) -> str:
-    if not uri:
-        raise UsageError(
-            "--mlflow-experiment needs --mlflow-uri (or $MLFLOW_TRACKING_URI), e.g. sqlite:////abs/mlflow.db"
-        )
-    if uri.startswith("sqlite:///"):
-        if not uri.startswith("sqlite:////"):
-            raise UsageError(f"MLflow URI {uri!r} is relative; use an absolute path: sqlite:////abs/path/mlflow.db")
-        db = Path(uri.removeprefix("sqlite:///"))
-        if not db.is_file():
-            # MLflow would silently create an empty database here.
-            raise UsageError(f"MLflow database {db} does not exist; pass the mlflow.db the sweep wrote")
-    elif "://" not in uri or uri.startswith("file:"):
-        raise UsageError(f"MLflow URI {uri!r}: MLflow 3 accepts no file stores; use sqlite:////abs/path/mlflow.db")
-    return uri
-
-
 def download_mlflow(uri: str | None, experiment: str, destination: Path) -> list[str]:
     """Download the 'episodes/' artifacts of every run of `experiment` into destination/RUN_ID/.
 
     Returns the ids of the runs that had episode files.
     """
-    uri = check_tracking_uri(uri)
+    from sweeps.tracking import check_reachable, check_tracking_uri
+
+    uri = check_tracking_uri(uri, must_exist=True)
+    check_reachable(uri)
     import logging
 
     for name in ("mlflow", "alembic"):

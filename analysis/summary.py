@@ -8,14 +8,12 @@ pre-training seeds of the per-seed rate), its stratified 95% bootstrap CI from
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from gcttt.errors import UsageError
-from gcttt.stats import DEFAULT_RESAMPLES, Interval, group_means, standard_error, success_ci
+from gcttt.summary import summarize  # noqa: F401  (the one definition, re-exported for the scripts)
 
 BACKBONE_LABELS = {"gcbc": "GC-BC", "gciql": "GC-IQL", "saw": "SAW"}
 _FAMILY_ABBREVIATIONS = {"pointmaze": "pm", "antmaze": "am", "humanoidmaze": "hm"}
@@ -46,43 +44,6 @@ def fmt_lr(value: float) -> str:
         return "0"
     mantissa, exponent = f"{value:.2e}".split("e")
     return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
-
-
-def summarize(
-    frame: pd.DataFrame,
-    by: Sequence[str],
-    confidence: float = 0.95,
-    n_resamples: int = DEFAULT_RESAMPLES,
-    with_ci: bool = True,
-) -> pd.DataFrame:
-    """One row per configuration `by`: mean, low, high, se, se_over, seeds, episodes, flops.
-
-    `with_ci=False` skips the bootstrap (low and high are NaN) where only mean and se are needed.
-    """
-    rows = []
-    for key, group in frame.groupby(list(by), sort=True, dropna=False):
-        key = key if isinstance(key, tuple) else (key,)
-        successes = group["success"].to_numpy(dtype=float)
-        seeds = group["pretrain_seed"].to_numpy()
-        per_seed = group_means(successes, seeds)
-        if with_ci:
-            ci = success_ci(successes, groups=seeds, confidence=confidence, n_resamples=n_resamples)
-        else:
-            ci = Interval(float(per_seed.mean()), np.nan, np.nan)
-        rows.append(
-            {
-                **dict(zip(by, key, strict=False)),
-                "mean": ci.mean,
-                "low": ci.low,
-                "high": ci.high,
-                "se": standard_error(per_seed) if per_seed.size > 1 else standard_error(successes),
-                "se_over": "seeds" if per_seed.size > 1 else "episodes",
-                "seeds": int(per_seed.size),
-                "episodes": len(group),
-                "flops": float(group["flops_total"].mean()) if "flops_total" in group else np.nan,
-            }
-        )
-    return pd.DataFrame(rows)
 
 
 def counts(frame: pd.DataFrame) -> tuple[int, int]:

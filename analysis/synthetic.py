@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gcttt.records import EpisodeRecord, write_records
+from gcttt.records import EpisodeRecord, RunContext, write_records
 
 OBS_DIM = 2
 ACT_DIM = 2
@@ -45,6 +45,56 @@ def _flops(width: int, depth: int, steps: int, replans: int, grad_steps: int, se
     }
 
 
+def record(**changes) -> EpisodeRecord:
+    """One made-up episode row: a pre-trained GC-IQL baseline episode unless `changes` say otherwise.
+
+    A gcttt row (method='gcttt') gets the critic strategy's knobs unless given."""
+    ttt = changes.get("method") == "gcttt"
+    fields = dict(
+        dataset="pointmaze-medium-navigate-v0",
+        dataset_source="generated",
+        dataset_fingerprint="synthetic",
+        backbone="gciql",
+        preset="paper",
+        width=512,
+        depth=3,
+        pretrain_seed=0,
+        checkpoint="c.pt",
+        checkpoint_step=1_000_000,
+        pretrain_flops=0,
+        method="baseline",
+        selection="critic" if ttt else "",
+        schedule="receding" if ttt else "",
+        horizon=100 if ttt else 0,
+        grad_steps=50 if ttt else 0,
+        lr=3e-4 if ttt else 0.0,
+        finetune_batch=BATCH if ttt else 0,
+        eps=1.0 if ttt else 0.0,
+        min_steps=10 if ttt else 0,
+        top_k=10 if ttt else 0,
+        q=0.0,
+        slack=0,
+        random_size=0,
+        distance_discount=0.99 if ttt else 0.0,
+        compiled=False,
+        task_suite="ogbench",
+        task_id=1,
+        task_pair="1,1->6,6",
+        episode_index=0,
+        seed=0,
+        success=True,
+        episode_steps=100,
+        wall_seconds=1.0,
+        act_seconds=0.5,
+        selection_seconds=0.0,
+        finetune_seconds=0.0,
+        replans=0,
+        flops_total=1000,
+    )
+    fields.update(changes)
+    return EpisodeRecord(**fields)
+
+
 def episodes(
     rng: np.random.Generator,
     *,
@@ -65,7 +115,13 @@ def episodes(
 ) -> list[EpisodeRecord]:
     """Episodes of one configuration, each a success with probability `p` (shifted per seed)."""
     records = []
-    once = horizon >= EPISODE_LIMIT
+    keep = selection == "critic-free"
+    once = horizon >= EPISODE_LIMIT or keep
+    schedule = "" if method == "baseline" else ("once-keep" if keep else "once" if once else "receding")
+    horizon = 0 if keep else horizon
+    knobs = dict(eps=0.0, min_steps=0, top_k=0, distance_discount=0.0, slack=0, random_size=0)
+    if method == "gcttt":
+        knobs = dict(eps=1.0, min_steps=10, top_k=10, distance_discount=0.99, slack=0, random_size=0)
     for seed in seeds:
         p_seed = float(np.clip(p + 0.04 * (seed - np.mean(seeds)), 0.0, 1.0))
         for task in tasks:
@@ -77,6 +133,8 @@ def episodes(
                 records.append(
                     EpisodeRecord(
                         dataset=dataset,
+                        dataset_source="generated",
+                        dataset_fingerprint="synthetic",
                         backbone=backbone,
                         preset="paper",
                         width=width,
@@ -84,15 +142,19 @@ def episodes(
                         pretrain_seed=seed,
                         checkpoint=f"ckpt-w{width}-s{seed}.pt",
                         checkpoint_step=1_000_000,
+                        pretrain_flops=1_000_000 * 3 * _mlp(width, depth, 2 * OBS_DIM, 1, BATCH) * 4,
                         method=method,
                         selection=selection,
+                        schedule=schedule,
                         horizon=horizon,
                         grad_steps=grad_steps,
                         lr=lr,
+                        finetune_batch=BATCH if method == "gcttt" else 0,
                         q=q,
-                        eps=1.0,
-                        once=once,
+                        compiled=False,
+                        task_suite="ogbench",
                         task_id=task,
+                        task_pair=f"{task},1->{task},6",
                         episode_index=index,
                         seed=1000 * task + index,
                         success=success,
@@ -107,19 +169,14 @@ def episodes(
                         value_evaluations=replans * 100_000,
                         updates=replans * grad_steps,
                         **_flops(width, depth, steps, replans, grad_steps, 100_000),
+                        **knobs,
                     )
                 )
     return records
 
 
-def _extra(sweep_id: str, kind: str, trial: str) -> dict[str, str]:
-    return {
-        "sweep_id": sweep_id,
-        "sweep_kind": kind,
-        "trial_id": trial,
-        "node": "synthetic",
-        "git_sha": "synthetic",
-    }
+def _extra(sweep_id: str, kind: str, trial: str) -> RunContext:
+    return RunContext(sweep_id=sweep_id, sweep_kind=kind, trial_id=trial, node="synthetic", git_sha="synthetic")
 
 
 def write_compute(
@@ -145,9 +202,7 @@ def write_compute(
     for width, p in ((512, 0.26), (624, 0.30), (732, 0.26), (992, 0.24)):
         name = f"baseline-w{width}"
         records = episodes(rng, p=p, width=width, **common)
-        paths.append(
-            write_records(directory / f"{name}.parquet", records, _extra("compute-synthetic", "compute", name))
-        )
+        paths.append(write_records(directory / name, records, _extra("compute-synthetic", "compute", name)))
     for horizon, p in ((1000, 0.36), (500, 0.44), (200, 0.53), (100, 0.73)):
         name = f"gcttt-K{horizon}"
         records = episodes(
@@ -161,9 +216,7 @@ def write_compute(
             lr=3e-4,
             **common,
         )
-        paths.append(
-            write_records(directory / f"{name}.parquet", records, _extra("compute-synthetic", "compute", name))
-        )
+        paths.append(write_records(directory / name, records, _extra("compute-synthetic", "compute", name)))
     return paths
 
 
@@ -203,7 +256,7 @@ def write_horizon(
     sweep = "horizon-synthetic"
     paths = [
         write_records(
-            directory / "baseline.parquet",
+            directory / "baseline",
             episodes(rng, p=0.25, **common),
             _extra(sweep, "horizon", "baseline"),
         )
@@ -216,7 +269,7 @@ def write_horizon(
                 records = episodes(
                     rng, p=p, method="gcttt", selection="critic", horizon=k, grad_steps=n, lr=lr, **common
                 )
-                paths.append(write_records(directory / f"{name}.parquet", records, _extra(sweep, "horizon", name)))
+                paths.append(write_records(directory / name, records, _extra(sweep, "horizon", name)))
     if ablations:
         for selection, p in ABLATION_RATES.items():
             q = 0.2 if selection == "critic-free" else 0.0
@@ -232,7 +285,7 @@ def write_horizon(
                 q=q,
                 **common,
             )
-            paths.append(write_records(directory / f"{name}.parquet", records, _extra(sweep, "horizon", name)))
+            paths.append(write_records(directory / name, records, _extra(sweep, "horizon", name)))
     return paths
 
 

@@ -30,7 +30,7 @@ from analysis.summary import BACKBONE_LABELS, backbone_label, dataset_label, dat
 from gcttt.errors import UsageError
 
 REQUIRED = SUCCESS_COLUMNS
-CONFIG = ("horizon", "grad_steps", "lr", "q", "once")
+CONFIG = ("schedule", "horizon", "grad_steps", "lr", "q")
 
 
 @dataclass(frozen=True)
@@ -89,9 +89,15 @@ def _entry(rows: pd.DataFrame) -> Entry:
 
 
 def _config_label(row: pd.Series) -> str:
-    k = "once" if row["once"] else f"K={int(row['horizon'])}"
+    k = {"once": "once", "once-keep": "once (kept)"}.get(row["schedule"], f"K={int(row['horizon'])}")
     q = f", q={row['q']:g}" if row["q"] else ""
     return f"{k}, N={int(row['grad_steps'])}, lr={fmt_lr(float(row['lr']))}{q}"
+
+
+def _same(column: pd.Series, value) -> np.ndarray:
+    if isinstance(value, str):
+        return (column == value).to_numpy()
+    return np.isclose(column.astype(float), float(value))
 
 
 def build_cells(frame: pd.DataFrame, args: argparse.Namespace) -> list[Cell]:
@@ -131,7 +137,7 @@ def build_cells(frame: pd.DataFrame, args: argparse.Namespace) -> list[Cell]:
                     "--horizon/--grad-steps/--lr/--q or use --pick best"
                 )
             best = configs.sort_values(["mean", "episodes"], ascending=False, kind="stable").iloc[0]
-            mask = np.logical_and.reduce([np.isclose(ttt[c].astype(float), float(best[c])) for c in CONFIG])
+            mask = np.logical_and.reduce([_same(ttt[c], best[c]) for c in CONFIG])
             ttt_entry = _entry(ttt[mask])
             config = _config_label(best)
         cells.append(

@@ -21,7 +21,7 @@ from analysis.results import add_source_arguments, load, run_main
 from analysis.summary import fmt_lr
 
 PARTS = ("act", "selection", "finetune")
-CONFIG = ("method", "selection", "horizon", "grad_steps", "lr", "q", "once", "width")
+CONFIG = ("method", "selection", "schedule", "horizon", "grad_steps", "lr", "q", "width")
 REQUIRED = (*CONFIG, "wall_seconds", *(f"{p}_seconds" for p in PARTS), *(f"flops_{p}" for p in PARTS), "flops_total")
 
 
@@ -54,7 +54,7 @@ def time_shares(frame: pd.DataFrame) -> pd.DataFrame:
 def _label(row: pd.Series) -> str:
     if row["method"] == "baseline":
         return f"baseline (width {int(row['width'])})"
-    k = "once" if row["once"] else f"K={int(row['horizon'])}"
+    k = {"once": "once", "once-keep": "once (kept)"}.get(row["schedule"], f"K={int(row['horizon'])}")
     lr = fmt_lr(float(row["lr"]))
     return f"{row['selection']} {k} N={int(row['grad_steps'])} lr={lr} (width {int(row['width'])})"
 

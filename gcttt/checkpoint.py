@@ -9,7 +9,6 @@ Files are written atomically, so a kill mid-write never leaves a checkpoint that
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -18,29 +17,21 @@ import torch
 from gcttt.agents import Agent, agent_from_state
 from gcttt.envs import dataset_info
 from gcttt.errors import CheckpointError
+from gcttt.fileio import torch_save_atomic
 
 FORMAT = "gcttt-checkpoint-v1"
 
 
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> None:
     """Atomically write `payload` (which must hold 'agent' and 'dataset') to `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save({"format": FORMAT, **payload}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    torch_save_atomic(path, {"format": FORMAT, **payload})
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Load a checkpoint dict onto the CPU; CheckpointError for anything that is not one."""
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a directory; give the checkpoint file in it (e.g. {path / 'final.pt'})")
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file (pre-train one with `gcttt pretrain`)")
     try:
@@ -72,3 +63,22 @@ def load_agent(
     agent = agent_from_state(state, device=device)
     meta = {k: v for k, v in payload.items() if k not in ("agent", "sampler_generator")}
     return agent, meta
+
+
+def check_trained_on(payload: dict[str, Any], path: str | os.PathLike, provenance) -> None:
+    """Refuse a checkpoint trained on another dataset, or on another file of the same dataset.
+
+    `provenance` is the `gcttt.data.provenance.DatasetProvenance` of the file at hand.
+    """
+    if payload.get("dataset") != provenance.dataset:
+        raise CheckpointError(
+            f"{path} was pre-trained on {payload.get('dataset')}, not {provenance.dataset}; "
+            f"use a checkpoint of {provenance.dataset} (or delete this one to train it again)"
+        )
+    trained_on = payload.get("dataset_fingerprint")
+    if trained_on and trained_on != provenance.fingerprint:
+        raise CheckpointError(
+            f"{path} was pre-trained on a {provenance.dataset} file with fingerprint {trained_on}, but the file "
+            f"now there has {provenance.fingerprint} ({provenance.source}); put the original file back, or delete "
+            f"{Path(path).parent} to pre-train on this one"
+        )

@@ -2,8 +2,9 @@
 
 `dataset_info(name)` parses an OGBench dataset name (``pointmaze-medium-navigate-v0``,
 ``cube-single-play-v0``, ...) and returns the facts the rest of the library reads: the env to
-build, the episode limit of the evaluation protocol (SPEC §3), the relevance coordinates p(obs)
-used by data selection (SPEC §5) and the per-dataset backbone defaults (SPEC §4).
+build, the episode limit of the evaluation protocol (SPEC §3) and the relevance coordinates
+p(obs) used by data selection (SPEC §5). Facts about datasets only: each backbone's per-dataset
+hyperparameters live in its own file (`gcttt/agents/*.py`, `dataset_overrides`).
 """
 
 from __future__ import annotations
@@ -28,17 +29,6 @@ _NUM_CUBES = {"single": 1, "double": 2, "triple": 3, "quadruple": 4}
 
 
 @dataclass(frozen=True)
-class ActorGoalMix:
-    """Where actor goals come from during pre-training (SPEC §4): future states of the same
-    trajectory (uniform) or random dataset states."""
-
-    p_future: float = 1.0
-    """Probability of a uniformly sampled future state of the same trajectory."""
-    p_random: float = 0.0
-    """Probability of a uniformly random dataset state."""
-
-
-@dataclass(frozen=True)
 class DatasetInfo:
     """Facts about one OGBench dataset that the library needs."""
 
@@ -58,22 +48,15 @@ class DatasetInfo:
     """Evaluation episode limit (SPEC §3)."""
     relevance_index: tuple[int, ...]
     """Columns of the observation that form p(obs), the relevance coordinates of SPEC §5."""
-    discount: float
-    """Backbone discount: 0.995 for giant and humanoid mazes, else 0.99."""
-    gciql_alpha: float
-    """GC-IQL DDPG+BC coefficient: pointmaze 0.003, antmaze 0.3, humanoidmaze 0.1, manipulation 1.0."""
-    actor_goals: ActorGoalMix
-    """Actor goal mix: stitch datasets 0.5 future / 0.5 random, else all future."""
-    subgoal_steps: int
-    """SAW waypoint distance k: 25, humanoidmaze 100, manipulation 10."""
-    saw_beta: float
-    """SAW bootstrap temperature beta: 3, cube-single 0.3."""
-    saw_expectile: float
-    """SAW value expectile: 0.7, cube-single 0.9."""
 
     @property
     def is_maze(self) -> bool:
         return self.family in MAZE_FAMILIES
+
+    @property
+    def is_giant_maze(self) -> bool:
+        """Giant mazes: the long-horizon layouts whose backbones discount at 0.995 (SPEC §4)."""
+        return self.is_maze and self.variant == "giant"
 
 
 _NAME = re.compile(r"^(?P<body>[a-z0-9-]+)-(?P<kind>navigate|stitch|explore|play|noisy)-v0$")
@@ -103,7 +86,6 @@ def dataset_info(name: str) -> DatasetInfo:
         limit = 2000 if family == "humanoidmaze" and variant in ("medium", "large") else 1000
         if family == "humanoidmaze" and variant == "giant":
             limit = 4000
-        long_horizon = variant == "giant" or family == "humanoidmaze"
         return DatasetInfo(
             dataset=name,
             env_name=env_name,
@@ -113,12 +95,6 @@ def dataset_info(name: str) -> DatasetInfo:
             obs_dim=obs_dim,
             episode_limit=limit,
             relevance_index=(0, 1),
-            discount=0.995 if long_horizon else 0.99,
-            gciql_alpha={"pointmaze": 0.003, "antmaze": 0.3, "humanoidmaze": 0.1}[family],
-            actor_goals=ActorGoalMix(0.5, 0.5) if kind == "stitch" else ActorGoalMix(1.0, 0.0),
-            subgoal_steps=100 if family == "humanoidmaze" else 25,
-            saw_beta=3.0,
-            saw_expectile=0.7,
         )
 
     if family not in MANIP_FAMILIES or kind not in ("play", "noisy"):
@@ -148,7 +124,6 @@ def dataset_info(name: str) -> DatasetInfo:
         # a start match means the very same board.
         relevance = tuple(_PROPRIO + _PER_BUTTON * i + 1 for i in range(n_buttons))
         limit = {9: 500, 16: 500, 20: 1000, 24: 1000}[n_buttons]
-    single_cube = family == "cube" and variant == "single"
     return DatasetInfo(
         dataset=name,
         env_name=env_name,
@@ -158,10 +133,4 @@ def dataset_info(name: str) -> DatasetInfo:
         obs_dim=obs_dim,
         episode_limit=limit,
         relevance_index=relevance,
-        discount=0.99,
-        gciql_alpha=1.0,
-        actor_goals=ActorGoalMix(1.0, 0.0),
-        subgoal_steps=10,
-        saw_beta=0.3 if single_cube else 3.0,
-        saw_expectile=0.9 if single_cube else 0.7,
     )

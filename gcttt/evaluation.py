@@ -32,7 +32,8 @@ def evaluate_policy(
     for task_id in task_ids:
         successes = []
         for index in range(episodes_per_task):
-            outcome = play_episode(env, PolicyController(agent), task_id, episode_seed(seed, task_id, index))
+            seed_k = episode_seed(seed, task_id, index)
+            outcome = play_episode(env, PolicyController(agent), {"task_id": task_id}, seed_k)
             successes.append(outcome.success)
         results.append(TaskResult(task_id, tuple(successes)))
     agent.train_mode(was_training)

@@ -76,3 +76,20 @@ def torch_save_atomic(path: str | os.PathLike, obj: Any) -> Path:
     with atomic_write(path, "wb") as f:
         torch.save(obj, f)
     return Path(path)
+
+
+def check_writable_dir(path: str | os.PathLike, flag: str) -> Path:
+    """Refuse, before any work, a directory that cannot be created or written (e.g. a path under a
+    regular file); returns it resolved. Nothing is created."""
+    from gcttt.errors import UsageError
+
+    path = Path(path).expanduser().resolve()
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        where = "is a file" if probe == path else f"lies under the file {probe}"
+        raise UsageError(f"{flag} {path} {where}; give a directory path")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise UsageError(f"{flag} {path}: {probe} is not writable; give a directory you can write to")
+    return path

@@ -6,10 +6,10 @@ of the value passes of data selection and of the fine-tuning updates. Element-wi
 (activations, LayerNorm, Adam, relevance masks) is not counted, as in the paper's accounting.
 
 Counting under the FLOP counter on every call would slow the hot loops, so `CostModel`
-measures each unit of work once (one action, one value evaluation, one update at the
-fine-tuning batch size) with the counter and multiplies by how often it happened. The units are
-exact: matrix-product FLOPs are linear in the batch size, and `mlp_forward_flops` states the
-closed form that a test checks against the counter.
+measures each unit of work once (one action, one value evaluation, one update per batch
+element) with the counter and multiplies by how often it happened. The units are exact:
+matrix-product FLOPs are linear in the batch size (checked when measuring), and
+`mlp_forward_flops` states the closed form that a test checks against the counter.
 """
 
 from __future__ import annotations
@@ -23,6 +23,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from gcttt.agents.base import Agent
 from gcttt.data.sampler import GoalSampler
+
+PROBE = 64
+"""Batch size at which the units are measured."""
 
 
 def count_flops(fn: Callable[[], object]) -> int:
@@ -45,23 +48,30 @@ class CostModel:
     """One action (batch of one)."""
     value: int
     """One V(s, g) evaluation."""
-    update: int
-    """One fine-tuning update (losses, backward) at the fine-tuning batch size."""
+    update_per_sample: int
+    """One update (losses and backward) per element of its batch."""
+
+    def update_flops(self, batch_size: int) -> int:
+        """One update at `batch_size`."""
+        return self.update_per_sample * batch_size
 
     @classmethod
-    def measure(cls, agent: Agent, sampler: GoalSampler, batch_size: int) -> CostModel:
-        """Measure the units on `agent`; its state (weights, Adam, RNG) is left as it was."""
+    def measure(cls, agent: Agent, sampler: GoalSampler) -> CostModel:
+        """Measure the units on `agent`; its state (weights, Adam, RNGs) is left as it was."""
         data = sampler.data
-        probe = torch.arange(min(64, data.num_transitions), device=data.device)
+        probe = torch.arange(min(PROBE, data.num_transitions), device=data.device)
         obs, goals = data.obs(probe), data.obs(probe.flip(0))
         act = count_flops(lambda: agent.act(obs[:1], goals[:1]))
         value_total = count_flops(lambda: agent.value(obs, goals))
         if value_total % len(probe):
             raise AssertionError("value FLOPs are not linear in the batch size")
         snapshot = agent.snapshot()
-        generator_state = sampler.generator.get_state()
-        batch = sampler.sample(batch_size)
+        generator_states = sampler.generator.get_state(), agent.generator.get_state()
+        batch = sampler.sample(PROBE)
         update = count_flops(lambda: agent.update(batch))
         agent.restore(snapshot)
-        sampler.generator.set_state(generator_state)
-        return cls(act=act, value=value_total // len(probe), update=update)
+        sampler.generator.set_state(generator_states[0])
+        agent.generator.set_state(generator_states[1])
+        if update % PROBE:
+            raise AssertionError("update FLOPs are not linear in the batch size")
+        return cls(act=act, value=value_total // len(probe), update_per_sample=update // PROBE)

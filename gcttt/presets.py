@@ -1,9 +1,9 @@
 """Scale presets and the assembly of a backbone's configuration.
 
 A backbone's configuration combines three layers, later ones winning:
-1. the backbone's own defaults (OGBench's, SPEC §4);
-2. the dataset's defaults from `gcttt.envs` (discount, DDPG+BC alpha, actor goal mix, SAW's
-   k, beta and expectile);
+1. the backbone's config defaults (OGBench's, SPEC §4), in the backbone's file;
+2. the backbone's `dataset_overrides(info)`, also in its file (discount, DDPG+BC alpha, actor
+   goal mix, SAW's k, beta and expectile);
 3. the preset's scale (width, depth, batch size, learning rate), then explicit overrides.
 """
 
@@ -12,8 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from gcttt.agents import backbone_classes
-from gcttt.data.sampler import GoalMix
+from gcttt.agents import get_backbone
 from gcttt.envs import DatasetInfo
 from gcttt.errors import UsageError
 
@@ -94,25 +93,15 @@ def get_preset(name: str) -> Preset:
     return PRESETS[name]
 
 
-def dataset_defaults(backbone: str, info: DatasetInfo) -> dict[str, Any]:
-    """Per-dataset backbone hyperparameters (SPEC §4) as config overrides."""
-    actor_goals = GoalMix(p_current=0.0, p_future=info.actor_goals.p_future, p_random=info.actor_goals.p_random)
-    out: dict[str, Any] = {"discount": info.discount, "actor_goals": actor_goals}
-    if backbone == "gciql":
-        out["alpha"] = info.gciql_alpha
-    if backbone == "saw":
-        out.update(subgoal_steps=info.subgoal_steps, beta=info.saw_beta, expectile=info.saw_expectile)
-    return out
-
-
 def backbone_config(backbone: str, info: DatasetInfo, preset: Preset, **overrides: Any) -> Any:
     """The full configuration of `backbone` for `info`'s dataset at `preset`'s scale.
 
     `overrides` (e.g. width=624, lr=1e-4) win over everything; None values are ignored.
     """
-    _, config_cls = backbone_classes(backbone)
+    entry = get_backbone(backbone)
+    config_cls = entry.config
     values = {
-        **dataset_defaults(backbone, info),
+        **entry.dataset_overrides(info),
         "width": preset.width,
         "depth": preset.depth,
         "batch_size": preset.batch_size,

@@ -7,14 +7,19 @@ so a sweep can find a finished run and reuse it. Every `save_every` updates the 
 from there and continues the same random stream. Checkpoints at `checkpoint_steps` are kept as
 ``step_XXXXXXXX.pt``; ``final.pt`` is the last one.
 
-Metrics go to ``metrics.jsonl`` in the run directory and to any extra `MetricsSink` (the CLI
-adds MLflow when asked; this module never imports it).
+Metrics go to ``metrics.jsonl`` in the run directory and to any extra `MetricsSink` the
+application supplies (the CLI finds an MLflow sink through the ``gcttt.metrics_sinks`` entry
+point that the app layer registers; the library never imports MLflow).
+
+A checkpoint belongs to the dataset file it was trained on: its fingerprint is stored, a resumed
+or finished run refuses a different file, and so do evaluation and the sweeps.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,16 +28,17 @@ import torch
 from tqdm.auto import tqdm
 
 from gcttt.agents import Agent, make_agent
-from gcttt.checkpoint import read_checkpoint, save_checkpoint
+from gcttt.checkpoint import check_trained_on, read_checkpoint, save_checkpoint
 from gcttt.data.access import make_env_and_datasets, resolve_data_dir
 from gcttt.data.files import split_paths
+from gcttt.data.provenance import dataset_provenance
 from gcttt.data.sampler import GoalSampler
 from gcttt.data.transitions import TransitionData
 from gcttt.envs import dataset_info
-from gcttt.errors import CheckpointError, UsageError
+from gcttt.errors import UsageError
 from gcttt.evaluation import evaluate_policy, overall_success
 from gcttt.presets import backbone_config, get_preset
-from gcttt.provenance import file_fingerprint, git_sha, resolve_device, versions
+from gcttt.provenance import git_sha, resolve_device, versions
 
 
 class MetricsSink(Protocol):
@@ -97,6 +103,11 @@ class PretrainConfig:
     """Updates between resumable saves of latest.pt (default: the preset's)."""
     log_every: int = 100
     """Updates between metric logs."""
+
+    def __post_init__(self) -> None:
+        if self.log_every < 1:
+            raise UsageError(f"--log-every must be at least 1 (got {self.log_every})")
+
     out_dir: str = "runs/pretrain"
     """Root of the run directories."""
     data_dir: str | None = None
@@ -119,15 +130,15 @@ class PretrainResult:
 def resolved_scale(config: PretrainConfig) -> dict[str, Any]:
     """The preset's scale with the config's explicit values applied."""
     preset = get_preset(config.preset)
+
+    def pick(name: str):
+        # Only None means "the preset's": an explicit 0 is a value, validated below.
+        value = getattr(config, name)
+        return getattr(preset, name) if value is None else value
+
     scale = {
-        "width": config.width or preset.width,
-        "depth": config.depth or preset.depth,
-        "batch_size": config.batch_size or preset.batch_size,
-        "lr": config.lr or preset.lr,
-        "steps": config.steps or preset.steps,
-        "eval_every": preset.eval_every if config.eval_every is None else config.eval_every,
-        "eval_episodes": config.eval_episodes or preset.eval_episodes,
-        "save_every": config.save_every or preset.save_every,
+        name: pick(name)
+        for name in ("width", "depth", "batch_size", "lr", "steps", "eval_every", "eval_episodes", "save_every")
     }
     steps = scale["steps"]
     kept = config.checkpoint_steps if config.checkpoint_steps is not None else preset.checkpoint_steps
@@ -170,7 +181,12 @@ def _eval_metrics(agent: Agent, env, episodes: int, seed: int) -> tuple[dict[str
     return metrics, success
 
 
-def pretrain(config: PretrainConfig, sinks: tuple[MetricsSink, ...] = (), progress: bool = True) -> PretrainResult:
+SinkFactory = Callable[[PretrainConfig], Sequence[MetricsSink]]
+"""Builds the extra metric sinks of a run; called only when the run actually trains (a finished
+run's tracking is never touched again)."""
+
+
+def pretrain(config: PretrainConfig, make_sinks: SinkFactory | None = None, progress: bool = True) -> PretrainResult:
     """Pre-train (or resume, or find finished) the run `config` describes."""
     info = dataset_info(config.dataset)
     scale = resolved_scale(config)
@@ -187,22 +203,23 @@ def pretrain(config: PretrainConfig, sinks: tuple[MetricsSink, ...] = (), progre
     run_dir = run_directory(config)
     final_path = run_dir / "final.pt"
     latest_path = run_dir / "latest.pt"
+    data_dir = resolve_data_dir(config.data_dir)
     if final_path.exists():
         done = read_checkpoint(final_path)
+        if split_paths(data_dir, config.dataset)[0].exists():
+            check_trained_on(done, final_path, dataset_provenance(data_dir, config.dataset))
         return PretrainResult(run_dir, final_path, done["step"], 0.0, done.get("final_success"))
 
     device = resolve_device(config.device)
     env, train, _ = make_env_and_datasets(config.dataset, config.data_dir)
-    fingerprint = file_fingerprint(split_paths(resolve_data_dir(config.data_dir), config.dataset)[0])
+    provenance = dataset_provenance(data_dir, config.dataset)
+    fingerprint = provenance.fingerprint
     agent = make_agent(config.backbone, agent_config, train.obs_dim, train.action_dim, device=device, seed=config.seed)
     generator = torch.Generator(device).manual_seed(config.seed)
     start_step, last_success = 0, None
     if latest_path.exists():
         saved = read_checkpoint(latest_path)
-        if saved.get("dataset_fingerprint") != fingerprint:
-            raise CheckpointError(
-                f"{latest_path} was trained on a different {config.dataset} file; delete {run_dir} to start over"
-            )
+        check_trained_on(saved, latest_path, provenance)
         agent.load_state_dict(saved["agent"])
         generator.set_state(saved["sampler_generator"])
         start_step, last_success = saved["step"], saved.get("final_success")
@@ -210,7 +227,7 @@ def pretrain(config: PretrainConfig, sinks: tuple[MetricsSink, ...] = (), progre
     run_dir.mkdir(parents=True, exist_ok=True)
     sampler = GoalSampler(TransitionData.from_offline(train, device), agent.sampler_config(), generator)
 
-    all_sinks = (JsonlSink(run_dir / "metrics.jsonl"), *sinks)
+    all_sinks = (JsonlSink(run_dir / "metrics.jsonl"), *(make_sinks(config) if make_sinks else ()))
     params = {**asdict(config), **scale, "agent": asdict(agent_config), "git_sha": git_sha(), **versions()}
     params["checkpoint_steps"] = list(scale["checkpoint_steps"])
     for sink in all_sinks:
@@ -223,6 +240,7 @@ def pretrain(config: PretrainConfig, sinks: tuple[MetricsSink, ...] = (), progre
             "step": step,
             "dataset": config.dataset,
             "dataset_fingerprint": fingerprint,
+            "dataset_provenance": asdict(provenance),
             "pretrain_config": asdict(config),
             "scale": scale,
             "git_sha": git_sha(),

@@ -1,10 +1,10 @@
-"""The episode runner: plays one OGBench task with any method and returns an `EpisodeRecord`.
+"""The episode runner: plays one task with any method and returns an `EpisodeRecord`.
 
 An `EpisodeRunner` is built once per worker from a checkpoint and the training split: it owns
 the env, the agent and its pre-trained snapshot, the dataset on the device, the sampler, the
-selectors and the FLOP cost model. `run(spec)` then plays one `EpisodeSpec`; its randomness
-derives only from the spec's (seed, task, episode index), so an episode replays identically on
-any worker.
+selectors, the task suites and the FLOP cost model. `run(spec)` then plays one `EpisodeSpec`;
+all of its randomness (env, sampler, selection, the agent's own noise) derives only from the
+spec's (seed, task, episode index), so an episode replays identically on any worker.
 """
 
 from __future__ import annotations
@@ -18,16 +18,18 @@ import torch
 from gcttt.checkpoint import load_agent
 from gcttt.data.access import make_env
 from gcttt.data.files import OfflineData
+from gcttt.data.provenance import DatasetProvenance
 from gcttt.data.sampler import GoalSampler
 from gcttt.data.transitions import TransitionData, TransitionIndex
 from gcttt.envs import dataset_info
 from gcttt.episode import PolicyController, episode_seed, play_episode
-from gcttt.errors import UsageError
+from gcttt.errors import CheckpointError, UsageError
 from gcttt.flops import CostModel
-from gcttt.provenance import device_name
+from gcttt.provenance import device_name, file_fingerprint
 from gcttt.records import EpisodeRecord
-from gcttt.selection import SelectionConfig, Selector
-from gcttt.ttt import TestTimeTrainer, TTTConfig
+from gcttt.selection import DistanceCache, SelectionConfig, Selector
+from gcttt.tasks import OGBENCH, TaskSuite, parse_suite, task_suite
+from gcttt.ttt import TestTimeTrainer, TTTConfig, schedule_for
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,7 @@ class EpisodeSpec:
     """One episode to play."""
 
     task_id: int
-    """OGBench task, 1-5."""
+    """Task within the suite, 1-based (OGBench: 1-5)."""
     episode_index: int = 0
     """Index among the episodes of this task and method."""
     seed: int = 0
@@ -44,12 +46,15 @@ class EpisodeSpec:
     """'baseline' plays the pre-trained policy; 'gcttt' fine-tunes at test time."""
     ttt: TTTConfig = field(default_factory=TTTConfig)
     """Test-time training knobs (ignored by the baseline)."""
+    suite: str = OGBENCH
+    """Task suite: 'ogbench' (the 5 evaluation tasks) or 'heldout-SEED'."""
 
     def __post_init__(self) -> None:
         if self.method not in ("baseline", "gcttt"):
             raise UsageError(f"unknown method {self.method!r}; choose baseline or gcttt")
-        if not 1 <= self.task_id <= 5:
-            raise UsageError(f"task ids are 1-5 (got {self.task_id})")
+        parse_suite(self.suite)
+        if self.task_id < 1:
+            raise UsageError(f"task ids start at 1 (got {self.task_id})")
 
 
 class EpisodeRunner:
@@ -61,7 +66,13 @@ class EpisodeRunner:
         train: OfflineData,
         device: str | torch.device = "cpu",
         index: TransitionIndex | None = None,
+        provenance: DatasetProvenance | None = None,
+        distance_cache: DistanceCache | None = None,
+        heldout_size: int = 10,
     ):
+        """`provenance` describes the training file (gcttt.data.provenance): its fingerprint must be
+        the one the checkpoint was trained on. `distance_cache` shares goal distances with other
+        runs of the same checkpoint and data."""
         device = torch.device(device)
         self.checkpoint = str(checkpoint)
         self.agent, self.meta = load_agent(checkpoint, device=device)
@@ -71,42 +82,78 @@ class EpisodeRunner:
             raise UsageError(
                 f"{checkpoint} expects observations of size {self.agent.obs_dim}, the dataset has {train.obs_dim}"
             )
+        trained_on = self.meta.get("dataset_fingerprint")
+        if provenance is not None and trained_on and provenance.fingerprint != trained_on:
+            raise CheckpointError(
+                f"{checkpoint} was pre-trained on a {self.dataset} file with fingerprint {trained_on}, but this "
+                f"dataset file has {provenance.fingerprint}; evaluate with the file it was trained on, or "
+                "pre-train again on this one"
+            )
+        self.provenance = provenance
         self.agent.train_mode(False)
         self.pretrained = self.agent.snapshot()
         self.data = TransitionData.from_offline(train, device, index)
         self.sampler = GoalSampler(self.data, self.agent.sampler_config(), torch.Generator(device).manual_seed(0))
         self.selection_generator = torch.Generator(device).manual_seed(0)
         self.env = make_env(self.info)
-        self.costs = CostModel.measure(self.agent, self.sampler, self.agent.config.batch_size)
+        self.episode_limit = int(self.env.spec.max_episode_steps)
+        self.costs = CostModel.measure(self.agent, self.sampler)
+        self.distance_cache = distance_cache
+        self.weights_fingerprint = file_fingerprint(checkpoint) if distance_cache is not None else ""
+        self.heldout_size = heldout_size
         self._selectors: dict[SelectionConfig, Selector] = {}
+        self._suites: dict[str, TaskSuite] = {}
         self.device_label = device_name(device)
 
     def selector(self, config: SelectionConfig) -> Selector:
         if config not in self._selectors:
             self._selectors[config] = Selector(
-                config, self.data, self.info.relevance_index, self.agent, self.selection_generator
+                config,
+                self.data,
+                self.info.relevance_index,
+                self.agent.value,
+                self.agent.discount,
+                self.selection_generator,
+                cache=self.distance_cache,
+                weights_fingerprint=self.weights_fingerprint,
             )
         return self._selectors[config]
 
+    def suite(self, name: str) -> TaskSuite:
+        if name not in self._suites:
+            self._suites[name] = task_suite(self.env, self.info, name, self.heldout_size)
+        return self._suites[name]
+
+    def check(self, spec: EpisodeSpec) -> None:
+        """Refuse a spec this runner cannot play (unknown task, K above the episode limit)."""
+        self.suite(spec.suite).reset_options(spec.task_id)
+        if spec.method == "gcttt":
+            schedule_for(spec.ttt, self.episode_limit)
+
     def run(self, spec: EpisodeSpec) -> EpisodeRecord:
+        self.check(spec)
+        suite = self.suite(spec.suite)
         seed = episode_seed(spec.seed, spec.task_id, spec.episode_index)
         self.sampler.generator.manual_seed(seed)
         self.selection_generator.manual_seed(seed + 1)
+        self.agent.generator.manual_seed(seed + 2)
         self.agent.restore(self.pretrained)
+        options = suite.reset_options(spec.task_id)
         if spec.method == "baseline":
             controller = PolicyController(self.agent)
-            outcome = play_episode(self.env, controller, spec.task_id, seed)
+            outcome = play_episode(self.env, controller, options, seed)
             act_flops = controller.act_calls * self.costs.act
-            return self._record(spec, seed, outcome, act_seconds=controller.act_seconds, flops_act=act_flops)
-        trainer = TestTimeTrainer(
-            self.agent, self.pretrained, self.sampler, self.selector(spec.ttt.selection), spec.ttt
-        )
-        outcome = play_episode(self.env, trainer, spec.task_id, seed)
+            return self._record(spec, suite, seed, outcome, act_seconds=controller.act_seconds, flops_act=act_flops)
+        selector = self.selector(spec.ttt.selection)
+        trainer = TestTimeTrainer(self.agent, self.pretrained, self.sampler, selector, spec.ttt, self.episode_limit)
+        outcome = play_episode(self.env, trainer, options, seed)
         self.agent.restore(self.pretrained)
         stats = trainer.stats
-        flops = stats.flops(self.costs)
+        batch = trainer.batch_size
+        flops = stats.flops(self.costs, batch)
         return self._record(
             spec,
+            suite,
             seed,
             outcome,
             act_seconds=stats.act_seconds,
@@ -116,35 +163,52 @@ class EpisodeRunner:
             selected_per_replan=list(stats.selected),
             mean_selected=float(np.mean(stats.selected)) if stats.selected else 0.0,
             value_evaluations=stats.value_evaluations,
+            value_evaluations_computed=selector.computed,
+            distance_cache_hit=selector.distances is not None and selector.distances.computed == 0,
             updates=stats.updates,
             flops_act=flops["act"],
             flops_selection=flops["selection"],
             flops_finetune=flops["finetune"],
+            flops_per_update=self.costs.update_flops(batch),
+            finetune_batch=batch,
+            schedule=trainer.schedule,
         )
 
-    def _record(self, spec: EpisodeSpec, seed: int, outcome, **extra) -> EpisodeRecord:
-        scale = self.meta.get("scale", {})
+    def _record(self, spec: EpisodeSpec, suite: TaskSuite, seed: int, outcome, **extra) -> EpisodeRecord:
+        meta = self.meta
+        pretrain = meta.get("pretrain_config", {})
         config = self.agent.config
         ttt = spec.ttt
         baseline = spec.method == "baseline"
+        knobs = {name: type(value)(0) for name, value in ttt.selection.knob_values().items()}
+        if not baseline:
+            knobs = ttt.selection.knob_values()
+        horizon = 0 if baseline or ttt.schedule == "once-keep" else ttt.horizon
+        prov = self.provenance
+        step = int(meta.get("step", 0))
         record = EpisodeRecord(
             dataset=self.dataset,
+            dataset_source=prov.source if prov else "unknown",
+            dataset_fingerprint=prov.fingerprint if prov else str(meta.get("dataset_fingerprint", "")),
             backbone=self.agent.name,
-            preset=self.meta.get("pretrain_config", {}).get("preset", ""),
+            preset=pretrain.get("preset", ""),
             width=config.width,
             depth=config.depth,
-            pretrain_seed=int(self.meta.get("pretrain_config", {}).get("seed", -1)),
+            pretrain_seed=int(pretrain.get("seed", -1)),
             checkpoint=self.checkpoint,
-            checkpoint_step=int(self.meta.get("step", scale.get("steps", 0))),
+            checkpoint_step=step,
+            pretrain_flops=step * self.costs.update_flops(config.batch_size),
             method=spec.method,
             selection="" if baseline else ttt.selection.strategy,
-            horizon=0 if baseline else ttt.horizon,
+            schedule="",
+            horizon=horizon,
             grad_steps=0 if baseline else ttt.steps,
             lr=0.0 if baseline else ttt.lr,
-            q=0.0 if baseline else ttt.selection.q,
-            eps=0.0 if baseline else ttt.selection.eps,
-            once=False if baseline else not ttt.receding,
+            finetune_batch=0,
+            compiled=False,
+            task_suite=suite.name,
             task_id=spec.task_id,
+            task_pair=suite.describe(spec.task_id),
             episode_index=spec.episode_index,
             seed=seed,
             success=outcome.success,
@@ -154,7 +218,11 @@ class EpisodeRunner:
             selection_seconds=0.0,
             finetune_seconds=0.0,
             replans=0,
+            flops_per_act=self.costs.act,
+            flops_per_value=self.costs.value,
+            flops_per_update=self.costs.update_flops(config.batch_size),
             device=self.device_label,
+            **knobs,
         )
         record = replace(record, **extra)
         return replace(record, flops_total=record.flops_act + record.flops_selection + record.flops_finetune)

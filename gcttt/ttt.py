@@ -9,9 +9,14 @@ Every `horizon` (K) env steps the controller
    (skipped when nothing is selected);
 5. acts with the fine-tuned policy until the next re-plan.
 
-`once=True` is the "once per episode" ablation: fine-tune at the first step only and return
-to the pre-trained policy once the longest selected segment's length has been acted out.
-Strategies that select once per episode (critic-free) imply it.
+The schedule (`schedule_for`) says when re-plans happen:
+- ``receding``: every K steps (K below the episode limit);
+- ``once``: the "once per episode" ablation of a receding strategy (`once=True`, or K equal to the
+  episode limit): fine-tune at the first step and return to the pre-trained policy once the
+  longest selected segment has been acted out, as the authors' code does for K = 1000;
+- ``once-keep``: strategies that select once (critic-free): fine-tune at the first step and act
+  with the fine-tuned policy for the whole episode (the authors' code); K is not read.
+K above the episode limit is refused: it would silently be the same trial as K = the limit.
 """
 
 from __future__ import annotations
@@ -28,19 +33,24 @@ from gcttt.errors import UsageError
 from gcttt.flops import CostModel
 from gcttt.selection import SelectionConfig, Selector
 
+SCHEDULES = ("receding", "once", "once-keep")
+
 
 @dataclass(frozen=True)
 class TTTConfig:
     """The knobs of test-time training."""
 
     horizon: int = 100
-    """K: env steps between re-plans."""
+    """K: env steps between re-plans (equal to the episode limit: once per episode)."""
     steps: int = 200
     """N: gradient updates per re-plan."""
     lr: float = 3e-4
     """Learning rate of the fine-tuning updates."""
+    batch_size: int | None = None
+    """Transitions per fine-tuning update (None: the backbone's pre-training batch size)."""
     once: bool = False
-    """Fine-tune only at the episode's start, reset after the selected segment (ablation)."""
+    """Fine-tune at the first step only and return to the pre-trained policy after the selected
+    segment (the 'once per episode' ablation)."""
     selection: SelectionConfig = field(default_factory=SelectionConfig)
     """Which data to fine-tune on."""
 
@@ -51,10 +61,29 @@ class TTTConfig:
             raise UsageError(f"N (gradient steps) must be 0 or more (got {self.steps})")
         if not self.lr > 0:
             raise UsageError(f"lr must be positive (got {self.lr})")
+        if self.batch_size is not None and self.batch_size < 1:
+            raise UsageError(f"the fine-tuning batch size must be at least 1 (got {self.batch_size})")
 
     @property
-    def receding(self) -> bool:
-        return self.selection.receding and not self.once
+    def schedule(self) -> str:
+        """receding, once or once-keep, before the episode limit is known (see `schedule_for`)."""
+        if not self.selection.receding:
+            return "once-keep"
+        return "once" if self.once else "receding"
+
+
+def schedule_for(config: TTTConfig, episode_limit: int) -> str:
+    """The schedule of `config` on episodes of `episode_limit` steps; refuses K above the limit."""
+    schedule = config.schedule
+    if schedule == "receding":
+        if config.horizon > episode_limit:
+            raise UsageError(
+                f"K = {config.horizon} exceeds the episode limit ({episode_limit} steps): it would re-plan "
+                f"only once, like K = {episode_limit}; use K = {episode_limit} (once per episode) or less"
+            )
+        if config.horizon == episode_limit:
+            return "once"
+    return schedule
 
 
 @dataclass
@@ -65,16 +94,18 @@ class TTTStats:
     selected: list[int] = field(default_factory=list)
     """Transitions selected at each re-plan."""
     value_evaluations: int = 0
+    """V(s, g*) evaluations the method needed (its own cost, cached or not)."""
     updates: int = 0
     act_calls: int = 0
     act_seconds: float = 0.0
     selection_seconds: float = 0.0
     finetune_seconds: float = 0.0
 
-    def flops(self, costs: CostModel) -> dict[str, int]:
+    def flops(self, costs: CostModel, batch_size: int) -> dict[str, int]:
+        """Counted FLOPs of the episode's acting, selection and fine-tuning (at `batch_size`)."""
         act = self.act_calls * costs.act
         selection = self.value_evaluations * costs.value
-        finetune = self.updates * costs.update
+        finetune = self.updates * costs.update_flops(batch_size)
         return {"act": act, "selection": selection, "finetune": finetune, "total": act + selection + finetune}
 
 
@@ -88,12 +119,19 @@ class TestTimeTrainer:
         sampler: GoalSampler,
         selector: Selector,
         config: TTTConfig,
+        episode_limit: int,
+        update=None,
     ):
+        """`update(batch)` runs one fine-tuning step (default: `agent.update`; a compiled one may
+        be given)."""
         self.agent = agent
         self.pretrained = pretrained
         self.sampler = sampler
         self.selector = selector
         self.config = config
+        self.schedule = schedule_for(config, episode_limit)
+        self.batch_size = config.batch_size or agent.config.batch_size
+        self.update = update or agent.update
         self.goal: torch.Tensor | None = None
         self.reset_at: int | None = None
         self.stats = TTTStats()
@@ -127,16 +165,19 @@ class TestTimeTrainer:
         if selection.size > 0 and cfg.steps > 0:
             agent.train_mode(True)
             for _ in range(cfg.steps):
-                agent.update(self.sampler.sample_from(selection.indices, actor_goal=self.goal))
+                self.update(
+                    self.sampler.sample_from(selection.indices, actor_goal=self.goal, batch_size=self.batch_size)
+                )
             agent.train_mode(False)
             self.stats.updates += cfg.steps
         self._sync()
         self.stats.finetune_seconds += time.perf_counter() - selected
-        if not cfg.receding:
+        if self.schedule == "once":
             self.reset_at = selection.longest_segment
 
     def act(self, observation: np.ndarray, step: int) -> np.ndarray:
-        if (self.config.receding and step % self.config.horizon == 0) or (not self.config.receding and step == 0):
+        replan = step == 0 or (self.schedule == "receding" and step % self.config.horizon == 0)
+        if replan:
             self.replan(observation)
         elif self.reset_at is not None and step == self.reset_at:
             self.agent.restore(self.pretrained)  # the selected segment is acted out

@@ -1,23 +1,25 @@
 """What a sweep evaluates: arms (one configuration each), grids of arms, and their names.
 
-An arm is one trial of a sweep: a checkpoint (width, pre-training seed) and a method with its
-knobs. Arms are plain dicts in Ray Tune's param space, so they round-trip through Tune's
-experiment state on resume; `Arm` gives them a typed face and a stable name that keys the
-trial's Parquet file and its MLflow run (a resumed sweep rewrites, never duplicates).
+An arm is one trial of a sweep: a checkpoint (width, pre-training seed), a method with every
+knob that can change an episode, and the task suite it plays. Arms are plain dicts in Ray Tune's
+param space, so they round-trip through Tune's experiment state on resume; `Arm` gives them a
+typed face and a stable name that keys the trial's Parquet folder and its MLflow run (a resumed
+sweep rewrites, never duplicates). Knobs a strategy does not read are fixed to neutral values
+(`gcttt.selection.STRATEGIES` says which it reads), so a grid never holds two identical trials.
 """
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 from gcttt.errors import UsageError
 from gcttt.runner import EpisodeSpec
-from gcttt.selection import STRATEGIES, SelectionConfig
-from gcttt.ttt import TTTConfig
+from gcttt.selection import SelectionConfig, get_strategy
+from gcttt.tasks import OGBENCH
+from gcttt.ttt import TTTConfig, schedule_for
 
-Q_STRATEGIES = ("critic-quantile", "critic-free")
-"""Strategies that read q; for the others q is fixed so the grid has no duplicate trials."""
+_SELECTION_DEFAULTS = SelectionConfig()
 
 
 @dataclass(frozen=True)
@@ -33,48 +35,92 @@ class Arm:
     selection: str = ""
     """Selection strategy (gcttt)."""
     horizon: int = 0
-    """K (gcttt)."""
+    """K (gcttt; 0 for strategies that select once)."""
     grad_steps: int = 0
     """N (gcttt)."""
     lr: float = 0.0
     """Fine-tuning learning rate (gcttt)."""
+    finetune_batch: int = 0
+    """Fine-tuning batch size (gcttt; 0: the backbone's)."""
     q: float = 0.0
-    """Selection quantile (gcttt)."""
-    once: bool = False
-    """Fine-tune once per episode, reset after the segment (gcttt)."""
+    """Selection quantile (strategies that read it)."""
+    eps: float = _SELECTION_DEFAULTS.eps
+    min_steps: int = _SELECTION_DEFAULTS.min_steps
+    top_k: int = _SELECTION_DEFAULTS.top_k
+    slack: int = _SELECTION_DEFAULTS.slack
+    random_size: int = _SELECTION_DEFAULTS.random_size
+    distance_discount: float = (
+        -1.0 if _SELECTION_DEFAULTS.distance_discount is None else _SELECTION_DEFAULTS.distance_discount
+    )
+    """-1: the backbone's own discount."""
+    suite: str = OGBENCH
+    """Task suite the arm plays."""
 
     @property
     def name(self) -> str:
+        suite = "" if self.suite == OGBENCH else f"-{self.suite}"
         if self.method == "baseline":
-            return f"baseline-w{self.width}-s{self.seed}"
-        once = "-once" if self.once else ""
-        return (
-            f"gcttt-{self.selection}-K{self.horizon}-N{self.grad_steps}-lr{self.lr:g}-q{self.q:g}{once}"
-            f"-w{self.width}-s{self.seed}"
-        )
+            return f"baseline-w{self.width}-s{self.seed}{suite}"
+        strategy = get_strategy(self.selection)
+        parts = [f"gcttt-{self.selection}"]
+        if self.horizon:
+            parts.append(f"K{self.horizon}")
+        parts += [f"N{self.grad_steps}", f"lr{self.lr:g}"]
+        if self.finetune_batch:
+            parts.append(f"b{self.finetune_batch}")
+        if "q" in strategy.knobs:
+            parts.append(f"q{self.q:g}")
+        defaults = Arm("gcttt", 0, 0)
+        for knob in ("eps", "min_steps", "top_k", "slack", "random_size", "distance_discount"):
+            value = getattr(self, knob)
+            if knob in strategy.knobs and value != getattr(defaults, knob):
+                parts.append(f"{knob}{value:g}")
+        return "-".join(parts) + f"-w{self.width}-s{self.seed}{suite}"
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    def selection_config(self) -> SelectionConfig:
+        discount = None if self.distance_discount < 0 else self.distance_discount
+        return SelectionConfig(
+            strategy=self.selection,
+            eps=self.eps,
+            min_steps=self.min_steps,
+            top_k=self.top_k,
+            q=self.q or _SELECTION_DEFAULTS.q,
+            slack=self.slack,
+            random_size=self.random_size,
+            distance_discount=discount,
+        )
 
     def ttt_config(self) -> TTTConfig:
         """The arm's TTT knobs (validated: bad values raise UsageError); defaults for the baseline."""
         if self.method == "baseline":
             return TTTConfig()
         return TTTConfig(
-            horizon=self.horizon,
+            horizon=max(1, self.horizon),
             steps=self.grad_steps,
             lr=self.lr,
-            once=self.once,
-            selection=SelectionConfig(strategy=self.selection, q=self.q),
+            batch_size=self.finetune_batch or None,
+            selection=self.selection_config(),
         )
 
     def specs(self, tasks: tuple[int, ...], episodes_per_task: int, eval_seed: int) -> list[EpisodeSpec]:
         ttt = self.ttt_config()
         return [
-            EpisodeSpec(task_id=t, episode_index=i, seed=eval_seed, method=self.method, ttt=ttt)
+            EpisodeSpec(task_id=t, episode_index=i, seed=eval_seed, method=self.method, ttt=ttt, suite=self.suite)
             for t in tasks
             for i in range(episodes_per_task)
         ]
+
+
+def selection_knobs_from(**values) -> dict:
+    """Arm fields for sweep-wide selection knobs (e.g. eps, top_k from the command line)."""
+    known = {f.name for f in fields(Arm)}
+    unknown = set(values) - known
+    if unknown:
+        raise UsageError(f"unknown selection knobs {sorted(unknown)}")
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def ttt_grid(
@@ -86,29 +132,44 @@ def ttt_grid(
     lrs: list[float],
     qs: list[float],
     episode_limit: int,
+    suite: str = OGBENCH,
+    **knobs,
 ) -> list[Arm]:
-    """The Cartesian grid of gcttt arms. K >= the episode limit means once per episode."""
-    for name, values in (
-        ("selection", selections),
-        ("K", horizons),
-        ("N", grad_steps),
-        ("lr", lrs),
-        ("q", qs),
-    ):
+    """The Cartesian grid of gcttt arms, without repeats.
+
+    K above `episode_limit` is refused (it would be the same trial as K = the limit, which means
+    once per episode); strategies that select once ignore K, and strategies that do not read q
+    ignore it, so neither multiplies the grid.
+    """
+    for name, values in (("selection", selections), ("K", horizons), ("N", grad_steps), ("lr", lrs), ("q", qs)):
         if not values:
             raise UsageError(f"the grid is empty: give at least one value for --{name}")
-    for s in selections:
-        if s not in STRATEGIES:
-            raise UsageError(f"unknown selection {s!r}; choose from {', '.join(STRATEGIES)}")
+    extra = selection_knobs_from(**knobs)
+    for q in qs:  # validated even where no strategy of the grid reads it
+        SelectionConfig(q=q)
     arms = []
-    for seed, sel, k, n, lr in itertools.product(seeds, selections, horizons, grad_steps, lrs):
-        for q in qs if sel in Q_STRATEGIES else qs[:1]:
-            # Validate the knobs now, so that a bad grid fails before anything starts.
-            arm = Arm("gcttt", seed, width, sel, k, n, lr, q, once=k >= episode_limit)
-            arm.ttt_config()
-            arms.append(arm)
+    finetune_batch = extra.pop("finetune_batch", 0)
+    for seed, sel, k, n, lr, q in itertools.product(seeds, selections, horizons, grad_steps, lrs, qs):
+        strategy = get_strategy(sel)
+        read = {knob: value for knob, value in extra.items() if knob in strategy.knobs}
+        arm = Arm(
+            "gcttt",
+            seed,
+            width,
+            sel,
+            horizon=k if strategy.receding else 0,
+            grad_steps=n,
+            lr=lr,
+            finetune_batch=finetune_batch,
+            q=q if "q" in strategy.knobs else 0.0,
+            suite=suite,
+            **read,
+        )
+        # Validate the knobs now, so that a bad grid fails before anything starts.
+        schedule_for(arm.ttt_config(), episode_limit)
+        arms.append(arm)
     return list(dict.fromkeys(arms))
 
 
-def baseline_arms(seeds: list[int], widths: list[int]) -> list[Arm]:
-    return [Arm("baseline", seed, width) for width in widths for seed in seeds]
+def baseline_arms(seeds: list[int], widths: list[int], suite: str = OGBENCH) -> list[Arm]:
+    return [Arm("baseline", seed, width, suite=suite) for width in widths for seed in seeds]

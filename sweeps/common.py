@@ -68,6 +68,14 @@ class SweepSettings:
     pretrain_steps: int | None
     resume: bool
     seeds: tuple[int, ...]
+    suite: str = "ogbench"
+    """Task suite the arms play unless they say otherwise: 'ogbench' or 'heldout-SEED'."""
+    heldout_size: int = 10
+    """Tasks of a held-out suite."""
+    distance_cache: bool = True
+    """Share goal distances between the trials (OUT/cache/distances)."""
+    knobs: dict[str, Any] = field(default_factory=dict)
+    """Sweep-wide selection and fine-tuning knobs given on the command line (eps, top_k, ...)."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Sweep-specific settings, logged as MLflow params."""
 
@@ -83,6 +91,26 @@ class SweepSettings:
     def checkpoint_root(self) -> Path:
         return Path(self.out) / "checkpoints"
 
+    def tasks_of(self, suite: str) -> tuple[int, ...]:
+        """Task ids an arm of `suite` plays: --tasks for the sweep's own suite, else all of the suite's."""
+        if suite == self.suite:
+            return self.tasks
+        return tuple(range(1, (5 if suite == "ogbench" else self.heldout_size) + 1))
+
+    @property
+    def distance_cache_dir(self) -> str | None:
+        return str(Path(self.out) / "cache" / "distances") if self.distance_cache else None
+
+
+def distance_discount_flag(text: str) -> float:
+    """--distance-discount: a number, or 'backbone' (stored as -1, as in the records)."""
+    if text == "backbone":
+        return -1.0
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1) or 'backbone', got {text!r}") from None
+
 
 def add_common_arguments(parser: argparse.ArgumentParser, default_backbone: str) -> None:
     g = parser.add_argument_group("what to evaluate")
@@ -90,8 +118,18 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_backbone: str)
     g.add_argument("--backbone", default=default_backbone, help="gcbc, gciql or saw")
     g.add_argument("--preset", default="cpu", help="pre-training scale: paper, cpu or smoke")
     g.add_argument("--seeds", type=int, nargs="+", default=[0], help="pre-training seeds (one checkpoint each)")
-    g.add_argument("--tasks", type=int, nargs="+", default=[1, 2, 3, 4, 5], help="OGBench task ids")
-    g.add_argument("--episodes-per-task", type=int, default=None, help="episodes per task and arm")
+    g.add_argument(
+        "--tasks", type=int, nargs="+", default=None, help="task ids of the suite (default: all: 1-5 for ogbench)"
+    )
+    g.add_argument(
+        "--suite",
+        default="ogbench",
+        help="task suite: ogbench (the 5 evaluation tasks) or heldout-SEED (pairs that are not OGBench's)",
+    )
+    g.add_argument("--heldout-size", type=int, default=10, help="tasks of a held-out suite (default: 10)")
+    g.add_argument(
+        "--episodes-per-task", type=int, default=None, help="episodes per task and arm (default: 2; smoke: 1)"
+    )
     g.add_argument("--eval-seed", type=int, default=0, help="seed of the evaluation episodes")
     g.add_argument("--pretrain-steps", type=int, default=None, help="pre-training updates (default: preset's)")
     r = parser.add_argument_group("resources")
@@ -115,7 +153,12 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_backbone: str)
     )
     r.add_argument("--max-concurrent-trials", type=int, default=1, help="trials running at once")
     r.add_argument("--ray-address", default=None, help="Ray cluster address (default: a local Ray)")
-    r.add_argument("--pretrain-device", default="auto", help="device for missing pre-training runs")
+    r.add_argument("--pretrain-device", default="auto", help="device for missing pre-training runs: auto, cpu, cuda")
+    r.add_argument(
+        "--no-distance-cache",
+        action="store_true",
+        help="compute goal distances in every trial instead of sharing them (OUT/cache/distances)",
+    )
     o = parser.add_argument_group("outputs")
     o.add_argument(
         "--out",
@@ -135,88 +178,184 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_backbone: str)
     o.add_argument("--experiment", default=None, help="MLflow experiment (default: gcttt-<kind>)")
     o.add_argument("--name", default=None, help="sweep id (default: derived from the settings)")
     o.add_argument("--resume", action="store_true", help="continue an interrupted sweep of the same name")
+    k = parser.add_argument_group("selection and fine-tuning knobs (every arm; strategies read what they need)")
+    k.add_argument("--eps", type=float, default=None, help="relevance radius (default: 1)")
+    k.add_argument("--min-steps", type=int, default=None, help="minimum segment of the critic strategies (default: 10)")
+    k.add_argument("--top-k", type=int, default=None, help="episodes kept by critic selection (default: 10)")
+    k.add_argument("--slack", type=int, default=None, help="steps after critic-free segments (default: 10)")
+    k.add_argument("--random-size", type=int, default=None, help="transitions of the random control (default: 10000)")
+    k.add_argument(
+        "--distance-discount",
+        type=distance_discount_flag,
+        default=None,
+        help="goal-distance gamma: a number, or 'backbone' for the backbone's own (default: 0.99, the authors')",
+    )
+    k.add_argument("--finetune-batch", type=int, default=None, help="fine-tuning batch size (default: the backbone's)")
     parser.add_argument("--config", default=None, help="JSON file of flag values (keys as the long flags)")
+
+
+def _check_config_value(path: Path, key: str, value: Any, action: argparse.Action) -> None:
+    """A --config value must have the shape and type its flag takes (one line naming the key)."""
+    many = action.nargs in ("+", "*") or isinstance(action.nargs, int)
+    flag = "--" + key.replace("_", "-")
+    if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+        if not isinstance(value, bool):
+            raise UsageError(f"--config {path}: {key!r} must be true or false (got {value!r})")
+        return
+    values = value if many else [value]
+    if many and not isinstance(value, list):
+        raise UsageError(f"--config {path}: {key!r} must be a list, like {flag} takes several values (got {value!r})")
+    if not many and isinstance(value, (list, dict)):
+        raise UsageError(f"--config {path}: {key!r} takes one value, not {type(value).__name__} {value!r}")
+    if action.nargs == "+" and not values:
+        raise UsageError(f"--config {path}: {key!r} needs at least one value")
+    kind = action.type
+    for v in values:
+        if v is None:
+            continue
+        if kind is int and (isinstance(v, bool) or not isinstance(v, int)):
+            raise UsageError(f"--config {path}: {key!r} takes integers (got {v!r})")
+        if kind is float and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            raise UsageError(f"--config {path}: {key!r} takes numbers (got {v!r})")
+        if kind in (None, str) and not isinstance(v, str):
+            raise UsageError(f"--config {path}: {key!r} takes text (got {v!r})")
+        if action.choices is not None and v not in action.choices:
+            raise UsageError(f"--config {path}: {key!r} must be one of {list(action.choices)} (got {v!r})")
 
 
 def apply_config_file(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
     """Parse flags; values from --config FILE act as defaults that explicit flags override."""
     args = parser.parse_args(argv)
-    if args.config:
-        path = Path(args.config)
-        try:
-            values = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise UsageError(f"--config {path}: cannot read it as JSON ({exc})") from None
-        known = {a.dest for a in parser._actions}
-        unknown = sorted(k.replace("-", "_") for k in values if k.replace("-", "_") not in known)
-        if unknown:
-            raise UsageError(f"--config {path}: unknown keys {unknown}")
-        parser.set_defaults(**{k.replace("-", "_"): v for k, v in values.items()})
-        args = parser.parse_args(argv)
-    return args
+    if not args.config:
+        return args
+    path = Path(args.config)
+    try:
+        values = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UsageError(f"--config {path}: cannot read it as JSON ({str(exc).splitlines()[0]})") from None
+    if not isinstance(values, dict):
+        raise UsageError(f"--config {path}: expected a JSON object of flag values, got a {type(values).__name__}")
+    actions = {a.dest: a for a in parser._actions}
+    cleaned = {}
+    for key, value in values.items():
+        dest = key.lstrip("-").replace("-", "_")
+        if dest not in actions or dest in ("help", "config"):
+            raise UsageError(f'--config {path}: unknown key {key!r}; keys are the long flags, e.g. "seeds"')
+        action = actions[dest]
+        if action.type is not None and action.type not in (int, float, str):
+            value = [action.type(v) for v in value] if isinstance(value, list) else action.type(value)
+        else:
+            _check_config_value(path, key, value, action)
+        cleaned[dest] = value
+    parser.set_defaults(**cleaned)
+    return parser.parse_args(argv)
+
+
+def check_device(device: str, flag: str) -> None:
+    """Refuse, before anything starts, a device that is not one or that this machine lacks."""
+    from gcttt.provenance import resolve_device
+
+    if device == "auto":
+        return
+    try:
+        resolve_device(device)
+    except RuntimeError:
+        raise UsageError(f"{flag} {device!r} is not a device: use auto, cpu, cuda or cuda:N") from None
 
 
 def build_settings(args: argparse.Namespace, kind: str, grid_key: dict[str, Any]) -> SweepSettings:
     """Validate the common flags and resolve defaults (nothing is created here)."""
-    from sweeps.tracking import check_tracking_uri, sqlite_uri
+    from gcttt.agents import get_backbone
+    from gcttt.data.access import resolve_data_dir
+    from gcttt.fileio import check_writable_dir
+    from gcttt.selection import SelectionConfig
+    from gcttt.tasks import parse_suite
+    from sweeps.tracking import check_reachable, check_tracking_uri, sqlite_uri
 
     info = dataset_info(args.dataset)
     preset = get_preset(args.preset)
-    from gcttt.agents import backbone_classes
-
-    backbone_classes(args.backbone)
-    bad_tasks = [t for t in args.tasks if not 1 <= t <= 5]
-    if bad_tasks or not args.tasks:
-        raise UsageError(f"--tasks must be ids in 1-5 (got {args.tasks})")
+    get_backbone(args.backbone)
+    parse_suite(args.suite)
+    if args.heldout_size < 1:
+        raise UsageError(f"--heldout-size must be at least 1 (got {args.heldout_size})")
+    tasks = args.tasks
+    if tasks is not None:
+        bad = [t for t in tasks if t < 1 or (args.suite == "ogbench" and t > 5)]
+        if bad or not tasks:
+            limit = 5 if args.suite == "ogbench" else args.heldout_size
+            raise UsageError(f"--tasks must be ids in 1-{limit} (got {tasks})")
+        if args.suite != "ogbench" and max(tasks) > args.heldout_size:
+            raise UsageError(f"--tasks {tasks} reach past the held-out suite's {args.heldout_size} tasks")
+    else:
+        tasks = list(range(1, (5 if args.suite == "ogbench" else args.heldout_size) + 1))
     if not args.seeds:
         raise UsageError("--seeds needs at least one seed")
-    episodes = args.episodes_per_task or (1 if preset.name == "smoke" else 2)
+    if len(set(args.seeds)) != len(args.seeds):
+        raise UsageError(f"--seeds has repeated values ({args.seeds})")
+    episodes = args.episodes_per_task
+    if episodes is None:
+        episodes = 1 if preset.name == "smoke" else 2
     if episodes < 1:
         raise UsageError(f"--episodes-per-task must be at least 1 (got {episodes})")
-    if args.workers is not None and args.workers < 1:
-        raise UsageError(f"--workers must be at least 1 (got {args.workers})")
+    for flag in ("workers", "max_concurrent_trials", "pretrain_steps", "min_steps", "top_k", "random_size"):
+        value = getattr(args, flag, None)
+        minimum = 0 if flag == "min_steps" else 1
+        if value is not None and value < minimum:
+            raise UsageError(f"--{flag.replace('_', '-')} must be at least {minimum} (got {value})")
     if args.cpus_per_worker is not None and args.cpus_per_worker <= 0:
         raise UsageError(f"--cpus-per-worker must be positive (got {args.cpus_per_worker})")
     if args.trial_cpus <= 0:
         raise UsageError(f"--trial-cpus must be positive (got {args.trial_cpus})")
-    if len(set(args.seeds)) != len(args.seeds):
-        raise UsageError(f"--seeds has repeated values ({args.seeds})")
-    if args.max_concurrent_trials < 1:
-        raise UsageError(f"--max-concurrent-trials must be at least 1 (got {args.max_concurrent_trials})")
-    if args.pretrain_steps is not None and args.pretrain_steps < 1:
-        raise UsageError(f"--pretrain-steps must be at least 1 (got {args.pretrain_steps})")
     gpus = args.gpus_per_worker
     if gpus is not None and not 0 <= gpus <= 1:
         raise UsageError(f"--gpus-per-worker must lie in [0, 1] (got {gpus})")
-    out = Path(args.out).expanduser().resolve()
+    check_device(args.pretrain_device, "--pretrain-device")
+    knobs = {
+        k: getattr(args, k)
+        for k in ("eps", "min_steps", "top_k", "slack", "random_size", "finetune_batch")
+        if getattr(args, k) is not None
+    }
+    if args.distance_discount is not None:
+        knobs["distance_discount"] = args.distance_discount  # -1: the backbone's own
+    if knobs.get("finetune_batch") is not None and knobs["finetune_batch"] < 1:
+        raise UsageError(f"--finetune-batch must be at least 1 (got {knobs['finetune_batch']})")
+    # Selection knobs are validated by building one config from them.
+    check = {k: v for k, v in knobs.items() if k != "finetune_batch"}
+    if check.get("distance_discount") == -1.0:
+        check["distance_discount"] = None
+    SelectionConfig(**check)
+    out = check_writable_dir(args.out, "--out")
     if args.data_dir:
-        data_dir = Path(args.data_dir).expanduser().resolve()
+        data_dir = check_writable_dir(args.data_dir, "--data-dir")
     elif preset.name == "smoke":
         data_dir = out / "data-smoke"
     else:
-        from gcttt.data.access import resolve_data_dir
-
-        data_dir = resolve_data_dir(None)
+        data_dir = check_writable_dir(resolve_data_dir(None), "data directory")
     uri = check_tracking_uri(args.mlflow_uri) if args.mlflow_uri else sqlite_uri(out / "mlflow.db")
+    check_reachable(uri)
     key = {
         "dataset": info.dataset,
         "backbone": args.backbone,
         "preset": preset.name,
         "seeds": list(args.seeds),
-        "tasks": list(args.tasks),
+        "tasks": list(tasks),
+        "suite": args.suite,
         "episodes": episodes,
         "eval_seed": args.eval_seed,
+        "knobs": knobs,
         **grid_key,
     }
     digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:8]
     name = args.name or f"{kind}-{info.dataset.removesuffix('-v0')}-{args.backbone}-{preset.name}-{digest}"
+    if not name or "/" in name or name.startswith("."):
+        raise UsageError(f"--name {name!r}: give a plain folder name (no '/', not starting with '.')")
     return SweepSettings(
         kind=kind,
         name=name,
         dataset=info.dataset,
         backbone=args.backbone,
         preset=preset.name,
-        tasks=tuple(args.tasks),
+        tasks=tuple(tasks),
         episodes_per_task=episodes,
         eval_seed=args.eval_seed,
         workers=args.workers,
@@ -233,6 +372,10 @@ def build_settings(args: argparse.Namespace, kind: str, grid_key: dict[str, Any]
         pretrain_steps=args.pretrain_steps,
         resume=args.resume,
         seeds=tuple(args.seeds),
+        suite=args.suite,
+        heldout_size=args.heldout_size,
+        distance_cache=not args.no_distance_cache,
+        knobs=knobs,
         extra=grid_key,
     )
 

@@ -71,8 +71,9 @@ def main(argv: list[str] | None = None) -> int:
         from gcttt.envs import dataset_info
 
         limit = dataset_info(settings.dataset).episode_limit
-        arms = baseline_arms(list(args.seeds), sorted(set(widths)))
-        arms += ttt_grid(list(args.seeds), base, [args.selection], args.K, [steps], [args.lr], [0.2], limit)
+        arms = baseline_arms(list(args.seeds), sorted(set(widths)), suite=settings.suite)
+        knobs = dict(suite=settings.suite, **settings.knobs)
+        arms += ttt_grid(list(args.seeds), base, [args.selection], args.K, [steps], [args.lr], [0.2], limit, **knobs)
         from sweeps.driver import run_sweep
 
         return run_sweep(settings, arms, PROG)

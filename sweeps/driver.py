@@ -1,14 +1,21 @@
-"""Running a sweep: Ray, resources, inputs, the MLflow parent run, Ray Tune, and the final table.
+"""Running a sweep: lock, Ray, inputs, episode workers, the MLflow parent run, Ray Tune, the table.
 
-Both entry points (horizon_sweep.py, compute_sweep.py) validate their flags into a
-`SweepSettings` and a list of `Arm`s, then call `run_sweep`. Everything that can be refused is
-refused before the MLflow parent run or any output directory is created.
+Every entry point (horizon_sweep.py, compute_sweep.py, reproduce.py) validates its flags into a
+`SweepSettings` and a list of `Arm`s, then calls `run_sweep`. Everything that can be refused is
+refused before the MLflow parent run or any result is written:
+- one driver per sweep folder at a time (`sweeps.lock`); a new sweep never overwrites an old one;
+- a resumed sweep must have the same arms as the one it continues (what differs is named);
+- the dataset is validated and every cached checkpoint checked before any trial starts.
+
+A sweep ends FINISHED only when every arm has its rows. Otherwise (Ctrl-C, a failed trial) it
+exits non-zero, names the arms that did not finish, marks their MLflow runs and the parent
+KILLED or FAILED, and says to run it again with --resume.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
+import json
 import sys
 import time
 from pathlib import Path
@@ -37,52 +44,54 @@ def check_local_gpu_request(settings: SweepSettings) -> None:
             )
 
 
-def resolve_resources(settings: SweepSettings) -> SweepSettings:
-    """Fill in the workers per trial and CPUs per worker from the Ray cluster's size."""
-    import ray
-
-    cluster = ray.cluster_resources()
-    cpus = float(cluster.get("CPU", 1.0))
-    gpus = float(cluster.get("GPU", 0.0))
-    if settings.gpus_per_worker and gpus <= 0:
-        raise UsageError(
-            f"--gpus-per-worker {settings.gpus_per_worker:g} but the Ray cluster has no GPUs; "
-            "drop the flag or pass --gpus-per-worker 0"
-        )
-    per_trial = cpus / settings.max_concurrent_trials
-    room = per_trial - settings.trial_cpus
-    workers, cpus_per_worker = settings.workers, settings.cpus_per_worker
-    if workers is None:
-        workers = max(1, math.floor(room / cpus_per_worker)) if cpus_per_worker else max(1, round(per_trial))
-    if cpus_per_worker is None:
-        # Round down to Ray's resource granularity so that the bundles fit exactly.
-        cpus_per_worker = math.floor(room / workers * 100) / 100
-    needed = settings.trial_cpus + workers * cpus_per_worker
-    if cpus_per_worker <= 0 or needed > per_trial + 1e-9:
-        raise UsageError(
-            f"a trial needs {needed:g} CPUs ({workers} workers x {cpus_per_worker:g} + {settings.trial_cpus:g}) "
-            f"but the cluster has {cpus:g} CPUs for {settings.max_concurrent_trials} concurrent trial(s); "
-            "lower --workers, --cpus-per-worker or --max-concurrent-trials"
-        )
-    return dataclasses.replace(settings, workers=workers, cpus_per_worker=cpus_per_worker)
-
-
 def _tune_dir(settings: SweepSettings) -> Path:
     return settings.sweep_dir / "tune"
 
 
-def check_sweep_state(settings: SweepSettings) -> None:
-    """A new sweep must not overwrite an old one; a resumed one must exist."""
+def _manifest_path(settings: SweepSettings) -> Path:
+    return settings.sweep_dir / "sweep.json"
+
+
+def check_sweep_state(settings: SweepSettings, arms: list[Arm]) -> None:
+    """A new sweep must not overwrite an old one; a resumed one must exist and have the same arms."""
     from ray import tune
 
     path = _tune_dir(settings)
-    if settings.resume and not tune.Tuner.can_restore(str(path)):
+    if not settings.resume:
+        if path.exists() or _manifest_path(settings).exists():
+            raise UsageError(
+                f"sweep {settings.name} already exists at {settings.sweep_dir}; pass --resume to continue it "
+                "or --name to start another"
+            )
+        return
+    if not tune.Tuner.can_restore(str(path)):
         raise UsageError(f"nothing to resume: no sweep state at {path}; run without --resume to start it")
-    if not settings.resume and path.exists():
+    try:
+        saved = json.loads(_manifest_path(settings).read_text())["arms"]
+    except (OSError, ValueError, KeyError):
+        return  # a sweep from before manifests: Tune's state alone decides
+    asked = [a.name for a in arms]
+    added, dropped = sorted(set(asked) - set(saved)), sorted(set(saved) - set(asked))
+    if added or dropped:
+        what = []
+        if added:
+            what.append(f"{len(added)} new arm(s) ({', '.join(added[:3])}{', ...' if len(added) > 3 else ''})")
+        if dropped:
+            what.append(
+                f"{len(dropped)} missing arm(s) ({', '.join(dropped[:3])}{', ...' if len(dropped) > 3 else ''})"
+            )
         raise UsageError(
-            f"sweep {settings.name} already exists at {settings.sweep_dir}; pass --resume to continue it "
-            "or --name to start another"
+            f"--resume of {settings.name} with another grid: {' and '.join(what)}; resume with the flags it "
+            "started with, or use --name to start a new sweep"
         )
+
+
+def _write_manifest(settings: SweepSettings, arms: list[Arm]) -> None:
+    from gcttt.fileio import atomic_write_text
+
+    manifest = {"settings": dataclasses.asdict(settings), "arms": [a.name for a in arms]}
+    manifest["settings"]["resume"] = False
+    atomic_write_text(_manifest_path(settings), json.dumps(manifest, indent=2, default=str) + "\n")
 
 
 def _arm_name(trial) -> str:
@@ -91,34 +100,44 @@ def _arm_name(trial) -> str:
 
 def run_sweep(settings: SweepSettings, arms: list[Arm], prog: str) -> int:
     """Run the sweep; return the process exit status."""
-    import ray
-    from ray import tune
-
-    from gcttt.data.access import load_datasets
-    from sweeps.prepare import prepare_checkpoints, prepare_dataset
-    from sweeps.report import markdown_table, read_sweep_rows, summary_frame
-    from sweeps.trial import run_trial
-    from workers.episode_worker import share_dataset
-    from workers.pool import trial_resources
+    from sweeps.lock import SweepLock
 
     started = time.perf_counter()
     check_local_gpu_request(settings)
-    check_sweep_state(settings)
+    with SweepLock(settings.sweep_dir, settings.name):
+        check_sweep_state(settings, arms)
+        return _run_locked(settings, arms, prog, started)
+
+
+def _run_locked(settings: SweepSettings, arms: list[Arm], prog: str, started: float) -> int:
+    import ray
+    from ray import tune
+
+    from gcttt.provenance import git_sha
+    from sweeps.prepare import prepare_checkpoints, prepare_dataset
+    from sweeps.report import markdown_table, read_sweep_rows, summary_frame
+    from sweeps.resources import resolve_resources
+    from sweeps.trial import run_trial
+    from workers.episode_worker import share_dataset
+    from workers.pool import WorkerSet, WorkerSpec
+
     if not ray.is_initialized():
         ray.init(address=settings.ray_address, log_to_driver=True)
     settings = resolve_resources(settings)
     print(
-        f"{prog}: sweep {settings.name}: {len(arms)} trials ({arms_summary(arms)}); {settings.workers} workers x "
-        f"{settings.cpus_per_worker:g} CPU per trial; results in {settings.sweep_dir}",
+        f"{prog}: sweep {settings.name}: {len(arms)} trials ({arms_summary(arms)}); {settings.workers} episode "
+        f"workers x {settings.cpus_per_worker:g} CPU; results in {settings.sweep_dir}",
         file=sys.stderr,
     )
-
-    prepare_dataset(settings)
-    checkpoints = prepare_checkpoints(settings, [(a.seed, a.width) for a in arms])
-    train, _ = load_datasets(settings.dataset, settings.data_dir, fetch="never")
-    shared = share_dataset(train)
+    train, provenance = prepare_dataset(settings)
+    checkpoints = prepare_checkpoints(settings, [(a.seed, a.width) for a in arms], provenance)
+    shared = share_dataset(train, provenance)
     del train
+    if not settings.resume:
+        _write_manifest(settings, arms)
 
+    worker_spec = WorkerSpec(shared, settings.cpus_per_worker, settings.gpus_per_worker, settings.distance_cache_dir)
+    workers = WorkerSet(worker_spec, settings.workers)
     parent_tags = {
         "gcttt.sweep_id": settings.name,
         "gcttt.role": "sweep",
@@ -130,19 +149,31 @@ def run_sweep(settings: SweepSettings, arms: list[Arm], prog: str) -> int:
     parent = tracking.start_or_resume_run(settings.mlflow_uri, settings.experiment, settings.name, parent_tags)
     status = "FAILED"
     try:
-        from gcttt.provenance import git_sha
-
-        tracking.set_tags(settings.mlflow_uri, parent, {"gcttt.git_sha": git_sha()})
+        tracking.set_tags(
+            settings.mlflow_uri,
+            parent,
+            {
+                "gcttt.git_sha": git_sha(),
+                "gcttt.dataset_source": provenance.label(),
+                "gcttt.dataset_fingerprint": provenance.fingerprint,
+            },
+        )
         tracking.log_params(settings.mlflow_uri, parent, {**dataclasses.asdict(settings), "arms": len(arms)})
         trainable = tune.with_resources(
             tune.with_parameters(
-                run_trial, settings=settings, shared=shared, checkpoints=checkpoints, parent_run_id=parent
+                run_trial,
+                settings=settings,
+                checkpoints=checkpoints,
+                parent_run_id=parent,
+                worker_spec=worker_spec,
+                actors=workers.actors,
             ),
-            trial_resources(settings.workers, settings.cpus_per_worker, settings.gpus_per_worker, settings.trial_cpus),
+            {"cpu": settings.trial_cpus},
         )
         if settings.resume:
-            path = str(_tune_dir(settings))
-            tuner = tune.Tuner.restore(path, trainable, resume_unfinished=True, restart_errored=True)
+            tuner = tune.Tuner.restore(
+                str(_tune_dir(settings)), trainable, resume_unfinished=True, restart_errored=True
+            )
         else:
             tuner = tune.Tuner(
                 trainable,
@@ -151,6 +182,7 @@ def run_sweep(settings: SweepSettings, arms: list[Arm], prog: str) -> int:
                     max_concurrent_trials=settings.max_concurrent_trials,
                     trial_name_creator=_arm_name,
                     trial_dirname_creator=_arm_name,
+                    reuse_actors=True,
                 ),
                 run_config=tune.RunConfig(
                     name="tune",
@@ -160,27 +192,39 @@ def run_sweep(settings: SweepSettings, arms: list[Arm], prog: str) -> int:
                 ),
             )
         fit_started = time.perf_counter()
-        grid = tuner.fit()
+        interrupted = False
+        try:
+            grid = tuner.fit()
+        except KeyboardInterrupt:
+            interrupted, grid = True, []
         fit_seconds = time.perf_counter() - fit_started
 
+        # A trial counts as finished only if it reported its success (an interrupted trial's
+        # result holds nothing but its id).
+        finished = {_arm_name_of(r) for r in grid if r.metrics and "success" in r.metrics}
+        errors = [r for r in grid if r.error is not None]
+        unfinished = [a for a in arms if a.name not in finished]
         rows = read_sweep_rows(settings.episodes_dir)
         summary = summary_frame(rows) if len(rows) else None
         table = markdown_table(summary) if summary is not None else "(no episodes finished)"
-        trial_seconds = [r.metrics.get("trial_seconds", 0.0) for r in grid if r.metrics]
-        sweep_metrics = {"trials_finished": float(len(trial_seconds)), "fit_seconds": fit_seconds}
-        if trial_seconds and not settings.resume:
+        trial_seconds = [r.metrics["trial_seconds"] for r in grid if r.metrics and "trial_seconds" in r.metrics]
+        sweep_metrics = {"trials_finished": float(len(finished)), "fit_seconds": fit_seconds}
+        if trial_seconds and not settings.resume and not unfinished:
             # Tune's own share: the fit's wall time not spent inside trial functions.
             busy = sum(trial_seconds) / settings.max_concurrent_trials
             sweep_metrics["tune_overhead_share"] = max(0.0, 1.0 - busy / fit_seconds)
         _write_outputs(settings, parent, table, summary, sweep_metrics)
         print(f"\n{table}\n", flush=True)
-        errors = [r for r in grid if r.error is not None]
-        finished = len(trial_seconds)
-        if errors or finished < len(arms):
-            status = "FAILED" if errors else "KILLED"
+        if unfinished:
+            interrupted = interrupted or not errors
+            child_status = "KILLED" if interrupted else "FAILED"
+            _close_unfinished_runs(settings, unfinished, child_status)
+            status = child_status
+            names = ", ".join(a.name for a in unfinished[:4]) + (", ..." if len(unfinished) > 4 else "")
+            why = "interrupted" if interrupted else f"{len(errors)} failed"
             raise SweepIncomplete(
-                f"{finished} of {len(arms)} trials finished ({len(errors)} failed; see {_tune_dir(settings)}); "
-                f"rerun the same command with --resume to continue"
+                f"{len(finished)} of {len(arms)} trials finished ({why}; unfinished: {names}); "
+                "rerun the same command with --resume to finish it"
             )
         status = "FINISHED"
         print(
@@ -193,23 +237,30 @@ def run_sweep(settings: SweepSettings, arms: list[Arm], prog: str) -> int:
         status = "KILLED"
         raise
     finally:
+        workers.shutdown()
         tracking.end_run(settings.mlflow_uri, parent, status)
 
 
-def _write_outputs(settings, parent: str, table: str, summary, metrics: dict[str, float]) -> None:
-    import os
-    import tempfile
+def _arm_name_of(result) -> str:
+    return Arm(**result.config["arm"]).name
 
-    settings.sweep_dir.mkdir(parents=True, exist_ok=True)
-    path = settings.sweep_dir / "results.md"
-    fd, tmp = tempfile.mkstemp(dir=settings.sweep_dir, prefix=".results.", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(table + "\n")
-    os.replace(tmp, path)
+
+def _close_unfinished_runs(settings: SweepSettings, arms: list[Arm], status: str) -> None:
+    """Child runs of arms that did not finish (their trial was killed mid-way) end KILLED or FAILED."""
+    for arm in arms:
+        tags = {"gcttt.sweep_id": settings.name, "gcttt.arm": arm.name}
+        run_id = tracking.find_run(settings.mlflow_uri, settings.experiment, tags)
+        if run_id is not None and tracking.run_status(settings.mlflow_uri, run_id) == "RUNNING":
+            tracking.end_run(settings.mlflow_uri, run_id, status)
+
+
+def _write_outputs(settings, parent: str, table: str, summary, metrics: dict[str, float]) -> None:
+    from gcttt.fileio import atomic_write_text
+
+    path = atomic_write_text(settings.sweep_dir / "results.md", table + "\n")
     tracking.log_artifact(settings.mlflow_uri, parent, path)
     if summary is not None:
-        csv = settings.sweep_dir / "results.csv"
-        summary.to_csv(csv, index=False)
+        csv = atomic_write_text(settings.sweep_dir / "results.csv", summary.to_csv(index=False))
         tracking.log_artifact(settings.mlflow_uri, parent, csv)
         base = summary[summary["method"] == "baseline"]["success"]
         ttt = summary[summary["method"] != "baseline"]["success"]

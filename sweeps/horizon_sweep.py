@@ -54,7 +54,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_common_arguments(p, default_backbone="gcbc")
     g = p.add_argument_group("the grid (each flag replaces the preset's default axis)")
-    g.add_argument("--K", type=int, nargs="+", default=None, help="re-plan horizons (env steps between re-plans)")
+    g.add_argument(
+        "--K",
+        type=int,
+        nargs="+",
+        default=None,
+        help="re-plan horizons (env steps between re-plans); K equal to the episode limit means once per episode "
+        "(back to the pre-trained policy after the segment), K above it is refused",
+    )
     g.add_argument("--N", type=int, nargs="+", default=None, help="gradient steps per re-plan")
     g.add_argument("--lr", type=float, nargs="+", default=None, help="fine-tuning learning rates")
     g.add_argument(
@@ -87,15 +94,18 @@ def main(argv: list[str] | None = None) -> int:
         from gcttt.envs import dataset_info
 
         limit = dataset_info(settings.dataset).episode_limit
-        arms = ttt_grid(list(args.seeds), width, args.selections, grid["K"], grid["N"], grid["lr"], grid["q"], limit)
+        knobs = dict(suite=settings.suite, **settings.knobs)
+        arms = ttt_grid(
+            list(args.seeds), width, args.selections, grid["K"], grid["N"], grid["lr"], grid["q"], limit, **knobs
+        )
         ablations = args.ablations
         if ablations is None:
             ablations = [] if preset.name == "smoke" else list(ABLATIONS)
         if ablations:
             at = ([max(grid["K"])], [max(grid["N"])], grid["lr"][:1], grid["q"][:1])
-            arms += [a for a in ttt_grid(list(args.seeds), width, ablations, *at, limit) if a not in arms]
+            arms += [a for a in ttt_grid(list(args.seeds), width, ablations, *at, limit, **knobs) if a not in arms]
         if not args.no_baseline:
-            arms = baseline_arms(list(args.seeds), [width]) + arms
+            arms = baseline_arms(list(args.seeds), [width], suite=settings.suite) + arms
         from sweeps.driver import run_sweep
 
         return run_sweep(settings, arms, PROG)

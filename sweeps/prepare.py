@@ -1,9 +1,11 @@
 """A sweep's inputs: the dataset (generated if absent) and its pre-trained checkpoints (trained if absent).
 
 Checkpoints are cached under ``OUT/checkpoints/DATASET/KEY`` where KEY is
-`gcttt.pretrain.checkpoint_key` (backbone, preset, width, steps, seed): a run whose ``final.pt``
-exists is reused, an interrupted one resumes from its ``latest.pt``, a missing one is trained.
-Missing runs train in parallel as Ray tasks, one CPU (or one GPU) each.
+`gcttt.pretrain.checkpoint_key` (backbone, preset, width, steps, seed). A cached ``final.pt`` is
+used only if it is readable and was trained on this dataset file (name and fingerprint) with this
+backbone and width; anything else is refused once, with the fix. An interrupted run resumes from
+its ``latest.pt``; a missing one is trained. Missing runs train in parallel as Ray tasks, one CPU
+(or one GPU) each.
 """
 
 from __future__ import annotations
@@ -11,24 +13,29 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from gcttt.data.files import split_paths
+from gcttt.checkpoint import check_trained_on, read_checkpoint
+from gcttt.data.files import OfflineData, split_paths
+from gcttt.data.provenance import DatasetProvenance, dataset_provenance
+from gcttt.errors import CheckpointError, GctttError
 from gcttt.pretrain import PretrainConfig, run_directory
 from sweeps.common import SMOKE_EPISODES, SweepSettings
 
 
-def prepare_dataset(settings: SweepSettings) -> Path:
-    """The data directory, holding both splits of the sweep's dataset."""
-    from gcttt.data.access import ensure_dataset_files
+def prepare_dataset(settings: SweepSettings) -> tuple[OfflineData, DatasetProvenance]:
+    """The sweep's training split (validated: shapes, finite values, trajectory ends) and provenance."""
+    from gcttt.data.access import ensure_dataset_files, load_datasets
     from gcttt.data.generation import generate_dataset
 
     root = Path(settings.data_dir)
     train, val = split_paths(root, settings.dataset)
-    if settings.preset == "smoke" and not (train.exists() and val.exists()):
+    if settings.preset == "smoke" and not train.exists() and not val.exists():
         # A smoke sweep needs seconds, not the full dataset: a small one in the official format.
         print(f"sweep: generating a {SMOKE_EPISODES}-episode {settings.dataset} into {root}", file=sys.stderr)
         generate_dataset(settings.dataset, root, episodes=SMOKE_EPISODES, progress=False)
-        return root
-    return ensure_dataset_files(settings.dataset, root, fetch="auto")
+    else:
+        ensure_dataset_files(settings.dataset, root, fetch="auto")
+    split, _ = load_datasets(settings.dataset, root, fetch="never")
+    return split, dataset_provenance(root, settings.dataset)
 
 
 def pretrain_config(settings: SweepSettings, seed: int, width: int) -> PretrainConfig:
@@ -54,7 +61,26 @@ def _pretrain_task(config: PretrainConfig, threads: int) -> str:
     return str(pretrain(config, progress=False).final_checkpoint)
 
 
-def prepare_checkpoints(settings: SweepSettings, pairs: list[tuple[int, int]]) -> dict[str, str]:
+def verify_cached(path: Path, config: PretrainConfig, provenance: DatasetProvenance) -> None:
+    """Refuse a cached checkpoint that is damaged or belongs to something else, naming the fix."""
+    fix = f"delete {path.parent} and run the sweep again to pre-train it"
+    try:
+        payload = read_checkpoint(path)
+    except CheckpointError as exc:
+        raise CheckpointError(f"cached checkpoint {exc}; {fix}") from None
+    check_trained_on(payload, path, provenance)
+    agent = payload.get("agent", {})
+    width = agent.get("config", {}).get("width")
+    if agent.get("backbone") != config.backbone or width != config.width:
+        raise CheckpointError(
+            f"cached checkpoint {path} holds a {agent.get('backbone')} of width {width}, not the sweep's "
+            f"{config.backbone} of width {config.width}; {fix}"
+        )
+
+
+def prepare_checkpoints(
+    settings: SweepSettings, pairs: list[tuple[int, int]], provenance: DatasetProvenance
+) -> dict[str, str]:
     """Final checkpoint per (seed, width), keyed 's{seed}-w{width}'; trains the missing ones."""
     import ray
     from tqdm.auto import tqdm
@@ -66,8 +92,12 @@ def prepare_checkpoints(settings: SweepSettings, pairs: list[tuple[int, int]]) -
         final = run_directory(config) / "final.pt"
         key = checkpoint_slot(seed, width)
         if final.exists():
+            verify_cached(final, config, provenance)
             found[key] = str(final)
         else:
+            latest = run_directory(config) / "latest.pt"
+            if latest.exists():
+                verify_cached(latest, config, provenance)
             missing[key] = config
     if not missing:
         return found
@@ -76,16 +106,23 @@ def prepare_checkpoints(settings: SweepSettings, pairs: list[tuple[int, int]]) -
     )
     # One thread per run: these networks are small, a second thread gains little, and torch's
     # thread pools slow down by orders of magnitude when cores are oversubscribed.
-    threads = 1
-    task = ray.remote(_pretrain_task).options(num_cpus=1, num_gpus=1 if use_gpu else 0)
+    task = ray.remote(_pretrain_task).options(num_cpus=1, num_gpus=1 if use_gpu else 0, max_retries=0)
     names = ", ".join(run_directory(c).name for c in missing.values())
     print(f"sweep: pre-training {len(missing)} checkpoint(s) into {settings.checkpoint_root}: {names}", file=sys.stderr)
-    refs = {task.remote(config, threads): key for key, config in missing.items()}
+    refs = {task.remote(config, 1): key for key, config in missing.items()}
     pending = list(refs)
     with tqdm(total=len(refs), desc="pre-training", unit="ckpt") as bar:
         while pending:
             ready, pending = ray.wait(pending, num_returns=1)
-            found[refs[ready[0]]] = ray.get(ready[0])
+            try:
+                found[refs[ready[0]]] = ray.get(ready[0])
+            except ray.exceptions.RayTaskError as exc:
+                for ref in pending:
+                    ray.cancel(ref, force=True)
+                cause = getattr(exc, "cause", None)
+                if isinstance(cause, GctttError):  # the library's one-line message, not Ray's traceback
+                    raise cause from None
+                raise
             bar.update()
     return found
 

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from gcttt.stats import success_ci
+from gcttt.summary import CONFIG_COLUMNS, summarize
 
-CONFIG_COLUMNS = ["method", "selection", "horizon", "grad_steps", "lr", "q", "once", "width"]
+COSTS = ("mean_selected", "flops_total", "wall_seconds", "act_seconds", "selection_seconds", "finetune_seconds")
 
 
 def read_sweep_rows(episodes_dir: Path) -> pd.DataFrame:
     """Every episode row the sweep wrote (one sub-directory of part files per arm)."""
-    from workers.parquet_sink import read_results
+    from gcttt.records import read_results
 
     frames = [read_results(d) for d in sorted(Path(episodes_dir).glob("*/")) if d.is_dir()]
     frames = [f for f in frames if len(f)]
@@ -22,62 +22,49 @@ def read_sweep_rows(episodes_dir: Path) -> pd.DataFrame:
 
 def summary_frame(rows: pd.DataFrame) -> pd.DataFrame:
     """Per configuration: success with a 95% bootstrap CI stratified by seed, costs and times."""
-    out = []
-    for key, group in rows.groupby(CONFIG_COLUMNS, sort=False):
-        mean, low, high = success_ci(group["success"].to_numpy(float), groups=group["pretrain_seed"].to_numpy())
-        out.append(
-            {
-                **dict(zip(CONFIG_COLUMNS, key, strict=True)),
-                "seeds": group["pretrain_seed"].nunique(),
-                "episodes": len(group),
-                "success": mean,
-                "ci_low": low,
-                "ci_high": high,
-                "selected": group["mean_selected"].mean(),
-                "gflops": group["flops_total"].mean() / 1e9,
-                "seconds": group["wall_seconds"].mean(),
-                "act_s": group["act_seconds"].mean(),
-                "selection_s": group["selection_seconds"].mean(),
-                "finetune_s": group["finetune_seconds"].mean(),
-            }
-        )
-    frame = pd.DataFrame(out)
+    frame = summarize(rows, list(CONFIG_COLUMNS), means=COSTS).rename(
+        columns={"mean": "success", "low": "ci_low", "high": "ci_high"}
+    )
     if len(frame):
         frame["_order"] = frame["method"].map({"baseline": 0}).fillna(1)
-        frame = frame.sort_values(["_order", "width", "selection", "horizon", "grad_steps", "lr", "q"])
+        frame = frame.sort_values(["task_suite", "_order", "width", "selection", "horizon", "grad_steps", "lr", "q"])
         frame = frame.drop(columns="_order").reset_index(drop=True)
     return frame
 
 
+def knob_text(r) -> list[str]:
+    """K / N / lr / q as table cells: '-' where the method has none, 'once' and 'once (kept)'."""
+    if r.method == "baseline":
+        return ["-"] * 5
+    k = {"once": "once", "once-keep": "once (kept)"}.get(r.schedule, str(r.horizon))
+    q = f"{r.q:g}" if r.q else "-"
+    return [r.selection, k, str(r.grad_steps), f"{r.lr:g}", q]
+
+
 def markdown_table(summary: pd.DataFrame) -> str:
     """The summary as a Markdown table (also readable in a terminal)."""
+    suites = summary["task_suite"].nunique() > 1
     header = (
         "| method | selection | K | N | lr | q | width | seeds | episodes | success [95% CI] | selected/replan "
         "| GFLOPs/episode | s/episode (act / select / fine-tune) |"
     )
-    lines = [header, "|" + "---|" * 13]
+    if suites:
+        header = "| tasks " + header
+    lines = [header, "|" + "---|" * (13 + suites)]
     for r in summary.itertuples():
         ttt = r.method != "baseline"
-        knobs = (
-            [r.selection, "once" if r.once else str(r.horizon), str(r.grad_steps), f"{r.lr:g}", f"{r.q:g}"]
-            if ttt
-            else ["-"] * 5
-        )
-        lines.append(
-            "| "
-            + " | ".join(
-                [
-                    r.method,
-                    *knobs,
-                    str(r.width),
-                    str(r.seeds),
-                    str(r.episodes),
-                    f"{r.success:.2f} [{r.ci_low:.2f}, {r.ci_high:.2f}]",
-                    f"{r.selected:.0f}" if ttt else "-",
-                    f"{r.gflops:.3g}",
-                    f"{r.seconds:.1f} ({r.act_s:.1f} / {r.selection_s:.1f} / {r.finetune_s:.1f})",
-                ]
-            )
-            + " |"
-        )
+        cells = [
+            r.method,
+            *knob_text(r),
+            str(r.width),
+            str(r.seeds),
+            str(r.episodes),
+            f"{r.success:.2f} [{r.ci_low:.2f}, {r.ci_high:.2f}]",
+            f"{r.mean_selected:.0f}" if ttt else "-",
+            f"{r.flops_total / 1e9:.3g}",
+            f"{r.wall_seconds:.1f} ({r.act_seconds:.1f} / {r.selection_seconds:.1f} / {r.finetune_seconds:.1f})",
+        ]
+        if suites:
+            cells = [r.task_suite, *cells]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -23,15 +23,53 @@ def sqlite_uri(path: str | os.PathLike) -> str:
     return f"sqlite:///{Path(path).expanduser().resolve()}"
 
 
-def check_tracking_uri(uri: str) -> str:
-    """Refuse relative SQLite paths and MLflow's retired file store, with the fix in the message."""
-    if uri.startswith("sqlite:///") and not uri.startswith("sqlite:////"):
-        raise UsageError(f"MLflow URI {uri!r} is relative; use an absolute path: sqlite:////abs/path/mlflow.db")
+def check_tracking_uri(uri: str | None, must_exist: bool = False) -> str:
+    """Refuse relative SQLite paths, MLflow's retired file store, and SQLite paths that cannot be
+    written; with `must_exist` (readers), a database that is not there (MLflow would silently create
+    an empty one). Names the fix in the message."""
+    if not uri:
+        raise UsageError(
+            "no MLflow tracking URI: pass --mlflow-uri (or set $MLFLOW_TRACKING_URI), e.g. sqlite:////abs/mlflow.db"
+        )
+    if uri.startswith("sqlite:///"):
+        if not uri.startswith("sqlite:////"):
+            raise UsageError(f"MLflow URI {uri!r} is relative; use an absolute path: sqlite:////abs/path/mlflow.db")
+        db = Path(uri.removeprefix("sqlite:///"))
+        if must_exist:
+            if not db.is_file():
+                raise UsageError(f"MLflow database {db} does not exist; pass the mlflow.db the sweep wrote")
+        elif db.exists() and not db.is_file():
+            raise UsageError(f"MLflow database {db} is a directory; give a file path ending in mlflow.db")
+        else:
+            from gcttt.fileio import check_writable_dir
+
+            check_writable_dir(db.parent, "MLflow database folder")
+        return uri
     if uri.startswith("file:") or uri.startswith("./") or uri.startswith("/") or "://" not in uri:
         raise UsageError(
             f"MLflow URI {uri!r}: MLflow 3 no longer accepts file stores; use sqlite:////abs/path/mlflow.db"
         )
     return uri
+
+
+def check_reachable(uri: str, timeout_s: float = 5.0) -> None:
+    """For an MLflow server (http/https), answer within `timeout_s` or refuse before any work."""
+    if not uri.startswith(("http://", "https://")):
+        return
+    import urllib.error
+    import urllib.request
+
+    url = uri.rstrip("/") + "/health"
+    try:
+        urllib.request.urlopen(url, timeout=timeout_s).close()
+    except urllib.error.HTTPError:
+        return  # the server answered (an old server may not know /health)
+    except Exception as exc:  # connection refused, DNS, timeout
+        reason = getattr(exc, "reason", exc)
+        raise UsageError(
+            f"MLflow server {uri} did not answer within {timeout_s:g} s ({reason}); start it, fix --mlflow-uri, "
+            "or use a local store: --mlflow-uri sqlite:////abs/path/mlflow.db"
+        ) from None
 
 
 def _client(uri: str):
@@ -98,6 +136,10 @@ def start_or_resume_run(
     return run.info.run_id
 
 
+def run_status(uri: str, run_id: str) -> str:
+    return _client(uri).get_run(run_id).info.status
+
+
 def end_run(uri: str, run_id: str, status: str) -> None:
     """Mark a run FINISHED, FAILED or KILLED."""
     _client(uri).set_terminated(run_id, status=status)
@@ -158,7 +200,16 @@ def tracked_run(
 
 
 class MlflowSink:
-    """`gcttt.pretrain.MetricsSink` that logs to one MLflow run."""
+    """`gcttt.pretrain.MetricsSink` that logs to one MLflow run.
+
+    Registered as the ``mlflow`` entry point of the ``gcttt.metrics_sinks`` group (pyproject.toml),
+    which is how `gcttt pretrain --mlflow-uri` finds it without the library importing MLflow.
+    """
+
+    @staticmethod
+    def check_uri(uri: str) -> None:
+        check_tracking_uri(uri)
+        check_reachable(uri)
 
     def __init__(self, uri: str, experiment: str, run_name: str):
         self.uri = check_tracking_uri(uri)

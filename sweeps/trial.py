@@ -1,11 +1,11 @@
-"""One Ray Tune trial: evaluate one arm on the tasks, write its rows, log its MLflow run, report.
+"""One Ray Tune trial: evaluate one arm on its tasks, write its rows, log its MLflow run, report.
 
-The trial's function runs in Tune's trainable process (bundle 0 of the trial's placement group)
-and drives an `EpisodePool` whose workers sit in bundles 1..W (see `workers.pool.trial_resources`).
-Its rows go to ``SWEEP/episodes/ARM/part-*.parquet`` in one atomic file written after the last
-episode; a trial that Tune starts again (after a crash or on resume) first removes what an
-earlier attempt of the same arm left, so rows are never duplicated. Its MLflow run is found
-again by its tags (sweep id, arm), so runs are never duplicated either.
+The trial's function runs in Tune's trainable process and feeds the sweep's episode workers
+(started once by the driver, `workers.pool.WorkerSet`; each keeps the runners of the checkpoints
+it has seen). Its rows go to ``SWEEP/episodes/ARM/part-*.parquet`` in one atomic file written
+after the last episode; a trial that Tune starts again (after a crash or on resume) first
+removes what an earlier attempt of the same arm left, so rows are never duplicated. Its MLflow
+run is found again by its tags (sweep id, arm), so runs are never duplicated either.
 """
 
 from __future__ import annotations
@@ -38,6 +38,8 @@ def summarize(records: list[EpisodeRecord]) -> dict[str, float]:
         "selection_seconds": float(np.mean([r.selection_seconds for r in records])),
         "finetune_seconds": float(np.mean([r.finetune_seconds for r in records])),
         "mean_selected": float(np.mean([r.mean_selected for r in records])),
+        "value_evaluations": float(np.sum([r.value_evaluations for r in records])),
+        "value_evaluations_computed": float(np.sum([r.value_evaluations_computed for r in records])),
     }
     for task in sorted(set(tasks.tolist())):
         metrics[f"task{task}_success"] = float(success[tasks == task].mean())
@@ -47,9 +49,10 @@ def summarize(records: list[EpisodeRecord]) -> dict[str, float]:
 def run_trial(
     config: dict[str, Any],
     settings: SweepSettings,
-    shared: Any,
     checkpoints: dict[str, str],
     parent_run_id: str,
+    worker_spec: Any,
+    actors: list[Any],
 ) -> None:
     """Tune's function trainable (bound with `tune.with_parameters`)."""
     started = time.perf_counter()
@@ -58,15 +61,18 @@ def run_trial(
     import torch
     from ray import tune
 
+    from gcttt.provenance import git_sha
+    from gcttt.records import RunContext
     from sweeps import tracking
     from sweeps.prepare import checkpoint_slot
-    from workers.parquet_sink import ParquetSink, RunContext
-    from workers.pool import EpisodePool
+    from workers.parquet_sink import ParquetSink
+    from workers.pool import WorkerSet, run_specs
 
-    torch.set_num_threads(1)  # this process only waits for its workers
+    torch.set_num_threads(1)  # this process only waits for the workers
     arm = Arm(**config["arm"])
     checkpoint = checkpoints[checkpoint_slot(arm.seed, arm.width)]
-    specs = arm.specs(settings.tasks, settings.episodes_per_task, settings.eval_seed)
+    tasks = settings.tasks_of(arm.suite)
+    specs = arm.specs(tasks, settings.episodes_per_task, settings.eval_seed)
     rows_dir = settings.episodes_dir / arm.name
     shutil.rmtree(rows_dir, ignore_errors=True)  # an earlier, unfinished attempt of this arm
 
@@ -80,39 +86,39 @@ def run_trial(
     }
     with tracking.tracked_run(settings.mlflow_uri, settings.experiment, arm.name, tags, parent_run_id) as run_id:
         trial_id = tune.get_context().get_trial_id() or ""
-        from gcttt.provenance import git_sha
-
         tracking.set_tags(settings.mlflow_uri, run_id, {"gcttt.git_sha": git_sha(), "gcttt.tune_trial": trial_id})
         tracking.log_params(
             settings.mlflow_uri,
             run_id,
-            {**asdict(arm), "checkpoint": checkpoint, "tasks": list(settings.tasks), "E": settings.episodes_per_task},
+            {**asdict(arm), "checkpoint": checkpoint, "tasks": list(tasks), "E": settings.episodes_per_task},
         )
-        pool_started = time.perf_counter()
-        with EpisodePool(
-            checkpoint,
-            shared,
-            settings.workers,
-            cpus_per_worker=settings.cpus_per_worker,
-            gpus_per_worker=settings.gpus_per_worker,
-            progress=True,
-        ) as pool:
-            episodes_started = time.perf_counter()
-            results = list(pool.run(specs))
-            episodes_seconds = time.perf_counter() - episodes_started
-        pool_seconds = time.perf_counter() - pool_started - episodes_seconds
+        workers = WorkerSet.attach(worker_spec, actors)
+        prepare_seconds = workers.prepare(checkpoint)  # nothing to do once the workers know the checkpoint
+        episodes_started = time.perf_counter()
+        results = list(run_specs(workers, checkpoint, specs, progress=True))
+        episodes_seconds = time.perf_counter() - episodes_started
 
         context = RunContext(sweep_id=settings.name, sweep_kind=settings.kind, trial_id=arm.name)
         path = ParquetSink(rows_dir).write(results, context)
-        metrics = summarize([r.record for r in results])
+        records = [r.record for r in results]
+        metrics = summarize(records)
         tracking.log_artifact(settings.mlflow_uri, run_id, path, artifact_path="episodes", name=f"{arm.name}.parquet")
+        provenance = records[0]
+        tracking.set_tags(
+            settings.mlflow_uri,
+            run_id,
+            {
+                "gcttt.dataset_source": provenance.dataset_source,
+                "gcttt.dataset_fingerprint": provenance.dataset_fingerprint,
+            },
+        )
         trial_seconds = time.perf_counter() - started
         metrics.update(
             trial_seconds=trial_seconds,
             episodes_wall_seconds=episodes_seconds,
-            pool_start_seconds=pool_seconds,
-            # Everything that is not playing episodes: Tune's trainable start-up, worker start-up
-            # (checkpoint load, dataset fetch from the object store), MLflow and Parquet writes.
+            prepare_seconds=prepare_seconds,
+            # Everything that is not playing episodes: Tune's function start-up, runner start-up on
+            # the workers (once per checkpoint and worker), MLflow and Parquet writes.
             overhead_share=1.0 - episodes_seconds / trial_seconds,
         )
         tracking.log_metrics(settings.mlflow_uri, run_id, metrics)

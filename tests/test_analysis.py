@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from analysis import plot_compute, plot_horizon, synthetic, table, time_share
-from gcttt.records import EpisodeRecord, write_records
+from gcttt.records import EpisodeRecord, RunContext, read_results, write_records
 from gcttt.stats import success_ci
 
 REPO = Path(__file__).resolve().parent.parent
@@ -47,7 +47,7 @@ def test_plot_compute_renders(results, tmp_path, capsys):
     ttt = points[points["curve"] != "scaling"]
     assert list(scaling["width"]) == [512, 624, 732, 992]
     assert sorted(ttt["horizon"]) == [0, 100, 200, 500, 1000]  # the base baseline starts the TTT curve
-    assert (ttt["flops"].diff().dropna() > 0).all()  # ordered by compute
+    assert (ttt["flops_total"].diff().dropna() > 0).all()  # ordered by compute
     assert (points["seeds"] == 2).all() and (points["episodes"] == 12).all()
     assert (points["low"] <= points["mean"]).all() and (points["mean"] <= points["high"]).all()
     assert "compute.png" in capsys.readouterr().out
@@ -57,7 +57,7 @@ def test_plotted_intervals_are_gcttt_stats(results, tmp_path):
     """The CSV's CIs are success_ci over the configuration's episodes grouped by seed."""
     assert plot_compute.main([str(results / "compute"), "--out", str(tmp_path), *FAST]) == 0
     points = pd.read_csv(tmp_path / "compute.csv")
-    frame = pd.read_parquet(results / "compute" / "baseline-w624.parquet")
+    frame = read_results(results / "compute" / "baseline-w624")
     expected = success_ci(frame["success"], groups=frame["pretrain_seed"], n_resamples=200)
     row = points[(points["curve"] == "scaling") & (points["width"] == 624)].iloc[0]
     assert (row["mean"], row["low"], row["high"]) == pytest.approx(tuple(expected))
@@ -92,36 +92,10 @@ def test_plot_horizon_without_ablation_arms(tmp_path, capsys):
 
 
 def _row(seed: int, success: bool, index: int, method: str = "baseline") -> EpisodeRecord:
-    ttt = method == "gcttt"
-    return EpisodeRecord(
-        dataset="pointmaze-medium-navigate-v0",
-        backbone="gciql",
-        preset="paper",
-        width=512,
-        depth=3,
-        pretrain_seed=seed,
-        checkpoint="c.pt",
-        checkpoint_step=1_000_000,
-        method=method,
-        selection="critic" if ttt else "",
-        horizon=100 if ttt else 0,
-        grad_steps=50 if ttt else 0,
-        lr=3e-4 if ttt else 0.0,
-        q=0.0,
-        eps=1.0,
-        once=False,
-        task_id=1,
-        episode_index=index,
-        seed=index,
-        success=success,
-        episode_steps=100,
-        wall_seconds=1.0,
-        act_seconds=0.5,
-        selection_seconds=0.0,
-        finetune_seconds=0.0,
-        replans=0,
-        flops_total=1000,
-    )
+    return synthetic.record(pretrain_seed=seed, success=success, episode_index=index, seed=index, method=method)
+
+
+CONTEXT = RunContext(sweep_id="hand", sweep_kind="horizon", trial_id="t", node="n", git_sha="x")
 
 
 def _hand_example(directory: Path) -> None:
@@ -129,9 +103,8 @@ def _hand_example(directory: Path) -> None:
     base = [_row(0, True, 0), _row(0, False, 1), _row(1, True, 0), _row(1, True, 1)]
     # + TTT: every episode succeeds: 1.00 ± 0.00
     ttt = [_row(s, True, i, "gcttt") for s in (0, 1) for i in (0, 1)]
-    extra = {"sweep_id": "hand", "sweep_kind": "horizon", "trial_id": "t", "node": "n", "git_sha": "x"}
-    write_records(directory / "part-base.parquet", base, extra)
-    write_records(directory / "part-ttt.parquet", ttt, extra)
+    write_records(directory / "base", base, CONTEXT)
+    write_records(directory / "ttt", ttt, CONTEXT)
 
 
 def test_table_hand_computed(tmp_path, capsys):
@@ -153,7 +126,6 @@ def test_table_hand_computed(tmp_path, capsys):
 
 
 def test_time_share_hand_computed(tmp_path, capsys):
-    extra = {"sweep_id": "hand", "sweep_kind": "horizon", "trial_id": "t", "node": "n", "git_sha": "x"}
     # two gcttt episodes: 10 s and 30 s of wall time, of which 4 + 12 s acting, 2 + 2 s selecting,
     # 2 + 14 s fine-tuning: shares 16/40, 4/40, 16/40 and the rest 4/40.
     rows = []
@@ -170,8 +142,8 @@ def test_time_share_hand_computed(tmp_path, capsys):
                 **flops,
             )
         )
-    write_records(tmp_path / "in" / "part-0.parquet", rows, extra)
-    write_records(tmp_path / "in" / "part-1.parquet", [_row(0, False, 0)], extra)
+    write_records(tmp_path / "in" / "a", rows, CONTEXT)
+    write_records(tmp_path / "in" / "b", [_row(0, False, 0)], CONTEXT)
     assert time_share.main([str(tmp_path / "in"), "--out", str(tmp_path / "out")]) == 0
     csv = pd.read_csv(tmp_path / "out" / "time_share.csv").set_index("method")
     ttt = csv.loc["gcttt"]
@@ -199,7 +171,8 @@ def test_repeated_and_in_flight_files_are_ignored(tmp_path, capsys):
     _hand_example(tmp_path / "in")
     # a part rewritten after a driver restart, a write in flight, and a hidden file
     (tmp_path / "in" / "restart").mkdir()
-    shutil.copy(tmp_path / "in" / "part-base.parquet", tmp_path / "in" / "restart" / "part-base-again.parquet")
+    (base_part,) = (tmp_path / "in" / "base").glob("part-*.parquet")
+    shutil.copy(base_part, tmp_path / "in" / "restart" / "part-base-again.parquet")
     (tmp_path / "in" / ".part-x.parquet.123.tmp").write_bytes(b"partial")
     (tmp_path / "in" / ".hidden.parquet").write_bytes(b"not parquet")
     assert table.main([str(tmp_path / "in"), "--out", str(tmp_path / "out")]) == 0
@@ -255,7 +228,7 @@ def test_wrong_kind_and_mixed_sweeps_are_refused(results, tmp_path, capsys):
     assert "no rows of a 'compute' sweep" in capsys.readouterr().err
     other = tmp_path / "two"
     shutil.copytree(results / "compute", other / "a")
-    frame = pd.read_parquet(other / "a" / "baseline-w512.parquet").assign(sweep_id="compute-other")
+    frame = read_results(other / "a" / "baseline-w512").assign(sweep_id="compute-other")
     (other / "b").mkdir()
     frame.to_parquet(other / "b" / "part-0.parquet")
     assert plot_compute.main([str(other), "--out", str(tmp_path), *FAST]) == 2
@@ -271,8 +244,9 @@ def test_mlflow_experiment_source(results, tmp_path, capsys):
     client = MlflowClient(tracking_uri=uri)
     experiment = client.create_experiment("gcttt-compute", artifact_location=(tmp_path / "artifacts").as_uri())
     parent = client.create_run(experiment, run_name="sweep").info.run_id
-    for part in sorted((results / "compute").glob("*.parquet")):
-        child = client.create_run(experiment, run_name=part.stem, tags={"mlflow.parentRunId": parent}).info.run_id
+    for part in sorted((results / "compute").glob("*/part-*.parquet")):
+        name = part.parent.name
+        child = client.create_run(experiment, run_name=name, tags={"mlflow.parentRunId": parent}).info.run_id
         client.log_artifact(child, str(part), artifact_path="episodes")
         client.set_terminated(child)
     client.set_terminated(parent)
@@ -298,8 +272,8 @@ def test_mlflow_experiment_source(results, tmp_path, capsys):
 
 def test_synthetic_cli_writes_both_sweeps(tmp_path):
     assert synthetic.main([str(tmp_path)]) == 0
-    compute = sorted(p.name for p in (tmp_path / "compute").glob("*.parquet"))
-    assert len(compute) == 8 and (tmp_path / "horizon" / "baseline.parquet").exists()
-    frame = pd.read_parquet(tmp_path / "compute" / "gcttt-K100.parquet")
+    compute = sorted(p.parent.name for p in (tmp_path / "compute").glob("*/part-*.parquet"))
+    assert len(compute) == 8 and list((tmp_path / "horizon" / "baseline").glob("part-*.parquet"))
+    frame = read_results(tmp_path / "compute" / "gcttt-K100")
     assert (frame["flops_total"] == frame[["flops_act", "flops_selection", "flops_finetune"]].sum(axis=1)).all()
     assert np.all(frame["method"] == "gcttt")

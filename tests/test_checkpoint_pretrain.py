@@ -136,7 +136,7 @@ def test_resume_after_a_kill_continues_the_same_run(smoke_run, tmp_path, capsys)
     config = replace(reference_config, out_dir=str(tmp_path), log_every=10)
     kill = KillAt(130)
     with pytest.raises(KeyboardInterrupt):
-        pretrain(config, sinks=(kill,), progress=False)
+        pretrain(config, make_sinks=lambda _: [kill], progress=False)
     run_dir = run_directory(config)
     assert kill.status == "KILLED"
     assert not (run_dir / "final.pt").exists()
@@ -144,7 +144,7 @@ def test_resume_after_a_kill_continues_the_same_run(smoke_run, tmp_path, capsys)
 
     capsys.readouterr()
     # The guard interrupts again if the run restarts from the beginning instead of resuming.
-    result = pretrain(config, sinks=(KillAt(10),), progress=False)
+    result = pretrain(config, make_sinks=lambda _: [KillAt(10)], progress=False)
     assert "from step 100" in capsys.readouterr().out
     assert result.steps == 200 and result.seconds > 0
 

@@ -63,7 +63,7 @@ def agent_and_sampler(name: str, data: TransitionData):
 
 def test_gciql_costs_match_the_closed_form(data):
     agent, sampler = agent_and_sampler("gciql", data)
-    costs = CostModel.measure(agent, sampler, batch_size=64)
+    costs = CostModel.measure(agent, sampler)
     hidden, d, a = agent.config.hidden_dims, data.obs_dim, data.action_dim
     assert costs.act == mlp_forward_flops(1, (2 * d, *hidden, a))
     assert costs.value == mlp_forward_flops(1, (2 * d, *hidden, 1))
@@ -75,21 +75,24 @@ def test_update_cost_is_linear_in_the_batch_and_measuring_changes_nothing(name, 
     agent.update(sampler.sample(8))  # some Adam state to preserve
     nets = {k: v.clone() for k, v in agent.nets.state_dict().items()}
     steps, rng = agent.steps, sampler.generator.get_state()
-    small = CostModel.measure(agent, sampler, batch_size=32)
-    large = CostModel.measure(agent, sampler, batch_size=96)
-    assert small.act > 0 and small.value > 0 and small.update > 0
-    assert (large.act, large.value) == (small.act, small.value)
-    assert large.update == 3 * small.update
+    costs = CostModel.measure(agent, sampler)
+    assert costs.act > 0 and costs.value > 0 and costs.update_per_sample > 0
+    # The per-sample unit is exact: an update counted at another batch size agrees.
+    batch = sampler.sample(96)
+    snapshot = agent.snapshot()
+    assert count_flops(lambda: agent.update(batch)) == costs.update_flops(96)
+    agent.restore(snapshot)
+    sampler.generator.set_state(rng)
     # One update (forward and backward of every network) costs more than a forward value pass
     # per sample.
-    assert small.update > 32 * small.value
+    assert costs.update_flops(32) > 32 * costs.value
     for key, value in agent.nets.state_dict().items():
         assert torch.equal(value, nets[key]), key
     assert agent.steps == steps and torch.equal(sampler.generator.get_state(), rng)
 
 
 def test_episode_flops_multiply_units_by_counts():
-    costs = CostModel(act=10, value=3, update=1000)
+    costs = CostModel(act=10, value=3, update_per_sample=5)
     stats = TTTStats(act_calls=7, value_evaluations=11, updates=2)
-    assert stats.flops(costs) == {"act": 70, "selection": 33, "finetune": 2000, "total": 2103}
-    assert TTTStats().flops(costs)["total"] == 0
+    assert stats.flops(costs, batch_size=100) == {"act": 70, "selection": 33, "finetune": 1000, "total": 1103}
+    assert TTTStats().flops(costs, batch_size=100)["total"] == 0

@@ -11,7 +11,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-import workers.parquet_sink as sink_module
+import gcttt.records as records_module
 from gcttt.errors import UsageError
 from gcttt.records import RECORD_COLUMNS, EpisodeRecord
 from workers.episode_worker import PoolResult
@@ -23,6 +23,8 @@ REPO = Path(__file__).resolve().parent.parent
 def record(**changes) -> EpisodeRecord:
     base = EpisodeRecord(
         dataset="pointmaze-medium-navigate-v0",
+        dataset_source="generated",
+        dataset_fingerprint="0123456789abcdef",
         backbone="gciql",
         preset="smoke",
         width=32,
@@ -30,15 +32,25 @@ def record(**changes) -> EpisodeRecord:
         pretrain_seed=0,
         checkpoint="/x/final.pt",
         checkpoint_step=50,
+        pretrain_flops=123_456,
         method="gcttt",
         selection="critic",
+        schedule="receding",
         horizon=100,
         grad_steps=5,
         lr=3e-4,
-        q=0.2,
+        finetune_batch=64,
         eps=1.0,
-        once=False,
+        min_steps=10,
+        top_k=10,
+        q=0.0,
+        slack=0,
+        random_size=0,
+        distance_discount=0.99,
+        compiled=False,
+        task_suite="ogbench",
         task_id=1,
+        task_pair="1,1->6,6",
         episode_index=0,
         seed=123,
         success=True,
@@ -102,7 +114,6 @@ def test_schema_is_documented():
     doc = (REPO / "docs" / "results_schema.md").read_text()
     for name in SCHEMA.names:
         assert f"`{name}`" in doc, f"{name} missing from docs/results_schema.md"
-        assert name in sink_module.__doc__, f"{name} missing from the parquet_sink docstring"
 
 
 def test_failed_write_leaves_no_part_file(tmp_path, monkeypatch):
@@ -113,7 +124,7 @@ def test_failed_write_leaves_no_part_file(tmp_path, monkeypatch):
         where.write(b"PAR1 half a file")
         raise OSError("disk full")
 
-    monkeypatch.setattr(sink_module.pq, "write_table", half_then_fail)
+    monkeypatch.setattr(records_module.pq, "write_table", half_then_fail)
     with pytest.raises(OSError, match="disk full"):
         sink.write([record(task_id=2)], CONTEXT)
     assert sorted(tmp_path.iterdir()) == [kept]  # no new part file, no temporary file
@@ -127,6 +138,7 @@ def test_writer_killed_mid_write_leaves_only_a_temporary_file(tmp_path):
 import sys, time
 from pathlib import Path
 sys.path.insert(0, {str(Path(__file__).parent)!r})
+import gcttt.records as r
 import workers.parquet_sink as s
 from test_parquet_sink import record
 
@@ -136,7 +148,7 @@ def half_then_hang(table, where, **kwargs):
     Path({str(marker)!r}).touch()
     time.sleep(60)
 
-s.pq.write_table = half_then_hang
+r.pq.write_table = half_then_hang
 s.ParquetSink({str(tmp_path)!r}).write([record(task_id=5)], s.RunContext())
 """
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO)
@@ -166,7 +178,7 @@ def test_bad_input_is_refused(tmp_path):
     sink = ParquetSink(tmp_path / "out")
     with pytest.raises(UsageError, match="cannot write a dict"):
         sink.write([{"task_id": 1}], CONTEXT)
-    with pytest.raises(UsageError, match=r"context must be a workers\.parquet_sink\.RunContext"):
+    with pytest.raises(UsageError, match=r"context must be a gcttt\.records\.RunContext"):
         sink.write([record()], {"sweep_id": "x"})
     with pytest.raises(UsageError, match=r"context\.versions lacks"):
         sink.write([record()], RunContext(versions={"python": "3"}))

@@ -23,9 +23,10 @@ from gcttt.errors import GctttError, UsageError  # noqa: E402
 from gcttt.runner import EpisodeRunner, EpisodeSpec  # noqa: E402
 from gcttt.selection import SelectionConfig  # noqa: E402
 from gcttt.ttt import TTTConfig  # noqa: E402
+from sweeps.resources import trial_resources  # noqa: E402
 from workers.episode_worker import EpisodeWorker, share_dataset  # noqa: E402
 from workers.parquet_sink import ParquetSink, RunContext, read_results  # noqa: E402
-from workers.pool import EpisodePool, PoolError, trial_resources  # noqa: E402
+from workers.pool import EpisodePool, PoolError  # noqa: E402
 
 DATASET = "pointmaze-medium-navigate-v0"
 TIMING = {"wall_seconds", "act_seconds", "selection_seconds", "finetune_seconds"}
@@ -98,13 +99,16 @@ def test_worker_in_process_matches_runner(assets):
     checkpoint, train, expected = assets
     threads = torch.get_num_threads()
     try:
-        worker = EpisodeWorker(checkpoint, train, TransitionIndex.from_terminals(train.terminals))
+        index = TransitionIndex.from_terminals(train.terminals)
+        worker = EpisodeWorker(train, index, max_runners=1)
         assert torch.get_num_threads() == 1
-        assert comparable(worker.run(SPECS[0])) == comparable(expected[0])
+        assert comparable(worker.run(checkpoint, SPECS[0])) == comparable(expected[0])
+        first = worker.runner(checkpoint)
+        assert worker.runner(checkpoint) is first  # built once, reused by every later episode
         assert set(worker.memory()) == {"rss", "uss", "pss", "shared"}
         if not torch.cuda.is_available():
             with pytest.raises(UsageError, match="given a GPU share but torch sees no CUDA device"):
-                EpisodeWorker(checkpoint, train, TransitionIndex.from_terminals(train.terminals), device="cuda")
+                EpisodeWorker(train, index, device="cuda")
     finally:
         torch.set_num_threads(threads)
 

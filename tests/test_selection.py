@@ -5,14 +5,16 @@ goal g* is (10, 0). A stub value function makes the goal distance exactly the Eu
 V(s, g) = -(1 - gamma^||s - g||) / (1 - gamma), so d(s, g) = log(1 + (1 - gamma) V) / log(gamma)
 = ||s - g||.
 
-Episodes (transition t of an episode sits at the episode's row t):
+Episodes (row t of an episode is its transition t, except the last row, which has no action;
+selection reads every row, the last one included, as the authors' code does):
 - B: y = 5, x = 0 .. 12: never near the origin, passes 5 above the goal.
 - A: y = 0, x = -3 .. 14 in steps of 0.5: passes the origin (first match at t = 5, x = -0.5),
   reaches the goal exactly at t = 26.
 - C: y = 0, x = 0.5 .. -14.5: starts at the origin and walks away from the goal.
 - D: a single transition far away.
-- E: y = 0, x = -8 .. 0: its only match is its last transition, too late for any end point.
-- F: y = 0, x = 0 .. 9.5 in steps of 0.25: slower, ends 0.75 short of the goal (t = 37).
+- E: y = 0, x = -8 .. 0: its matches are its last two rows, too late for any end point.
+- F: y = 0, x = 0 .. 9.5 in steps of 0.25: slower; its last row (t = 38, no action) ends 0.5 short
+  of the goal and is its best end point.
 """
 
 from __future__ import annotations
@@ -84,13 +86,16 @@ class DistanceValue:
 
 
 def selector(strategy: str, seed: int = 0, **config) -> Selector:
+    stub = DistanceValue()
     s = Selector(
         SelectionConfig(strategy=strategy, **config),
         DATA,
         (0, 1),
-        DistanceValue(),
+        stub.value,
+        GAMMA,
         torch.Generator().manual_seed(seed),
     )
+    s.stub = stub
     s.begin_episode(GOAL)
     return s
 
@@ -115,34 +120,46 @@ def test_critic_ranks_episodes_by_their_best_end_point():
     chosen = selector("critic", top_k=10).select(STATE)
     # A (d = 0), F (d = 0.75) and C (best at its first candidate, 10 steps in). B never passes
     # the state, D is far away, E matches only on its last transition (no end point 10 later).
-    expected = span("A", 5, 26) + span("F", 0, 37) + span("C", 0, 10)
+    expected = span("A", 5, 26) + span("F", 0, 38) + span("C", 0, 10)
     assert chosen.indices.tolist() == expected
-    assert chosen.episodes == 3 and chosen.longest_segment == 37
+    assert chosen.episodes == 3 and chosen.longest_segment == 38
     two = selector("critic", top_k=2).select(STATE)
-    assert two.indices.tolist() == span("A", 5, 26) + span("F", 0, 37)
+    assert two.indices.tolist() == span("A", 5, 26) + span("F", 0, 38)
+
+
+def test_the_last_row_takes_part_as_an_end_point():
+    # F's best end point is its last row (x = 9.5, no action); the segment stops before it, so
+    # every selected index is a transition with an action.
+    chosen = selector("critic", top_k=2).select(STATE)
+    f = NAMES.index("F")
+    assert chosen.indices.max().item() == DATA.last[f].item()
 
 
 def test_critic_respects_min_steps():
-    # With no minimum, C's best end point is its first transition: an empty segment.
+    # With no minimum, C's best end point is its first row: an empty segment; E's first match
+    # (x = -0.5) can now end at its last row (x = 0): one transition.
     chosen = selector("critic", top_k=10, min_steps=0).select(STATE)
-    assert chosen.indices.tolist() == span("A", 5, 26) + span("F", 0, 37)
+    assert chosen.indices.tolist() == span("A", 5, 26) + span("F", 0, 38) + span("E", 15, 16)
     # A needs its end point 25 steps after x = -0.5: x >= 12, best at x = 12.
     late = selector("critic", top_k=1, min_steps=25).select(STATE)
-    assert late.indices.tolist() == span("F", 0, 37)  # F (d = 0.75) now beats A (d = 2)
+    assert late.indices.tolist() == span("F", 0, 38)  # F (d = 0.5) now beats A (d = 2)
 
 
 def test_goal_distances_are_computed_once_per_episode_and_cached():
     s = selector("critic", top_k=10)
     first = s.select(STATE)
-    # Every transition of the four episodes with a start match (A, C, E, F), nothing else.
-    matched = sum(len(EPISODES[n]) - 1 for n in "ACEF")
-    assert first.value_evaluations == s.agent.evaluated == matched
+    # The method needs every row of the four episodes with a start match (A, C, E, F), nothing
+    # else; the worker computes whole blocks of rows (here the dataset is one block).
+    matched = sum(len(EPISODES[n]) for n in "ACEF")
+    rows = sum(len(e) for e in EPISODES.values())
+    assert first.value_evaluations == matched
+    assert s.computed == s.stub.evaluated == rows
     second = s.select(STATE + 0.25)
-    assert second.value_evaluations == 0 and s.agent.evaluated == matched
-    # B passes (6, 5): now B needs distances too, and only B.
+    assert second.value_evaluations == 0 and s.stub.evaluated == rows
+    # B passes (6, 5): now the method needs B's distances too, and only B's.
     third = s.select(torch.tensor([6.0, 5.0]))
-    assert third.value_evaluations == len(EPISODES["B"]) - 1
-    s.begin_episode(GOAL)  # a new goal forgets the cache
+    assert third.value_evaluations == len(EPISODES["B"])
+    s.begin_episode(GOAL)  # a new goal forgets the distances
     assert s.select(STATE).value_evaluations == matched
 
 
@@ -150,7 +167,7 @@ def test_critic_quantile_keeps_the_best_fraction_of_matching_episodes():
     # Three episodes with a start match and an end point: A, F, C.
     assert selector("critic-quantile", q=0.2).select(STATE).indices.tolist() == span("A", 5, 26)
     half = selector("critic-quantile", q=0.5).select(STATE)
-    assert half.indices.tolist() == span("A", 5, 26) + span("F", 0, 37)
+    assert half.indices.tolist() == span("A", 5, 26) + span("F", 0, 38)
     assert selector("critic-quantile", q=1.0).select(STATE).episodes == 3
 
 
@@ -159,29 +176,22 @@ def test_no_relevance_ignores_the_start_match():
     assert chosen.indices.tolist() == span("A", 0, 26)  # from A's very first transition
     three = selector("no-relevance", top_k=3).select(STATE)
     # B counts now (d = 5 at x = 10, its transition 20); D has no end point 10 steps later.
-    assert three.indices.tolist() == span("A", 0, 26) + span("F", 0, 37) + span("B", 0, 20)
+    assert three.indices.tolist() == span("A", 0, 26) + span("F", 0, 38) + span("B", 0, 20)
 
 
-def test_no_optimality_picks_matching_episodes_without_looking_at_the_goal():
-    seen = set()
-    for seed in range(30):
-        s = selector("no-optimality", seed=seed, top_k=2)
-        chosen = s.select(STATE)
-        assert chosen.episodes == 2 and chosen.value_evaluations == 0
+def test_no_optimality_draws_episodes_blindly_and_cuts_them_as_the_critic_does():
+    critic_segments = {"A": span("A", 5, 26), "C": span("C", 0, 10), "F": span("F", 0, 38)}
+    seen, sizes = set(), set()
+    for seed in range(40):
+        chosen = selector("no-optimality", seed=seed, top_k=2).select(STATE)
         idx = chosen.indices
-        episodes = torch.unique(DATA.episode[idx]).tolist()
-        names = {NAMES[e] for e in episodes}
-        assert names <= {"A", "C", "F"}  # start match and room for min_steps: never B, D, E
-        seen |= names
-        for e in episodes:
-            part = idx[DATA.episode[idx] == e]
-            name = NAMES[e]
-            first_match = {"A": 5, "C": 0, "F": 0}[name]
-            assert part[0].item() == at(name, first_match)
-            assert torch.equal(part, torch.arange(part[0].item(), part[0].item() + len(part)))
-            assert len(part) >= 10 and part[-1] < DATA.last[e]
-    assert seen == {"A", "C", "F"}
-    assert s.agent.evaluated == 0
+        names = [NAMES[e] for e in torch.unique_consecutive(DATA.episode[idx]).tolist()]
+        # Two episodes drawn from all six; only those with a start match and an end point count.
+        assert set(names) <= {"A", "C", "F"} and chosen.episodes == len(names) <= 2
+        assert idx.tolist() == [i for n in sorted(names, key=NAMES.index) for i in critic_segments[n]]
+        seen |= set(names)
+        sizes.add(len(names))
+    assert seen == {"A", "C", "F"} and sizes == {0, 1, 2}
 
 
 def test_critic_free_keeps_the_shortest_start_to_goal_segments():
@@ -191,7 +201,7 @@ def test_critic_free_keeps_the_shortest_start_to_goal_segments():
     # A: last start match x = 0.5 (t = 7) to first goal match x = 9.5 (t = 25), length 18; F's is
     # 34 (t = 3 .. 37), above the 0.2 quantile. Select [7, 25 + 10), cut at A's last transition.
     assert chosen.indices.tolist() == span("A", 7, 34)
-    assert chosen.value_evaluations == 0 and s.agent.evaluated == 0
+    assert chosen.value_evaluations == 0 and s.stub.evaluated == 0
     both = selector("critic-free", q=1.0, slack=0).select(STATE)
     assert both.indices.tolist() == span("A", 7, 25) + span("F", 3, 37)
     # Nothing near the goal from here: nothing selected.
@@ -230,7 +240,7 @@ def test_every_strategy_returns_indices_inside_the_dataset():
 
 
 def test_select_needs_a_goal_first():
-    s = Selector(SelectionConfig(), DATA, (0, 1), DistanceValue(), torch.Generator())
+    s = Selector(SelectionConfig(), DATA, (0, 1), DistanceValue().value, GAMMA, torch.Generator())
     with pytest.raises(RuntimeError, match="begin_episode"):
         s.select(STATE)
 

@@ -52,8 +52,8 @@ def test_interrupted_sweep_resumes_without_duplicates(tmp_path):
     rows = read_sweep_rows(episodes)
     arms = {
         "baseline-w32-s0",
-        "gcttt-critic-K200-N5-lr0.0003-q0.2-w32-s0",
-        "gcttt-critic-K200-N150-lr0.0003-q0.2-w32-s0",
+        "gcttt-critic-K200-N5-lr0.0003-w32-s0",
+        "gcttt-critic-K200-N150-lr0.0003-w32-s0",
     }
     assert set(rows["trial_id"]) == arms
     assert len(rows) == 3 * 2  # arms x tasks x 1 episode, each exactly once
@@ -104,7 +104,7 @@ def test_empty_grid_from_a_config_file_is_refused(tmp_path, capsys):
     config = tmp_path / "grid.json"
     config.write_text(json.dumps({"K": [], "preset": "smoke"}))
     assert _main(["--config", str(config), "--out", str(tmp_path / "out")]) == 2
-    assert "grid is empty" in capsys.readouterr().err
+    assert "'K' needs at least one value" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 
@@ -135,5 +135,7 @@ def test_compute_sweep_arms_cover_widths_and_horizons(monkeypatch):
     ttt = [a for a in seen["arms"] if a.method == "gcttt"]
     assert sorted(a.horizon for a in ttt) == [100, 200, 500, 1000]
     assert all(a.width == 128 for a in ttt)
-    assert [a.once for a in ttt if a.horizon == 1000] == [True]
+    from gcttt.ttt import schedule_for
+
+    assert [schedule_for(a.ttt_config(), 1000) for a in ttt if a.horizon == 1000] == ["once"]
     assert len(names) == len(set(names))

@@ -16,7 +16,7 @@ from gcttt.data.transitions import TransitionData
 from gcttt.errors import GctttError, UsageError
 from gcttt.selection import SelectionConfig, Selector
 from gcttt.ttt import TestTimeTrainer as Trainer
-from gcttt.ttt import TTTConfig, TTTStats
+from gcttt.ttt import TTTConfig, TTTStats, schedule_for
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +36,8 @@ def setup(smoke_checkpoint, data):
 
 def trainer_for(setup, data, config: TTTConfig) -> Trainer:
     agent, pretrained, sampler = setup
-    selector = Selector(config.selection, data, (0, 1), agent, torch.Generator().manual_seed(1))
-    return Trainer(agent, pretrained, sampler, selector, config)
+    selector = Selector(config.selection, data, (0, 1), agent.value, agent.discount, torch.Generator().manual_seed(1))
+    return Trainer(agent, pretrained, sampler, selector, config, episode_limit=1000)
 
 
 def start_and_goal(data: TransitionData) -> tuple[np.ndarray, np.ndarray]:
@@ -98,7 +98,7 @@ def test_finetuning_batches_pin_the_actor_goal_and_stay_in_the_selection(setup, 
     agent = setup[0]
     trainer = trainer_for(setup, data, TTTConfig(horizon=4, steps=5))
     batches, selections = [], []
-    update, select = agent.update, trainer.selector.select
+    update, select = trainer.update, trainer.selector.select
 
     def record_update(batch):
         batches.append(batch)
@@ -108,7 +108,7 @@ def test_finetuning_batches_pin_the_actor_goal_and_stay_in_the_selection(setup, 
         selections.append(select(state))
         return selections[-1]
 
-    monkeypatch.setattr(agent, "update", record_update)
+    monkeypatch.setattr(trainer, "update", record_update)
     monkeypatch.setattr(trainer.selector, "select", record_select)
     observation, goal = start_and_goal(data)
     trainer.begin(observation, goal)
@@ -144,7 +144,7 @@ def test_nothing_selected_skips_finetuning(setup, data, monkeypatch):
 def test_once_per_episode_finetunes_once_and_returns_to_the_pretrained_policy(setup, data):
     agent, pretrained, _ = setup
     config = TTTConfig(horizon=2, steps=3, once=True)
-    assert not config.receding
+    assert config.schedule == "once"
     trainer = trainer_for(setup, data, config)
     observation, goal = start_and_goal(data)
     trainer.begin(observation, goal)
@@ -163,15 +163,44 @@ def test_once_per_episode_finetunes_once_and_returns_to_the_pretrained_policy(se
     assert trainer.stats.act_calls == reset_at + 4
 
 
-def test_critic_free_selection_implies_once_per_episode(setup, data):
+def test_critic_free_finetunes_once_and_keeps_the_finetuned_policy(setup, data):
+    agent, pretrained, _ = setup
     config = TTTConfig(horizon=2, steps=1, selection=SelectionConfig(strategy="critic-free", q=1.0))
-    assert not config.receding
+    assert config.schedule == "once-keep"
     trainer = trainer_for(setup, data, config)
     observation, goal = start_and_goal(data)
     trainer.begin(observation, goal)
-    for step in range(6):
+    trainer.act(observation, 0)
+    assert trainer.stats.updates == 1
+    finetuned = state_of(agent)
+    for step in range(1, 300):  # far past any selected segment: no reset, no re-plan
         trainer.act(observation, step)
-    assert trainer.stats.replans == 1
+    assert trainer.stats.replans == 1 and trainer.reset_at is None
+    assert all(torch.equal(v, finetuned[0][k]) for k, v in state_of(agent)[0].items())
+    assert not equals_snapshot(state_of(agent), pretrained)
+
+
+def test_k_at_the_episode_limit_is_once_per_episode_and_above_it_is_refused(setup, data):
+    agent, pretrained, sampler = setup
+    selector = Selector(SelectionConfig(), data, (0, 1), agent.value, agent.discount, torch.Generator())
+    at_limit = Trainer(agent, pretrained, sampler, selector, TTTConfig(horizon=200, steps=1), episode_limit=200)
+    assert at_limit.schedule == "once"
+    assert schedule_for(TTTConfig(horizon=100), 200) == "receding"
+    with pytest.raises(UsageError, match="K = 500 exceeds the episode limit"):
+        Trainer(agent, pretrained, sampler, selector, TTTConfig(horizon=500), episode_limit=200)
+    # critic-free does not read K at all.
+    free = TTTConfig(horizon=500, selection=SelectionConfig(strategy="critic-free"))
+    assert schedule_for(free, 200) == "once-keep"
+
+
+def test_finetuning_batches_have_the_asked_size(setup, data):
+    sizes = []
+    trainer = trainer_for(setup, data, TTTConfig(horizon=5, steps=2, batch_size=7))
+    trainer.update = lambda batch: sizes.append(batch.size)
+    observation, goal = start_and_goal(data)
+    trainer.begin(observation, goal)
+    trainer.act(observation, 0)
+    assert sizes == [7, 7]
 
 
 def test_begin_resets_the_agent_and_the_stats(setup, data):
@@ -194,6 +223,7 @@ def test_begin_resets_the_agent_and_the_stats(setup, data):
         ({"steps": -1}, "N"),
         ({"lr": 0.0}, "lr"),
         ({"lr": -1e-4}, "lr"),
+        ({"batch_size": 0}, "the fine-tuning batch size"),
         ({"selection": {"q": 1.5}}, "q"),
         ({"selection": {"q": 0.0}}, "q"),
         ({"selection": {"eps": 0.0}}, "eps"),

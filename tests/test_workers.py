@@ -9,8 +9,9 @@ ray = pytest.importorskip("ray")
 
 from gcttt.data.files import OfflineData  # noqa: E402
 from gcttt.errors import UsageError  # noqa: E402
+from sweeps.resources import trial_resources  # noqa: E402
 from workers.episode_worker import share_dataset, threads_for  # noqa: E402
-from workers.pool import auto_gpus_per_worker, trial_resources  # noqa: E402
+from workers.pool import auto_gpus_per_worker  # noqa: E402
 
 
 def test_threads_follow_the_cpu_share():

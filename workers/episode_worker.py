@@ -14,7 +14,12 @@ once into its own store.
 On a GPU (`device='cuda'`) each worker copies the arrays it reads to its device (CUDA memory is
 per process); the host copy is still the shared one.
 
-`EpisodeWorker` is a plain class: `workers.pool.EpisodePool` turns it into an actor with
+A worker is not tied to one checkpoint: `run(checkpoint, spec)` builds an `EpisodeRunner` for a
+checkpoint the first time it is asked for and keeps the few most recent ones, so a sweep starts
+its workers once and every trial (every checkpoint) reuses them: the imports, the env and the
+dataset views are paid once per worker, not once per trial.
+
+`EpisodeWorker` is a plain class: `workers.pool` turns it into an actor with
 `ray.remote(EpisodeWorker).options(num_cpus=..., num_gpus=...)`, and a test can build one
 in-process. The worker sets torch's thread count to its CPU share: torch's default (all the
 node's cores) oversubscribes the node when several workers share it, and on a busy 2-core
@@ -25,6 +30,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -32,10 +38,12 @@ import numpy as np
 import torch
 
 from gcttt.data.files import OfflineData
+from gcttt.data.provenance import DatasetProvenance
 from gcttt.data.transitions import TransitionIndex
 from gcttt.errors import UsageError
 from gcttt.records import EpisodeRecord
 from gcttt.runner import EpisodeRunner, EpisodeSpec
+from gcttt.selection import DistanceCache
 
 
 @dataclass(frozen=True)
@@ -51,9 +59,11 @@ class SharedDataset:
     obs_dim: int
     """Observation size, checked against the checkpoint before any worker starts."""
     num_transitions: int
+    provenance: DatasetProvenance | None = None
+    """Where the file came from (its fingerprint is checked against every checkpoint)."""
 
 
-def share_dataset(train: OfflineData) -> SharedDataset:
+def share_dataset(train: OfflineData, provenance: DatasetProvenance | None = None) -> SharedDataset:
     """Put `train` (and its transition index, built here once) into Ray's object store.
 
     Only the arrays the episode runner reads travel: qpos, qvel and button_states stay out.
@@ -80,6 +90,7 @@ def share_dataset(train: OfflineData) -> SharedDataset:
         nbytes=nbytes,
         obs_dim=slim.obs_dim,
         num_transitions=len(index.rows),
+        provenance=provenance,
     )
 
 
@@ -117,17 +128,22 @@ def threads_for(num_cpus: float) -> int:
 
 
 class EpisodeWorker:
-    """Hosts one `EpisodeRunner` (env, agent, pre-trained snapshot) and plays specs on it."""
+    """Hosts `EpisodeRunner`s (env, agent, pre-trained snapshot) for a shared dataset and plays specs."""
 
     def __init__(
         self,
-        checkpoint: str,
         train: OfflineData,
         index: TransitionIndex,
         device: str = "cpu",
         num_threads: int = 1,
+        provenance: DatasetProvenance | None = None,
+        distance_cache: str | None = None,
+        max_runners: int = 3,
+        preload: str | None = None,
     ):
-        """`train` and `index` arrive as ObjectRefs that Ray resolves to zero-copy views."""
+        """`train` and `index` arrive as ObjectRefs that Ray resolves to zero-copy views.
+        `distance_cache`: folder of the shared goal-distance tables (None: no sharing).
+        `preload`: a checkpoint whose runner is built at once (so start-up errors show early)."""
         if num_threads < 1:
             raise UsageError(f"num_threads must be at least 1 (got {num_threads})")
         if torch.device(device).type == "cuda" and not torch.cuda.is_available():
@@ -137,20 +153,51 @@ class EpisodeWorker:
             )
         torch.set_num_threads(num_threads)
         self.train = train
-        self.runner = EpisodeRunner(checkpoint, train, device=device, index=index)
+        self.index = index
+        self.device = device
+        self.provenance = provenance
+        self.cache = DistanceCache(distance_cache) if distance_cache else None
+        self.max_runners = max_runners
+        self.runners: OrderedDict[str, EpisodeRunner] = OrderedDict()
+        if preload:
+            self.runner(preload)
+
+    def runner(self, checkpoint: str) -> EpisodeRunner:
+        """The runner of `checkpoint`, built on first use; the least recently used is dropped."""
+        if checkpoint in self.runners:
+            self.runners.move_to_end(checkpoint)
+            return self.runners[checkpoint]
+        runner = EpisodeRunner(
+            checkpoint,
+            self.train,
+            device=self.device,
+            index=self.index,
+            provenance=self.provenance,
+            distance_cache=self.cache,
+        )
+        self.runners[checkpoint] = runner
+        while len(self.runners) > self.max_runners:
+            self.runners.popitem(last=False)
+        return runner
 
     def ready(self) -> WorkerInfo:
         """Returns once constructed; says where the worker runs."""
+        from gcttt.provenance import device_name
+
         return WorkerInfo(
             pid=os.getpid(),
             node=socket.gethostname(),
-            device=self.runner.device_label,
+            device=device_name(torch.device(self.device)),
             num_threads=torch.get_num_threads(),
         )
 
-    def run(self, spec: EpisodeSpec) -> EpisodeRecord:
-        """Play one episode."""
-        return self.runner.run(spec)
+    def prepare(self, checkpoint: str) -> None:
+        """Build the runner of `checkpoint` now (start-up work before the first episode)."""
+        self.runner(checkpoint)
+
+    def run(self, checkpoint: str, spec: EpisodeSpec) -> EpisodeRecord:
+        """Play one episode with `checkpoint`."""
+        return self.runner(checkpoint).run(spec)
 
     def pid(self) -> int:
         return os.getpid()
@@ -173,7 +220,7 @@ class EpisodeWorker:
         """How this worker holds the dataset: whether its observations are a read-only view it
         does not own (Ray's shared object store) and whether the runner's tensor is that view."""
         obs = self.train.observations
-        tensor = self.runner.data.observations
+        tensor = next(iter(self.runners.values())).data.observations
         return {
             "writeable": bool(obs.flags.writeable),
             "owns_data": bool(obs.flags.owndata),

@@ -1,42 +1,33 @@
-"""A pool of episode workers: spreads episode specs over N Ray actors and streams the records.
+"""Episode workers on Ray: a set of actors that share one dataset, and the loop that feeds them.
 
-    shared = share_dataset(train)                       # once per driver
+    shared = share_dataset(train, provenance)           # once per driver
     with EpisodePool(checkpoint, shared, num_workers=4) as pool:
         for result in pool.run(specs):                  # in completion order
-            sink.write([result], context)
+            ...
 
-Guarantees
+A sweep starts one `WorkerSet` for its whole run and hands it to every trial (`attach`): each
+worker keeps the runners of the checkpoints it has seen, so the start-up (imports, env, dataset
+views, checkpoint load) is paid once per worker, not once per trial.
+
+Guarantees of `run_specs` (and `EpisodePool.run`)
 - Every spec yields exactly one `PoolResult`, in completion order; `result.spec_index` is the
-  spec's position in the list given to `run`.
+  spec's position in the list given.
 - A spec whose worker died (killed, crashed, out of memory, node lost) is played again from
   scratch on a freshly started replacement worker, up to `max_retries` times; the episode's
   randomness derives only from the spec, so the retried record equals the one the first try
   would have given. A spec that keeps losing its worker raises `PoolError`. An exception raised
   by the episode itself (bad knobs, a bug) is not retried: it propagates at once.
-- Each worker plays one episode at a time, so work is balanced dynamically: a worker takes the
-  next spec as soon as it is done.
+- Each worker plays one episode at a time, so work is balanced dynamically.
 
 Resources
-- A worker asks Ray for `cpus_per_worker` CPUs (fractions allowed) and sets torch's thread
-  count to the whole cores of that share (at least 1).
+- A worker asks Ray for `cpus_per_worker` CPUs (fractions allowed) and sets torch's thread count
+  to the whole cores of that share (at least 1).
 - GPUs: `gpus_per_worker=None` picks automatically: 0 on a cluster without GPUs (the same code
   runs on CPU-only machines), otherwise 1 / ceil(num_workers / GPUs), e.g. 0.25 so that four
-  workers share one GPU; inside a placement group, the bundle's GPU share. Workers with a GPU
-  share run their episodes on 'cuda' (Ray sets CUDA_VISIBLE_DEVICES for each actor).
-
-Inside a Ray Tune trial
-- The trial must reserve the workers' resources: run the trainable with
-  ``tune.with_resources(trainable, trial_resources(num_workers, cpus_per_worker, gpus))``, a
-  placement group of 1 + num_workers bundles: bundle 0 ``{"CPU": trainable_cpus}`` hosts the
-  trial's function itself (the driver of the pool, which mostly waits), bundle i + 1
-  ``{"CPU": cpus_per_worker, "GPU": gpus_per_worker}`` hosts worker i (the GPU key only when
-  positive). Bundles are packed (strategy PACK): on one node when they fit, so the workers share
-  that node's copy of the dataset.
-- `EpisodePool(placement_group='auto')` (the default) finds the trial's group with
-  `ray.util.get_current_placement_group()` and pins worker i to bundle i + 1; a replacement
-  worker reuses the dead worker's bundle. Without those bundles, actors started in a trial
-  would wait forever for resources the trial does not own, so the pool refuses to start with a
-  message saying how to size the trial.
+  workers share one GPU. Workers with a GPU share run their episodes on 'cuda'.
+- Workers of a `WorkerSet` are scheduled outside any placement group (also when created inside
+  a Tune trial), so a trial can replace a dead worker without owning its resources. An
+  `EpisodePool` may instead pin its workers to the bundles 1..W of a placement group.
 """
 
 from __future__ import annotations
@@ -72,7 +63,7 @@ WORKER_LOST = (RayActorError, WorkerCrashedError, NodeDiedError, OutOfMemoryErro
 
 
 class PoolError(GctttError):
-    """The pool could not start its workers or could not finish a spec."""
+    """The workers could not start or could not finish a spec."""
 
 
 def cluster_gpus() -> float:
@@ -100,37 +91,13 @@ def auto_gpus_per_worker(num_workers: int, gpus: float | None = None) -> float:
     return 1.0 / math.ceil(num_workers / whole)
 
 
-def _check_shares(num_workers: int, cpus_per_worker: float, gpus_per_worker: float | None) -> None:
+def check_shares(num_workers: int, cpus_per_worker: float, gpus_per_worker: float | None) -> None:
     if not isinstance(num_workers, int) or num_workers < 1:
         raise UsageError(f"num_workers must be an integer of at least 1 (got {num_workers!r})")
     if not cpus_per_worker > 0:
         raise UsageError(f"cpus_per_worker must be positive (got {cpus_per_worker})")
     if gpus_per_worker is not None and not 0 <= gpus_per_worker <= 1:
         raise UsageError(f"gpus_per_worker must lie in [0, 1] (got {gpus_per_worker}); a worker uses one device")
-
-
-def trial_resources(
-    num_workers: int,
-    cpus_per_worker: float = 1.0,
-    gpus_per_worker: float | None = None,
-    trainable_cpus: float = 1.0,
-):
-    """Ray Tune resources of a trial that runs an `EpisodePool` of `num_workers` workers.
-
-    A `tune.PlacementGroupFactory` of 1 + num_workers bundles: ``{"CPU": trainable_cpus}`` for
-    the trial's function, then ``{"CPU": cpus_per_worker, "GPU": gpus_per_worker}`` per worker
-    (no GPU key when the share is 0). `gpus_per_worker=None`: `auto_gpus_per_worker`.
-    """
-    from ray import tune
-
-    _check_shares(num_workers, cpus_per_worker, gpus_per_worker)
-    if not trainable_cpus > 0:
-        raise UsageError(f"trainable_cpus must be positive (got {trainable_cpus})")
-    gpus = auto_gpus_per_worker(num_workers) if gpus_per_worker is None else float(gpus_per_worker)
-    worker: dict[str, float] = {"CPU": float(cpus_per_worker)}
-    if gpus > 0:
-        worker["GPU"] = gpus
-    return tune.PlacementGroupFactory([{"CPU": float(trainable_cpus)}] + [dict(worker)] * num_workers)
 
 
 @dataclass
@@ -147,8 +114,218 @@ class _Slot:
         return ray.get(self.ready)
 
 
+@dataclass(frozen=True)
+class WorkerSpec:
+    """How to start (and restart) a worker: everything but its position."""
+
+    dataset: SharedDataset
+    cpus_per_worker: float
+    gpus_per_worker: float
+    distance_cache: str | None = None
+    placement_group: PlacementGroup | None = None
+    """Pin worker i to bundle i + 1 of this group; None: outside any placement group."""
+
+    @property
+    def device(self) -> str:
+        return "cuda" if self.gpus_per_worker > 0 else "cpu"
+
+
+class WorkerSet:
+    """`num_workers` episode workers on one shared dataset (any checkpoint of that dataset)."""
+
+    def __init__(self, spec: WorkerSpec, num_workers: int, preload: str | None = None, start_timeout_s: float = 600):
+        if not ray.is_initialized():
+            raise UsageError(
+                "Ray is not running; call ray.init(address='local') (or connect to a cluster) before starting workers"
+            )
+        if not isinstance(spec.dataset, SharedDataset):
+            raise UsageError(
+                f"dataset must come from workers.episode_worker.share_dataset (got {type(spec.dataset).__name__})"
+            )
+        self.spec = spec
+        self.num_workers = num_workers
+        self._actor_class = ray.remote(EpisodeWorker)
+        self.slots: list[_Slot] = []
+        try:
+            self.slots = [self._start(i, preload=preload) for i in range(num_workers)]
+            self._wait_ready(start_timeout_s)
+        except BaseException:
+            self.shutdown()
+            raise
+
+    @classmethod
+    def attach(cls, spec: WorkerSpec, actors: Sequence[Any]) -> WorkerSet:
+        """A set over workers another process started (a sweep driver's, inside a trial)."""
+        self = cls.__new__(cls)
+        self.spec = spec
+        self.num_workers = len(actors)
+        self._actor_class = ray.remote(EpisodeWorker)
+        self.slots = [_Slot(index=i, actor=a, ready=a.ready.remote()) for i, a in enumerate(actors)]
+        return self
+
+    def _start(self, index: int, replacements: int = 0, preload: str | None = None) -> _Slot:
+        spec = self.spec
+        if spec.placement_group is not None:
+            strategy = PlacementGroupSchedulingStrategy(
+                placement_group=spec.placement_group, placement_group_bundle_index=index + 1
+            )
+        else:  # never captured into the placement group of a Tune trial that starts it
+            strategy = PlacementGroupSchedulingStrategy(placement_group=None)
+        actor = self._actor_class.options(
+            num_cpus=spec.cpus_per_worker,
+            num_gpus=spec.gpus_per_worker,
+            max_restarts=0,
+            max_task_retries=0,
+            scheduling_strategy=strategy,
+        ).remote(
+            spec.dataset.data,
+            spec.dataset.index,
+            device=spec.device,
+            num_threads=threads_for(spec.cpus_per_worker),
+            provenance=spec.dataset.provenance,
+            distance_cache=spec.distance_cache,
+            preload=preload,
+        )
+        return _Slot(index=index, actor=actor, ready=actor.ready.remote(), replacements=replacements)
+
+    def _wait_ready(self, timeout_s: float) -> None:
+        refs = [s.ready for s in self.slots]
+        ready, waiting = ray.wait(refs, num_returns=len(refs), timeout=timeout_s)
+        for ref in ready:
+            try:
+                ray.get(ref)
+            except RayActorError as exc:
+                raise PoolError(f"an episode worker failed to start: {_first_line(exc)}") from None
+        if waiting:
+            free = ray.available_resources()
+            raise PoolError(
+                f"{len(waiting)} of {self.num_workers} episode workers were not scheduled within "
+                f"{timeout_s:g} s (each needs {self.spec.cpus_per_worker:g} CPU, {self.spec.gpus_per_worker:g} GPU; "
+                f"the cluster has {free.get('CPU', 0):g} CPU, {free.get('GPU', 0):g} GPU free); "
+                "lower the number of workers or the per-worker shares"
+            )
+
+    @property
+    def actors(self) -> list[Any]:
+        return [s.actor for s in self.slots]
+
+    def info(self) -> list[WorkerInfo]:
+        return [s.info() for s in self.slots]
+
+    def prepare(self, checkpoint: str) -> float:
+        """Build every worker's runner of `checkpoint` now; returns the seconds it took."""
+        started = time.perf_counter()
+        try:
+            ray.get([a.prepare.remote(checkpoint) for a in self.actors])
+        except ray.exceptions.RayTaskError as exc:
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, GctttError):
+                raise cause from None
+            raise
+        return time.perf_counter() - started
+
+    def replace(self, slot: _Slot) -> None:
+        with contextlib.suppress(Exception):
+            ray.kill(slot.actor, no_restart=True)
+        self.slots[slot.index] = self._start(slot.index, slot.replacements + 1)
+
+    def shutdown(self) -> None:
+        """Stop every worker."""
+        for slot in self.slots:
+            with contextlib.suppress(Exception):
+                ray.kill(slot.actor, no_restart=True)
+        self.slots = []
+
+
+def run_specs(
+    workers: WorkerSet,
+    checkpoint: str,
+    specs: Sequence[EpisodeSpec],
+    max_retries: int = 3,
+    progress: bool = True,
+) -> Iterator[PoolResult]:
+    """Play every spec once with `checkpoint`; yield its `PoolResult` as soon as it is done."""
+    specs = list(specs)
+    for i, spec in enumerate(specs):
+        if not isinstance(spec, EpisodeSpec):
+            raise UsageError(f"spec {i} is a {type(spec).__name__}, not a gcttt.runner.EpisodeSpec")
+    if not workers.slots:
+        raise UsageError("these workers were shut down; start new ones")
+    queue = deque(range(len(specs)))
+    attempts = [0] * len(specs)
+    done = [False] * len(specs)
+    idle = deque(range(workers.num_workers))
+    in_flight: dict[Any, tuple[int, int]] = {}  # ObjectRef -> (spec index, worker position)
+    successes = retries = finished = 0
+    bar = tqdm(total=len(specs), desc="episodes", unit="ep", disable=not progress)
+    started = time.perf_counter()
+    try:
+        while queue or in_flight:
+            while queue and idle:
+                i, w = queue.popleft(), idle.popleft()
+                attempts[i] += 1
+                in_flight[workers.slots[w].actor.run.remote(checkpoint, specs[i])] = (i, w)
+            (ref,), _ = ray.wait(list(in_flight), num_returns=1)
+            i, w = in_flight.pop(ref)
+            slot = workers.slots[w]
+            try:
+                record = ray.get(ref)
+            except ActorDiedError as exc:
+                if exc.actor_init_failed:
+                    raise PoolError(f"an episode worker failed to start: {_first_line(exc)}") from None
+                _retry(workers, specs[i], i, attempts[i], max_retries, exc, slot)
+                queue.appendleft(i)
+                idle.append(w)
+                retries += 1
+                continue
+            except WORKER_LOST as exc:
+                _retry(workers, specs[i], i, attempts[i], max_retries, exc, slot)
+                queue.appendleft(i)
+                idle.append(w)
+                retries += 1
+                continue
+            except ray.exceptions.RayTaskError as exc:
+                cause = getattr(exc, "cause", None)
+                if isinstance(cause, GctttError):  # a user error from inside the episode: one line
+                    raise cause from None
+                raise
+            idle.append(w)
+            done[i] = True
+            successes += bool(record.success)
+            info = slot.info()
+            finished += 1
+            bar.update()
+            bar.set_postfix(
+                success=f"{successes / finished:.2f}",
+                retries=retries,
+                ep_per_s=f"{finished / (time.perf_counter() - started):.2f}",
+            )
+            yield PoolResult(i, record, info.node, info.pid, attempts[i])
+    finally:
+        bar.close()
+        for ref in in_flight:  # only when the caller stopped early or an error is propagating
+            with contextlib.suppress(Exception):
+                ray.cancel(ref)
+    missing = [i for i, d in enumerate(done) if not d]
+    if missing:  # unreachable unless the loop above is broken
+        raise PoolError(f"specs {missing} yielded no record")
+
+
+def _retry(
+    workers: WorkerSet, spec: EpisodeSpec, i: int, tries: int, max_retries: int, exc: Exception, slot: _Slot
+) -> None:
+    """Replace the dead worker of `slot`, or raise when spec `i` has used up its retries."""
+    if tries > max_retries:
+        raise PoolError(
+            f"spec {i} (task {spec.task_id}, episode {spec.episode_index}, {spec.method}) "
+            f"lost its worker {tries} times (last: {type(exc).__name__}); it may be crashing its "
+            "worker, e.g. out of memory: see the worker logs under /tmp/ray/session_latest/logs"
+        ) from None
+    workers.replace(slot)
+
+
 class EpisodePool:
-    """`num_workers` episode workers that share one dataset and one checkpoint."""
+    """`num_workers` episode workers for one checkpoint; a context manager that stops them."""
 
     def __init__(
         self,
@@ -162,16 +339,12 @@ class EpisodePool:
         max_retries: int = 3,
         progress: bool = True,
         start_timeout_s: float = 600.0,
+        distance_cache: str | None = None,
     ):
-        """Start the workers and wait until all are up.
+        """Start the workers and wait until all are up (each with the checkpoint's runner built).
 
-        checkpoint: a gcttt checkpoint file readable on every node.
-        dataset: the training split from `share_dataset`.
-        gpus_per_worker: None picks automatically (see the module docstring).
         placement_group: 'auto' uses the current one (inside a Tune trial) when there is one;
             None ignores placement groups; or a PlacementGroup whose bundle i + 1 hosts worker i.
-        max_retries: times one spec may be restarted after losing its worker.
-        start_timeout_s: how long to wait for the workers to be scheduled and constructed.
         """
         if not ray.is_initialized():
             raise UsageError(
@@ -182,7 +355,7 @@ class EpisodePool:
             raise UsageError(
                 f"dataset must come from workers.episode_worker.share_dataset (got {type(dataset).__name__})"
             )
-        _check_shares(num_workers, cpus_per_worker, gpus_per_worker)
+        check_shares(num_workers, cpus_per_worker, gpus_per_worker)
         if not isinstance(max_retries, int) or max_retries < 0:
             raise UsageError(f"max_retries must be an integer of 0 or more (got {max_retries!r})")
         self.checkpoint = str(Path(checkpoint).expanduser().resolve())
@@ -192,24 +365,18 @@ class EpisodePool:
                 f"{self.checkpoint} expects observations of size {obs_dim} but the shared dataset's "
                 f"have {dataset.obs_dim}; share the split of the dataset the checkpoint was trained on"
             )
-        self.dataset = dataset
         self.num_workers = num_workers
         self.cpus_per_worker = float(cpus_per_worker)
         self.max_retries = max_retries
         self.progress = progress
-        self.placement_group = self._resolve_placement_group(placement_group)
-        self.gpus_per_worker = self._resolve_gpus(gpus_per_worker)
-        self.device = "cuda" if self.gpus_per_worker > 0 else "cpu"
-        self._actor_class = ray.remote(EpisodeWorker)
-        self._slots: list[_Slot] = []
-        try:
-            self._slots = [self._start_slot(i) for i in range(num_workers)]
-            self._wait_ready(start_timeout_s)
-        except BaseException:
-            self.shutdown()
-            raise
+        pg = self._resolve_placement_group(placement_group)
+        gpus = self._resolve_gpus(pg, gpus_per_worker)
+        spec = WorkerSpec(dataset, self.cpus_per_worker, gpus, distance_cache, pg)
+        self.workers = WorkerSet(spec, num_workers, preload=self.checkpoint, start_timeout_s=start_timeout_s)
+        self.gpus_per_worker = gpus
+        self.device = spec.device
+        self.placement_group = pg
 
-    # --- set-up --------------------------------------------------------------------------------
     def _resolve_placement_group(self, placement_group) -> PlacementGroup | None:
         if placement_group == "auto":
             placement_group = get_current_placement_group()
@@ -221,8 +388,8 @@ class EpisodePool:
         if len(bundles) < self.num_workers + 1:
             raise UsageError(
                 f"the placement group has {len(bundles)} bundles but a pool of {self.num_workers} workers "
-                f"needs {self.num_workers + 1} (one for the trial, one per worker); run the trainable with "
-                f"tune.with_resources(trainable, workers.pool.trial_resources({self.num_workers}, ...))"
+                f"needs {self.num_workers + 1} (one for the trial, one per worker); size the trial with "
+                f"sweeps.resources.trial_resources({self.num_workers}, ...)"
             )
         for i in range(1, self.num_workers + 1):
             if bundles[i].get("CPU", 0.0) + 1e-9 < self.cpus_per_worker:
@@ -233,8 +400,7 @@ class EpisodePool:
                 )
         return placement_group
 
-    def _resolve_gpus(self, gpus_per_worker: float | None) -> float:
-        pg = self.placement_group
+    def _resolve_gpus(self, pg: PlacementGroup | None, gpus_per_worker: float | None) -> float:
         if pg is not None:
             bundle_gpus = min(b.get("GPU", 0.0) for b in pg.bundle_specs[1 : self.num_workers + 1])
             if gpus_per_worker is None:
@@ -242,8 +408,7 @@ class EpisodePool:
             if gpus_per_worker > bundle_gpus + 1e-9:
                 raise UsageError(
                     f"gpus_per_worker={gpus_per_worker} but the placement group's worker bundles hold "
-                    f"{bundle_gpus} GPU; size the trial with "
-                    f"trial_resources(..., gpus_per_worker={gpus_per_worker})"
+                    f"{bundle_gpus} GPU; size the trial with trial_resources(..., gpus_per_worker={gpus_per_worker})"
                 )
             return float(gpus_per_worker)
         largest = max((n["Resources"].get("CPU", 0.0) for n in ray.nodes() if n["Alive"]), default=0.0)
@@ -262,142 +427,28 @@ class EpisodePool:
             )
         return float(gpus_per_worker)
 
-    def _start_slot(self, index: int, replacements: int = 0) -> _Slot:
-        options: dict[str, Any] = {
-            "num_cpus": self.cpus_per_worker,
-            "num_gpus": self.gpus_per_worker,
-            "max_restarts": 0,
-            "max_task_retries": 0,
-        }
-        if self.placement_group is not None:
-            options["scheduling_strategy"] = PlacementGroupSchedulingStrategy(
-                placement_group=self.placement_group, placement_group_bundle_index=index + 1
-            )
-        actor = self._actor_class.options(**options).remote(
-            self.checkpoint,
-            self.dataset.data,
-            self.dataset.index,
-            device=self.device,
-            num_threads=threads_for(self.cpus_per_worker),
-        )
-        return _Slot(index=index, actor=actor, ready=actor.ready.remote(), replacements=replacements)
-
-    def _wait_ready(self, timeout_s: float) -> None:
-        refs = [s.ready for s in self._slots]
-        ready, waiting = ray.wait(refs, num_returns=len(refs), timeout=timeout_s)
-        for ref in ready:
-            try:
-                ray.get(ref)
-            except RayActorError as exc:
-                raise PoolError(f"an episode worker failed to start: {_first_line(exc)}") from None
-        if waiting:
-            free = ray.available_resources()
-            raise PoolError(
-                f"{len(waiting)} of {self.num_workers} episode workers were not scheduled within "
-                f"{timeout_s:g} s (each needs {self.cpus_per_worker:g} CPU, {self.gpus_per_worker:g} GPU; "
-                f"the cluster has {free.get('CPU', 0):g} CPU, {free.get('GPU', 0):g} GPU free); "
-                "lower num_workers or the per-worker shares"
-            )
-
-    # --- running -------------------------------------------------------------------------------
     @property
     def actors(self) -> list[Any]:
         """The current actor handles, by worker position."""
-        return [s.actor for s in self._slots]
+        return self.workers.actors
 
     def info(self) -> list[WorkerInfo]:
         """Where each current worker runs (waits for replacement workers to come up)."""
-        return [s.info() for s in self._slots]
+        return self.workers.info()
 
     def memory(self) -> list[dict[str, int]]:
         """Each worker's memory (see `EpisodeWorker.memory`); waits for running episodes."""
         return ray.get([a.memory.remote() for a in self.actors])
 
-    def _replace(self, slot: _Slot) -> None:
-        ray.kill(slot.actor, no_restart=True)
-        self._slots[slot.index] = self._start_slot(slot.index, slot.replacements + 1)
-
     def run(self, specs: Sequence[EpisodeSpec]) -> Iterator[PoolResult]:
         """Play every spec once; yield its `PoolResult` as soon as it is done."""
-        specs = list(specs)
-        for i, spec in enumerate(specs):
-            if not isinstance(spec, EpisodeSpec):
-                raise UsageError(f"spec {i} is a {type(spec).__name__}, not a gcttt.runner.EpisodeSpec")
-        if not self._slots:
+        if not self.workers.slots:
             raise UsageError("this EpisodePool was shut down; start a new one")
-        queue = deque(range(len(specs)))
-        attempts = [0] * len(specs)
-        done = [False] * len(specs)
-        idle = deque(range(self.num_workers))
-        in_flight: dict[Any, tuple[int, int]] = {}  # ObjectRef -> (spec index, worker position)
-        successes = retries = finished = 0
-        bar = tqdm(total=len(specs), desc="episodes", unit="ep", disable=not self.progress)
-        started = time.perf_counter()
-        try:
-            while queue or in_flight:
-                while queue and idle:
-                    i, w = queue.popleft(), idle.popleft()
-                    attempts[i] += 1
-                    in_flight[self._slots[w].actor.run.remote(specs[i])] = (i, w)
-                (ref,), _ = ray.wait(list(in_flight), num_returns=1)
-                i, w = in_flight.pop(ref)
-                slot = self._slots[w]
-                try:
-                    record = ray.get(ref)
-                except ActorDiedError as exc:
-                    if exc.actor_init_failed:
-                        raise PoolError(f"an episode worker failed to start: {_first_line(exc)}") from None
-                    self._retry(specs[i], i, attempts[i], exc, slot)
-                    queue.appendleft(i)
-                    idle.append(w)
-                    retries += 1
-                    continue
-                except WORKER_LOST as exc:
-                    self._retry(specs[i], i, attempts[i], exc, slot)
-                    queue.appendleft(i)
-                    idle.append(w)
-                    retries += 1
-                    continue
-                idle.append(w)
-                if done[i]:  # cannot happen with one try in flight per spec; kept as a guard
-                    continue
-                done[i] = True
-                successes += bool(record.success)
-                info = slot.info()
-                finished += 1
-                bar.update()
-                bar.set_postfix(
-                    success=f"{successes / finished:.2f}",
-                    retries=retries,
-                    ep_per_s=f"{finished / (time.perf_counter() - started):.2f}",
-                )
-                yield PoolResult(i, record, info.node, info.pid, attempts[i])
-        finally:
-            bar.close()
-            for ref in in_flight:  # only when the caller stopped early or an error is propagating
-                with contextlib.suppress(Exception):
-                    ray.cancel(ref)
-        missing = [i for i, d in enumerate(done) if not d]
-        if missing:  # unreachable unless the loop above is broken
-            raise PoolError(f"specs {missing} yielded no record")
+        return run_specs(self.workers, self.checkpoint, specs, self.max_retries, self.progress)
 
-    def _retry(self, spec: EpisodeSpec, i: int, tries: int, exc: Exception, slot: _Slot) -> None:
-        """Replace the dead worker of `slot`, or raise when spec `i` has used up its retries."""
-        if tries > self.max_retries:
-            raise PoolError(
-                f"spec {i} (task {spec.task_id}, episode {spec.episode_index}, {spec.method}) "
-                f"lost its worker {tries} times (last: {type(exc).__name__}); it may be crashing its "
-                "worker, e.g. out of memory: see the worker logs under /tmp/ray/session_latest/logs"
-            ) from None
-        self._replace(slot)
-
-    # --- tear-down -----------------------------------------------------------------------------
     def shutdown(self) -> None:
         """Stop every worker. The pool cannot run afterwards."""
-        for slot in self._slots:
-            with contextlib.suppress(Exception):
-                ray.kill(slot.actor, no_restart=True)
-        self._slots = []
+        self.workers.shutdown()
 
     def __enter__(self) -> EpisodePool:
         return self
@@ -420,7 +471,9 @@ __all__ = [
     "EpisodePool",
     "PoolError",
     "PoolResult",
+    "WorkerSet",
+    "WorkerSpec",
     "auto_gpus_per_worker",
     "cluster_gpus",
-    "trial_resources",
+    "run_specs",
 ]

@@ -1,4 +1,9 @@
-"""Backbones: one file each, one interface (`gcttt.agents.base.Agent`), one registry."""
+"""Backbones: one file each, one interface (`gcttt.agents.base.Agent`), one registry.
+
+Adding a backbone: write its file (a config dataclass, `dataset_overrides`, the agent, and
+``BACKBONE = Backbone(...)``), add it to `BACKBONES` below, and the contract tests in
+`tests/test_agents.py` run it through update / act / value / save / load / snapshot.
+"""
 
 from __future__ import annotations
 
@@ -7,25 +12,25 @@ from typing import Any
 
 import torch
 
-from gcttt.agents.base import Agent
-from gcttt.agents.gcbc import GCBCAgent, GCBCConfig
-from gcttt.agents.gciql import GCIQLAgent, GCIQLConfig
-from gcttt.agents.saw import SAWAgent, SAWConfig
+from gcttt.agents import gcbc, gciql, saw
+from gcttt.agents.base import Agent, Backbone
 from gcttt.data.sampler import GoalMix
 from gcttt.errors import CheckpointError, UsageError
 
-BACKBONES: dict[str, tuple[type[Agent], type]] = {
-    "gcbc": (GCBCAgent, GCBCConfig),
-    "gciql": (GCIQLAgent, GCIQLConfig),
-    "saw": (SAWAgent, SAWConfig),
-}
+BACKBONES: dict[str, Backbone] = {b.name: b for b in (gcbc.BACKBONE, gciql.BACKBONE, saw.BACKBONE)}
 
 
-def backbone_classes(name: str) -> tuple[type[Agent], type]:
-    """(agent class, config class) of a backbone name; UsageError listing the known names."""
+def get_backbone(name: str) -> Backbone:
+    """The registry entry of a backbone name; UsageError listing the known names."""
     if name not in BACKBONES:
         raise UsageError(f"unknown backbone {name!r}; choose one of {', '.join(BACKBONES)}")
     return BACKBONES[name]
+
+
+def backbone_classes(name: str) -> tuple[type[Agent], type]:
+    """(agent class, config class) of a backbone name."""
+    entry = get_backbone(name)
+    return entry.agent, entry.config
 
 
 def make_agent(
@@ -43,7 +48,10 @@ def config_from_dict(name: str, values: dict[str, Any]) -> Any:
     known = {f.name for f in fields(config_cls)}
     unknown = set(values) - known
     if unknown:
-        raise CheckpointError(f"checkpoint config has fields this version does not know: {sorted(unknown)}")
+        raise CheckpointError(
+            f"checkpoint config has fields this version does not know: {sorted(unknown)}; "
+            "it was written by another gcttt version: pre-train it again"
+        )
     values = dict(values)
     for key in ("value_goals", "actor_goals"):
         if isinstance(values.get(key), dict):
@@ -65,11 +73,10 @@ def agent_from_state(state: dict[str, Any], device: str | torch.device = "cpu") 
 __all__ = [
     "BACKBONES",
     "Agent",
-    "GCBCAgent",
-    "GCIQLAgent",
-    "SAWAgent",
+    "Backbone",
     "agent_from_state",
     "backbone_classes",
     "config_from_dict",
+    "get_backbone",
     "make_agent",
 ]

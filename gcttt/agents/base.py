@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from gcttt.data.sampler import Batch, SamplerConfig
+from gcttt.envs import DatasetInfo
 from gcttt.errors import CheckpointError
 
 Metrics = dict[str, torch.Tensor]
@@ -36,6 +38,23 @@ def make_adam(params: list[nn.Parameter], lr: float) -> torch.optim.Adam:
         return torch.optim.Adam(params, lr=lr, fused=True)
     except (RuntimeError, TypeError):
         return torch.optim.Adam(params, lr=lr)
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """A registry entry: everything the rest of gcttt needs to know about one backbone.
+
+    Each backbone file ends with ``BACKBONE = Backbone(...)``; `gcttt.agents.BACKBONES` lists them.
+    """
+
+    name: str
+    """Registry name (``--backbone``)."""
+    agent: type[Agent]
+    """The agent class."""
+    config: type
+    """Its config dataclass; the defaults are the backbone's own."""
+    dataset_overrides: Callable[[DatasetInfo], dict[str, Any]]
+    """Config values that differ per dataset (discount, temperatures, goal mixes)."""
 
 
 class Agent:

@@ -1,29 +1,36 @@
 """GC-IQL: goal-conditioned implicit Q-learning (SPEC §4, OGBench's gciql).
 
-V(s, g) is fitted by expectile regression towards min of the two target Q heads; the Q heads
-regress r + gamma * mask * V(s', g). The actor is DDPG+BC by default
-(-Q(s, pi(s, g), g) / mean|Q| - alpha * log pi(a | s, g)), AWR as an option, or pure behaviour
-cloning (that is the paper's GC-BC backbone, see gcbc.py).
+V(s, g) is fitted by expectile regression towards the minimum of the two target Q heads; the Q
+heads regress r + gamma * mask * V(s', g). The actor is DDPG+BC by default
+(-Q(s, pi(s, g), g) / mean|Q| - alpha * log pi(a | s, g)) or AWR. GC-BC (gcbc.py) reuses the
+value learning with a behaviour-cloning actor.
+
+Everything that sets a GC-IQL run's hyperparameters is in this file: `GCIQLConfig` (OGBench's
+defaults) and `dataset_overrides` (what changes per dataset).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
 
-from gcttt.agents.base import Agent, Metrics, frozen_call
-from gcttt.agents.networks import (
-    MLP,
-    EnsembleMLP,
-    GaussianActor,
-    expectile_loss,
-    gaussian_log_prob,
-    soft_update_,
-)
+from gcttt.agents.base import Agent, Backbone, Metrics, frozen_call
+from gcttt.agents.losses import advantage_weights, ddpgbc_actor_loss, expectile_loss, gaussian_log_prob
+from gcttt.agents.networks import MLP, EnsembleMLP, GaussianActor, soft_update_
 from gcttt.data.sampler import ACTOR_GOALS, VALUE_GOALS, Batch, GoalMix, SamplerConfig
+from gcttt.envs import DatasetInfo
+
+STITCH_ACTOR_GOALS = GoalMix(p_current=0.0, p_future=0.5, p_random=0.5)
+"""Actor goals on stitch datasets: half from the same trajectory, half random (SPEC §4)."""
+
+
+def maze_discount(info: DatasetInfo, humanoid_long: bool = True) -> float:
+    """0.995 on giant mazes (and humanoid mazes when `humanoid_long`), else 0.99 (SPEC §4)."""
+    long_horizon = info.is_giant_maze or (humanoid_long and info.family == "humanoidmaze")
+    return 0.995 if long_horizon else 0.99
 
 
 @dataclass(frozen=True)
@@ -44,10 +51,10 @@ class GCIQLConfig:
     """Target-network EMA rate."""
     expectile: float = 0.9
     """IQL expectile for V."""
-    actor_loss: Literal["ddpgbc", "awr", "bc"] = "ddpgbc"
-    """Actor objective: DDPG+BC, AWR, or plain behaviour cloning (GC-BC)."""
+    actor_loss: Literal["ddpgbc", "awr"] = "ddpgbc"
+    """Actor objective: DDPG+BC or AWR."""
     alpha: float = 0.3
-    """BC coefficient of DDPG+BC, or the AWR temperature (unused by 'bc')."""
+    """BC coefficient of DDPG+BC, or the AWR temperature."""
     const_std: bool = True
     """Actor std fixed at 1 (True) or a learned state-independent vector."""
     layer_norm: bool = True
@@ -60,6 +67,17 @@ class GCIQLConfig:
     @property
     def hidden_dims(self) -> tuple[int, ...]:
         return (self.width,) * self.depth
+
+
+def dataset_overrides(info: DatasetInfo) -> dict[str, Any]:
+    """GC-IQL's per-dataset settings (SPEC §4)."""
+    out: dict[str, Any] = {
+        "discount": maze_discount(info),
+        "alpha": {"pointmaze": 0.003, "antmaze": 0.3, "humanoidmaze": 0.1}.get(info.family, 1.0),
+    }
+    if info.kind == "stitch":
+        out["actor_goals"] = STITCH_ACTOR_GOALS
+    return out
 
 
 class GCIQLAgent(Agent):
@@ -113,21 +131,18 @@ class GCIQLAgent(Agent):
         mean, std = self.nets["actor"](sg)
         log_prob = gaussian_log_prob(mean, std, batch.actions)
         metrics: Metrics = {"actor/mse": ((mean - batch.actions) ** 2).mean().detach()}
-        if c.actor_loss == "bc":
-            loss = -log_prob.mean()
-        elif c.actor_loss == "awr":
+        if c.actor_loss == "awr":
             with torch.no_grad():
                 v = self.nets["value"](sg).squeeze(-1)
                 q = self.nets["critic"](torch.cat([sg, batch.actions], -1)).min(0).values
-                weight = torch.exp((q - v) * c.alpha).clamp(max=100.0)
+                weight = advantage_weights(q - v, c.alpha)
             loss = -(weight * log_prob).mean()
             metrics["actor/adv"] = (q - v).mean()
         else:  # ddpgbc
             # With a constant std the policy's action is its mean; a learned std samples.
             pi_action = mean if c.const_std else mean + std * self.noise_like(mean)
             q = frozen_call(self.nets["critic"], torch.cat([sg, pi_action.clamp(-1.0, 1.0)], -1)).min(0).values
-            q_loss = -q.mean() / (q.abs().mean().detach() + 1e-6)
-            bc_loss = -(c.alpha * log_prob).mean()
+            q_loss, bc_loss = ddpgbc_actor_loss(q, log_prob, c.alpha)
             loss = q_loss + bc_loss
             metrics.update({"actor/q_loss": q_loss.detach(), "actor/bc_loss": bc_loss.detach()})
         metrics["actor/loss"] = loss.detach()
@@ -152,3 +167,6 @@ class GCIQLAgent(Agent):
     @torch.no_grad()
     def value(self, observations: torch.Tensor, goals: torch.Tensor) -> torch.Tensor:
         return self.nets["value"](torch.cat([observations, goals], -1)).squeeze(-1)
+
+
+BACKBONE = Backbone("gciql", GCIQLAgent, GCIQLConfig, dataset_overrides)

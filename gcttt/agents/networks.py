@@ -7,7 +7,8 @@
   Q or V heads).
 - `GaussianActor`: MLP trunk without LayerNorm, mean head initialised small (scale 1e-2),
   state-independent std (a constant 1, or a learned vector).
-- Pure helpers: `expectile_loss`, `soft_update_`, `gaussian_log_prob`.
+- `soft_update_` (target EMA) and `length_normalize` (HIQL's goal representation). The loss maths
+  lives in `gcttt.agents.losses`.
 """
 
 from __future__ import annotations
@@ -132,20 +133,6 @@ class GaussianActor(nn.Module):
         else:
             std = self.log_std.clamp(-5.0, 2.0).exp()
         return mean, std
-
-
-def gaussian_log_prob(mean: torch.Tensor, std: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-    """Log-density of a diagonal Gaussian, summed over the action dimension."""
-    var = std * std
-    log_std = torch.log(std)
-    per_dim = -0.5 * (actions - mean) ** 2 / var - log_std - 0.5 * math.log(2.0 * math.pi)
-    return per_dim.sum(-1)
-
-
-def expectile_loss(adv: torch.Tensor, diff: torch.Tensor, expectile: float) -> torch.Tensor:
-    """Asymmetric L2: weight `expectile` where adv >= 0, else 1 - expectile, times diff^2."""
-    weight = torch.where(adv >= 0, expectile, 1.0 - expectile)
-    return weight * diff**2
 
 
 @torch.no_grad()

@@ -2,33 +2,33 @@
 
 - Value as in HIQL: two heads V(s, phi([s; g])) over a shared, length-normalised goal
   representation phi of dimension 10, fitted by expectile regression with double-DQN-style
-  targets from an EMA copy.
+  targets. The target value shares the ONLINE goal representation: only the two heads have an
+  EMA copy (as in the authors' code).
 - A sub-policy pi_sub(a | s, w) on waypoints w = s_{t+k}, trained by AWR with the one-step
   advantage V(s', w) - V(s, w).
 - A flat actor pi(a | s, psi([s; g])) (its own goal representation psi) trained by AWR with
   advantage V(s', g) - V(s, g), plus the bootstrap term
   exp(beta * (V(w, g) - V(s, g))) * KL(pi_sub(. | s, w) || pi(. | s, g)), which with a fixed
   std is the squared distance of the two means (the sub-policy detached). Weights capped at 100.
+
+Everything that sets a SAW run's hyperparameters is in this file: `SAWConfig` and
+`dataset_overrides`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import nn
 
-from gcttt.agents.base import Agent, Metrics
-from gcttt.agents.networks import (
-    MLP,
-    EnsembleMLP,
-    GaussianActor,
-    expectile_loss,
-    gaussian_log_prob,
-    length_normalize,
-    soft_update_,
-)
+from gcttt.agents.base import Agent, Backbone, Metrics
+from gcttt.agents.gciql import STITCH_ACTOR_GOALS, maze_discount
+from gcttt.agents.losses import advantage_weights, expectile_loss, gaussian_log_prob
+from gcttt.agents.networks import MLP, EnsembleMLP, GaussianActor, length_normalize, soft_update_
 from gcttt.data.sampler import ACTOR_GOALS, VALUE_GOALS, Batch, GoalMix, SamplerConfig
+from gcttt.envs import DatasetInfo
 
 
 @dataclass(frozen=True)
@@ -73,18 +73,36 @@ class SAWConfig:
         return (self.width,) * self.depth
 
 
+def dataset_overrides(info: DatasetInfo) -> dict[str, Any]:
+    """SAW's per-dataset settings (SPEC §4)."""
+    manipulation = not info.is_maze
+    out: dict[str, Any] = {
+        "discount": maze_discount(info),
+        "subgoal_steps": 10 if manipulation else (100 if info.family == "humanoidmaze" else 25),
+    }
+    if info.family == "cube" and info.variant == "single":
+        out.update(beta=0.3, expectile=0.9, actor_goals=STITCH_ACTOR_GOALS)
+    if info.kind == "stitch":
+        out["actor_goals"] = STITCH_ACTOR_GOALS
+    return out
+
+
+def value_heads(obs_dim: int, config: SAWConfig) -> EnsembleMLP:
+    return EnsembleMLP(2, obs_dim + config.rep_dim, config.hidden_dims, layer_norm=config.layer_norm)
+
+
 class GoalConditionedValue(nn.Module):
     """Two heads V(s, phi([s; g])) sharing one goal representation phi."""
 
     def __init__(self, obs_dim: int, config: SAWConfig):
         super().__init__()
         self.goal_rep = MLP(2 * obs_dim, config.hidden_dims, config.rep_dim, layer_norm=config.layer_norm)
-        self.heads = EnsembleMLP(2, obs_dim + config.rep_dim, config.hidden_dims, layer_norm=config.layer_norm)
+        self.heads = value_heads(obs_dim, config)
 
-    def forward(self, observations: torch.Tensor, goals: torch.Tensor) -> torch.Tensor:
-        """[2, B] values."""
+    def forward(self, observations: torch.Tensor, goals: torch.Tensor, heads: nn.Module | None = None) -> torch.Tensor:
+        """[2, B] values; `heads` replaces the online heads (the target heads share phi)."""
         phi = length_normalize(self.goal_rep(torch.cat([observations, goals], -1)))
-        return self.heads(torch.cat([observations, phi], -1))
+        return (heads or self.heads)(torch.cat([observations, phi], -1))
 
 
 class RepresentedActor(nn.Module):
@@ -107,12 +125,12 @@ class SAWAgent(Agent):
     def build_networks(self) -> nn.ModuleDict:
         c, d, a = self.config, self.obs_dim, self.action_dim
         value = GoalConditionedValue(d, c)
-        target_value = GoalConditionedValue(d, c)
-        target_value.load_state_dict(value.state_dict())
+        target_heads = value_heads(d, c)
+        target_heads.load_state_dict(value.heads.state_dict())
         return nn.ModuleDict(
             {
                 "value": value,
-                "target_value": target_value,
+                "target_value_heads": target_heads,
                 "actor": RepresentedActor(d, a, c),
                 "sub_actor": GaussianActor(2 * d, c.hidden_dims, a, const_std=c.const_std),
             }
@@ -132,12 +150,13 @@ class SAWAgent(Agent):
 
     def value_loss(self, batch: Batch) -> tuple[torch.Tensor, Metrics]:
         gamma = self.config.discount
+        value, target_heads = self.nets["value"], self.nets["target_value_heads"]
         with torch.no_grad():
-            next_v_t = self.nets["target_value"](batch.next_observations, batch.value_goals)  # [2, B]
-            v_t = self.nets["target_value"](batch.observations, batch.value_goals).mean(0)
+            next_v_t = value(batch.next_observations, batch.value_goals, heads=target_heads)  # [2, B]
+            v_t = value(batch.observations, batch.value_goals, heads=target_heads).mean(0)
             adv = batch.rewards + gamma * batch.masks * next_v_t.min(0).values - v_t
             q = batch.rewards + gamma * batch.masks * next_v_t  # per head
-        v = self.nets["value"](batch.observations, batch.value_goals)
+        v = value(batch.observations, batch.value_goals)
         loss = expectile_loss(adv, q - v, self.config.expectile).mean(-1).sum()
         return loss, {"value/loss": loss.detach(), "value/v_mean": v.detach().mean()}
 
@@ -152,7 +171,7 @@ class SAWAgent(Agent):
         with torch.no_grad():
             n = len(ends) + 1
             v = self.nets["value"](torch.cat([starts, *ends]), goals.repeat(n, 1)).mean(0).view(n, -1)
-            return [torch.exp((v[i + 1] - v[0]) * temp).clamp(max=100.0) for i, temp in enumerate(temperatures)]
+            return [advantage_weights(v[i + 1] - v[0], temp) for i, temp in enumerate(temperatures)]
 
     def sub_actor_loss(self, batch: Batch) -> tuple[torch.Tensor, Metrics]:
         (weight,) = self._advantage_weights(
@@ -195,7 +214,7 @@ class SAWAgent(Agent):
         return value_loss + sub_loss + actor_loss, {**metrics, **sub_metrics, **actor_metrics}
 
     def update_targets(self) -> None:
-        soft_update_(self.nets["target_value"], self.nets["value"], self.config.tau)
+        soft_update_(self.nets["target_value_heads"], self.nets["value"].heads, self.config.tau)
 
     # --- inference ----------------------------------------------------------------------------
 
@@ -207,3 +226,6 @@ class SAWAgent(Agent):
     @torch.no_grad()
     def value(self, observations: torch.Tensor, goals: torch.Tensor) -> torch.Tensor:
         return self.nets["value"](observations, goals).mean(0)
+
+
+BACKBONE = Backbone("saw", SAWAgent, SAWConfig, dataset_overrides)

@@ -23,7 +23,6 @@ def add_parser(sub) -> None:
             "ogbench.make_env_and_datasets(DATASET, dataset_dir=OUT) loads them. "
             f"Supported: {', '.join(sorted(SUPPORTED))}."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     gen.add_argument("dataset", help="OGBench dataset name, e.g. pointmaze-medium-navigate-v0")
     gen.add_argument(
@@ -38,15 +37,15 @@ def add_parser(sub) -> None:
         default=None,
         help="observations per episode (default: OGBench's length for the dataset)",
     )
-    gen.add_argument("--seed", type=int, default=0, help="seed; the files depend only on it and the sizes")
+    gen.add_argument("--seed", type=int, default=0, help="seed; the files depend only on it and the sizes (default: 0)")
     gen.add_argument("--out", default=None, help="output directory (default: $GCTTT_DATA_DIR, else ~/.ogbench/data)")
-    gen.add_argument("--workers", type=int, default=None, help="worker processes (default: all cores)")
+    gen.add_argument("--workers", type=int, default=None, help="worker processes, at least 1 (default: all cores)")
+    gen.add_argument("--overwrite", action="store_true", help="replace the dataset's files if they exist")
     gen.set_defaults(handler=run_generate)
 
     info = data_sub.add_parser(
         "info",
         help="summarise a dataset's files",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     info.add_argument("dataset", help="OGBench dataset name")
     info.add_argument(
@@ -65,6 +64,7 @@ def run_generate(args: argparse.Namespace) -> int:
         max_episode_steps=args.max_episode_steps,
         seed=args.seed,
         workers=args.workers,
+        overwrite=args.overwrite,
     )
     print(f"wrote {report.train_path}: {report.train.summary()}")
     print(f"wrote {report.val_path}: {report.val.summary()}")
@@ -76,9 +76,15 @@ def run_generate(args: argparse.Namespace) -> int:
 
 
 def run_info(args: argparse.Namespace) -> int:
+    from gcttt.data.provenance import dataset_provenance
+
     info = dataset_info(args.dataset)
     root = resolve_data_dir(args.data_dir)
     for path in split_paths(root, args.dataset):
         data = read_dataset_file(path, expected_obs_dim=info.obs_dim)
         print(f"{path}: {data.summary()}")
+    prov = dataset_provenance(root, args.dataset)
+    print(f"source: {prov.label()}; fingerprint {prov.fingerprint}" + (f" ({prov.note})" if prov.note else ""))
+    for key, value in prov.details.items():
+        print(f"  {key}: {value}")
     return 0

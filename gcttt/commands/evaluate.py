@@ -1,96 +1,154 @@
-"""`gcttt evaluate`: play the 5 OGBench tasks with a checkpoint, with or without test-time training."""
+"""`gcttt evaluate`: play a task suite with a checkpoint, with or without test-time training.
+
+The knobs are `TTTConfig`'s and `SelectionConfig`'s fields (help from their docstrings).
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
-import torch
-from tqdm.auto import tqdm
+from gcttt.configargs import add_dataclass_arguments, dataclass_values, field_docs
 
-from gcttt.selection import STRATEGIES
+TTT_FLAGS = {"horizon": "--K", "steps": "--N", "batch_size": "--finetune-batch"}
+
+
+def parse_distance_discount(text: str) -> float | None:
+    if text == "backbone":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1) or 'backbone', got {text!r}") from None
+
+
+def add_ttt_arguments(p: argparse.ArgumentParser) -> None:
+    """The test-time-training and selection flags (shared with other commands)."""
+    from gcttt.selection import SelectionConfig, strategies_help
+    from gcttt.ttt import TTTConfig
+
+    g = p.add_argument_group(
+        "test-time training", "K equal to the episode limit means once per episode; K above it is refused."
+    )
+    add_dataclass_arguments(
+        g, TTTConfig, exclude={"selection"}, flags=TTT_FLAGS, none_means={"batch_size": "the backbone's"}
+    )
+    s = p.add_argument_group("data selection", f"Strategies and the knobs each reads: {strategies_help()}.")
+    add_dataclass_arguments(s, SelectionConfig, exclude={"distance_discount"}, flags={"strategy": "--selection"})
+    s.add_argument(
+        "--distance-discount",
+        type=parse_distance_discount,
+        default=SelectionConfig.distance_discount,
+        help=f"{field_docs(SelectionConfig)['distance_discount']} Give a number or 'backbone'. (default: 0.99)",
+    )
+
+
+def ttt_from_args(args: argparse.Namespace):
+    from gcttt.selection import SelectionConfig
+    from gcttt.ttt import TTTConfig
+
+    selection = SelectionConfig(**dataclass_values(args, SelectionConfig))
+    return TTTConfig(**dataclass_values(args, TTTConfig, exclude={"selection"}), selection=selection)
 
 
 def add_parser(sub) -> None:
+    from gcttt.tasks import HELDOUT_SIZE
+
     p = sub.add_parser(
         "evaluate",
-        help="evaluate a checkpoint on the 5 tasks (baseline or GC-TTT)",
+        help="evaluate a checkpoint on a task suite (baseline or GC-TTT)",
         description=(
-            "Play each OGBench task --episodes-per-task times with a pre-trained checkpoint, either as "
+            "Play each task of a suite --episodes-per-task times with a pre-trained checkpoint, either as "
             "it is (--method baseline) or with receding-horizon test-time training (--method gcttt), "
             "print per-task success and write one Parquet row per episode."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("--checkpoint", required=True, help="checkpoint file (final.pt of a `gcttt pretrain` run)")
-    p.add_argument("--method", default="gcttt", choices=["baseline", "gcttt"], help="evaluation method")
-    p.add_argument("--selection", default="critic", choices=STRATEGIES, help="data selection strategy")
-    p.add_argument("--K", type=int, default=100, help="re-plan horizon: env steps between re-plans")
-    p.add_argument("--N", type=int, default=200, help="gradient steps per re-plan")
-    p.add_argument("--lr", type=float, default=3e-4, help="fine-tuning learning rate")
-    p.add_argument("--q", type=float, default=0.2, help="quantile of critic-quantile and critic-free")
-    p.add_argument("--eps", type=float, default=1.0, help="relevance radius on p(.)")
-    p.add_argument("--top-k", type=int, default=10, help="episodes kept by the critic selection")
-    p.add_argument("--once", action="store_true", help="fine-tune once per episode (ablation)")
-    p.add_argument("--episodes-per-task", type=int, default=3, help="episodes per task")
-    p.add_argument("--tasks", type=int, nargs="+", default=[1, 2, 3, 4, 5], help="task ids")
-    p.add_argument("--seed", type=int, default=0, help="evaluation seed")
-    p.add_argument("--out", default=None, help="Parquet file for the records (default: next to the checkpoint)")
-    p.add_argument("--data-dir", default=None, help="dataset directory (default: $GCTTT_DATA_DIR or ~/.ogbench/data)")
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument(
+        "--method", default="gcttt", choices=["baseline", "gcttt"], help="evaluation method (default: gcttt)"
+    )
+    add_ttt_arguments(p)
+    t = p.add_argument_group("tasks")
+    t.add_argument(
+        "--tasks",
+        default="ogbench",
+        choices=["ogbench", "heldout"],
+        help="ogbench: the 5 evaluation tasks; heldout: start/goal pairs that are not OGBench's (default: ogbench)",
+    )
+    t.add_argument("--heldout-seed", type=int, default=0, help="seed of the held-out pairs (default: 0)")
+    t.add_argument("--heldout-size", type=int, default=HELDOUT_SIZE, help=f"held-out pairs (default: {HELDOUT_SIZE})")
+    t.add_argument("--task-ids", type=int, nargs="+", default=None, help="play only these tasks (default: all)")
+    t.add_argument("--episodes-per-task", type=int, default=3, help="episodes per task (default: 3)")
+    t.add_argument("--seed", type=int, default=0, help="evaluation seed (default: 0)")
+    o = p.add_argument_group("inputs and outputs")
+    o.add_argument(
+        "--out",
+        default=None,
+        help="directory for the Parquet part file (default: $GCTTT_RESULTS_DIR or ~/gcttt-results, under evaluations/)",
+    )
+    o.add_argument("--data-dir", default=None, help="dataset directory (default: $GCTTT_DATA_DIR or ~/.ogbench/data)")
+    o.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto)")
+    o.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from gcttt.checkpoint import read_checkpoint
-    from gcttt.data.access import load_datasets
-    from gcttt.errors import UsageError
-    from gcttt.provenance import resolve_device
-    from gcttt.records import write_records
-    from gcttt.runner import EpisodeRunner, EpisodeSpec
-    from gcttt.selection import SelectionConfig
-    from gcttt.ttt import TTTConfig
+    import torch
+    from tqdm.auto import tqdm
 
-    # Refuse bad knobs before loading anything.
-    ttt = TTTConfig(
-        horizon=args.K,
-        steps=args.N,
-        lr=args.lr,
-        once=args.once,
-        selection=SelectionConfig(strategy=args.selection, eps=args.eps, q=args.q, top_k=args.top_k),
-    )
+    from gcttt.checkpoint import check_trained_on, read_checkpoint
+    from gcttt.data.access import load_datasets, resolve_data_dir
+    from gcttt.data.provenance import dataset_provenance
+    from gcttt.errors import UsageError
+    from gcttt.fileio import check_writable_dir
+    from gcttt.provenance import resolve_device
+    from gcttt.records import RunContext, write_records
+    from gcttt.runner import EpisodeRunner, EpisodeSpec
+
+    # Refuse bad knobs and unusable outputs before loading anything or playing an episode.
+    ttt = ttt_from_args(args)
     if args.episodes_per_task < 1:
         raise UsageError(f"--episodes-per-task must be at least 1 (got {args.episodes_per_task})")
-    bad = [t for t in args.tasks if not 1 <= t <= 5]
-    if bad:
-        raise UsageError(f"task ids are 1-5 (got {bad})")
-    if args.threads:
+    if args.heldout_size < 1:
+        raise UsageError(f"--heldout-size must be at least 1 (got {args.heldout_size})")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise UsageError(f"--threads must be at least 1 (got {args.threads})")
         torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
+    suite = "ogbench" if args.tasks == "ogbench" else f"heldout-{args.heldout_seed}"
     meta = read_checkpoint(args.checkpoint)
+    name = f"{Path(args.checkpoint).resolve().parent.name}-{args.method}-{int(time.time())}"
+    results = os.environ.get("GCTTT_RESULTS_DIR", "~/gcttt-results")
+    out = check_writable_dir(args.out or Path(results) / "evaluations" / name, "--out")
+    device = resolve_device(args.device)
     train, _ = load_datasets(meta["dataset"], args.data_dir)
-    runner = EpisodeRunner(args.checkpoint, train, device=device)
+    provenance = dataset_provenance(resolve_data_dir(args.data_dir), meta["dataset"])
+    check_trained_on(meta, args.checkpoint, provenance)
+    runner = EpisodeRunner(args.checkpoint, train, device=device, provenance=provenance, heldout_size=args.heldout_size)
+    size = runner.suite(suite).size
+    task_ids = args.task_ids or list(range(1, size + 1))
     specs = [
-        EpisodeSpec(task_id=t, episode_index=i, seed=args.seed, method=args.method, ttt=ttt)
-        for t in args.tasks
+        EpisodeSpec(task_id=t, episode_index=i, seed=args.seed, method=args.method, ttt=ttt, suite=suite)
+        for t in task_ids
         for i in range(args.episodes_per_task)
     ]
-    out = (
-        Path(args.out) if args.out else Path(args.checkpoint).parent / f"eval-{args.method}-{int(time.time())}.parquet"
+    for spec in specs[:: args.episodes_per_task]:
+        runner.check(spec)
+    records = [runner.run(spec) for spec in tqdm(specs, desc=f"evaluate {args.method}", unit="ep")]
+    path = write_records(out, records, RunContext(sweep_id=name, sweep_kind="evaluate", trial_id=name))
+    label = (
+        "baseline"
+        if args.method == "baseline"
+        else (f"gcttt/{ttt.selection.strategy} {records[0].schedule} K={ttt.horizon} N={ttt.steps} lr={ttt.lr:g}")
     )
-    records = []
-    for spec in tqdm(specs, desc=f"evaluate {args.method}", unit="ep"):
-        records.append(runner.run(spec))
-    write_records(out, records)
-    label = "baseline" if args.method == "baseline" else f"gcttt/{args.selection} K={args.K} N={args.N} lr={args.lr:g}"
-    print(f"{meta['dataset']}  {runner.agent.name}  {label}")
-    for task in args.tasks:
+    print(f"{meta['dataset']} ({provenance.label()})  {runner.agent.name}  {label}  tasks: {suite}")
+    for task in task_ids:
         rows = [r for r in records if r.task_id == task]
-        print(f"  task {task}: success {sum(r.success for r in rows) / len(rows):.2f} ({len(rows)} episodes)")
+        print(f"  task {task} ({rows[0].task_pair}): success {sum(r.success for r in rows) / len(rows):.2f}")
     total = sum(r.success for r in records) / len(records)
-    print(f"  overall: {total:.3f} over {len(records)} episodes; records in {out}")
+    print(f"  overall: {total:.3f} over {len(records)} episodes; records in {path}")
     sys.stdout.flush()
     return 0

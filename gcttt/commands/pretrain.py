@@ -1,82 +1,74 @@
-"""`gcttt pretrain`: offline pre-training of a backbone on an OGBench dataset."""
+"""`gcttt pretrain`: offline pre-training of a backbone on an OGBench dataset.
+
+The flags are `gcttt.pretrain.PretrainConfig`'s fields (help from their docstrings). MLflow
+logging (`--mlflow-uri`) comes from the application layer through the ``gcttt.metrics_sinks``
+entry point (sweeps/tracking.py registers it); the library never imports MLflow.
+"""
 
 from __future__ import annotations
 
 import argparse
 
-import torch
-
-from gcttt.agents import BACKBONES
-from gcttt.presets import PRESETS
+from gcttt.configargs import add_dataclass_arguments, dataclass_values
 
 
 def add_parser(sub) -> None:
+    from gcttt.agents import BACKBONES
+    from gcttt.presets import PRESETS
+    from gcttt.pretrain import PretrainConfig
+
     p = sub.add_parser(
         "pretrain",
         help="pre-train a backbone (gcbc, gciql, saw) on a dataset",
         description=(
             "Pre-train a goal-conditioned backbone offline. Progress bar with the losses, evaluation on "
             "the 5 OGBench tasks every --eval-every updates, resumable checkpoints (rerun the same command "
-            "after a kill to continue), optional MLflow logging."
+            "after a kill to continue), optional MLflow logging. Scale flags left out take the preset's "
+            f"values (presets: {', '.join(PRESETS)}; backbones: {', '.join(BACKBONES)})."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--dataset", required=True, help="OGBench dataset name, e.g. pointmaze-medium-navigate-v0")
-    p.add_argument("--backbone", required=True, choices=sorted(BACKBONES), help="backbone to pre-train")
-    p.add_argument("--preset", default="cpu", choices=sorted(PRESETS), help="scale preset")
-    p.add_argument("--seed", type=int, default=0, help="seed of the weights and the batch stream")
-    p.add_argument("--steps", type=int, default=None, help="gradient updates (default: the preset's)")
-    p.add_argument("--width", type=int, default=None, help="hidden units per layer (default: the preset's)")
-    p.add_argument("--depth", type=int, default=None, help="hidden layers (default: the preset's)")
-    p.add_argument("--batch-size", type=int, default=None, help="batch size (default: the preset's)")
-    p.add_argument("--lr", type=float, default=None, help="learning rate (default: the preset's)")
-    p.add_argument("--eval-every", type=int, default=None, help="updates between evaluations, 0: end only")
-    p.add_argument("--eval-episodes", type=int, default=None, help="episodes per task per evaluation")
-    p.add_argument("--checkpoint-steps", type=int, nargs="*", default=None, help="steps whose checkpoints are kept")
-    p.add_argument("--save-every", type=int, default=None, help="updates between resumable saves")
-    p.add_argument("--out", default="runs/pretrain", help="root of the run directories")
-    p.add_argument("--data-dir", default=None, help="dataset directory (default: $GCTTT_DATA_DIR or ~/.ogbench/data)")
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
+    add_dataclass_arguments(p, PretrainConfig, flags={"out_dir": "--out"})
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument(
         "--mlflow-uri",
         default=None,
-        help="also log to MLflow at this tracking URI, e.g. sqlite:////abs/path/mlflow.db",
+        help="also log to MLflow at this tracking URI, e.g. sqlite:////abs/path/mlflow.db (default: no MLflow)",
     )
     p.add_argument("--mlflow-experiment", default="gcttt-pretrain", help="MLflow experiment name")
     p.set_defaults(handler=run)
 
 
+def metrics_sink_factory(uri: str, experiment: str):
+    """The app layer's MLflow sink, found through the ``gcttt.metrics_sinks`` entry point."""
+    from importlib.metadata import entry_points
+
+    from gcttt.errors import UsageError
+    from gcttt.pretrain import checkpoint_key
+
+    found = [ep for ep in entry_points(group="gcttt.metrics_sinks") if ep.name == "mlflow"]
+    if not found:
+        raise UsageError("--mlflow-uri needs the app layer installed: pip install -e . in the gcttt checkout")
+    sink_class = found[0].load()
+    sink_class.check_uri(uri)  # refuse a bad URI before any work
+    return lambda config: [sink_class(uri, experiment, run_name=checkpoint_key(config))]
+
+
 def run(args: argparse.Namespace) -> int:
-    from gcttt.pretrain import PretrainConfig, checkpoint_key, pretrain
+    import torch
 
-    if args.threads:
+    from gcttt.errors import UsageError
+    from gcttt.fileio import check_writable_dir
+    from gcttt.pretrain import PretrainConfig, pretrain, resolved_scale
+
+    if args.threads is not None:
+        if args.threads < 1:
+            raise UsageError(f"--threads must be at least 1 (got {args.threads})")
         torch.set_num_threads(args.threads)
-    config = PretrainConfig(
-        dataset=args.dataset,
-        backbone=args.backbone,
-        preset=args.preset,
-        seed=args.seed,
-        steps=args.steps,
-        width=args.width,
-        depth=args.depth,
-        batch_size=args.batch_size,
-        lr=args.lr,
-        eval_every=args.eval_every,
-        eval_episodes=args.eval_episodes,
-        checkpoint_steps=tuple(args.checkpoint_steps) if args.checkpoint_steps is not None else None,
-        save_every=args.save_every,
-        out_dir=args.out,
-        data_dir=args.data_dir,
-        device=args.device,
-    )
-    sinks = ()
-    if args.mlflow_uri:
-        # MLflow lives in the app layer (sweeps/); the library itself never imports it.
-        from sweeps.tracking import MlflowSink
-
-        sinks = (MlflowSink(args.mlflow_uri, args.mlflow_experiment, run_name=checkpoint_key(config)),)
-    result = pretrain(config, sinks=sinks)
+    config = PretrainConfig(**dataclass_values(args, PretrainConfig))
+    resolved_scale(config)  # refuse bad scale flags before anything is created
+    check_writable_dir(config.out_dir, "--out")
+    make_sinks = metrics_sink_factory(args.mlflow_uri, args.mlflow_experiment) if args.mlflow_uri else None
+    result = pretrain(config, make_sinks=make_sinks)
     if result.seconds == 0.0:
         print(f"already finished: {result.final_checkpoint}")
     else:

@@ -61,12 +61,23 @@ def ensure_dataset_files(dataset: str, data_dir: str | os.PathLike | None = None
     'download' and 'generate' insist on one way; 'never' only checks.
     """
     from gcttt.data.generation import SUPPORTED, generate_dataset
+    from gcttt.data.provenance import write_sidecar
+    from gcttt.fileio import check_writable_dir
 
     dataset_info(dataset)  # validates the name
     root = resolve_data_dir(data_dir)
     train_path, val_path = split_paths(root, dataset)
     if train_path.exists() and val_path.exists():
         return root
+    if train_path.exists() or val_path.exists():
+        # Never overwrite a file that exists: the user decides what to do with it.
+        present, absent = (train_path, val_path) if train_path.exists() else (val_path, train_path)
+        raise DatasetError(
+            f"{present.name} exists in {root} but {absent.name} does not; restore the missing split, or move "
+            f"{present.name} away and run `gcttt data generate {dataset} --out {root}` to make both"
+        )
+    if fetch != "never":
+        check_writable_dir(root, "data directory")
     hint = (
         f"run `gcttt data generate {dataset} --out {root}`"
         if dataset in SUPPORTED
@@ -80,6 +91,7 @@ def ensure_dataset_files(dataset: str, data_dir: str | os.PathLike | None = None
 
         print(f"gcttt: downloading {dataset} into {root}", file=sys.stderr)
         ogbench.download_datasets([dataset], str(root))
+        write_sidecar(root, dataset, "official", url=OGBENCH_URL)
         return root
     if fetch == "download":
         raise DatasetError(f"cannot reach {OGBENCH_URL} to download {dataset}; {hint}")

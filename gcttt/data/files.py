@@ -10,7 +10,6 @@ a trajectory of L rows holds L - 1 transitions.
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 import zlib
 from dataclasses import dataclass, fields
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from gcttt.errors import DatasetError
+from gcttt.fileio import atomic_write
 
 REQUIRED_KEYS = ("observations", "actions", "terminals")
 OPTIONAL_KEYS = ("qpos", "qvel", "button_states")
@@ -152,26 +152,10 @@ def validate(data: OfflineData, where: str, expected_obs_dim: int | None = None)
 
 
 def write_dataset_file(path: str | os.PathLike, data: OfflineData) -> None:
-    """Write one split atomically: a temporary file in the same folder, then a rename.
-
-    An interrupted write leaves at most a ``*.tmp.npz`` file behind, never a half-written file
-    under the final name that a later load would trust.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp.npz")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **data.arrays())
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the file normal permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write one split atomically (`gcttt.fileio.atomic_write`): an interrupted write leaves no
+    half-written file under the final name that a later load would trust."""
+    with atomic_write(path, "wb", suffix=".tmp.npz") as f:
+        np.savez_compressed(f, **data.arrays())
 
 
 def split_paths(data_dir: str | os.PathLike, dataset: str) -> tuple[Path, Path]:

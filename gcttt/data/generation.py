@@ -20,11 +20,16 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from gcttt import __version__
 from gcttt.data.collect_manip import ManipRecipe
 from gcttt.data.episodes import join_episodes
 from gcttt.data.files import OfflineData, split_paths, write_dataset_file
+from gcttt.data.provenance import write_sidecar
 from gcttt.envs import dataset_info
 from gcttt.errors import UsageError
+from gcttt.fileio import check_writable_dir
+from gcttt.provenance import git_sha
+from gcttt.seeding import derive_seed
 
 
 @dataclass(frozen=True)
@@ -41,6 +46,10 @@ class GenerationSpec:
     """Std of the Gaussian action noise of the maze oracle."""
     manip: ManipRecipe | None = None
     """Oracle recipe, for manipulation datasets."""
+
+    def extra_provenance(self) -> dict:
+        """What the provenance sidecar records beyond sizes and seed."""
+        return {"maze_noise": self.maze_noise} if self.manip is None else {"oracle": self.manip.oracle}
 
 
 def _supported() -> dict[str, GenerationSpec]:
@@ -75,11 +84,6 @@ def generation_spec(dataset: str) -> GenerationSpec:
             "(other datasets: download the official files with network access)"
         )
     return SUPPORTED[dataset]
-
-
-def episode_seed(seed: int, episode: int) -> int:
-    """A 32-bit seed that depends only on (seed, episode index)."""
-    return int(np.random.SeedSequence([seed, episode]).generate_state(1)[0])
 
 
 # --- worker side ------------------------------------------------------------------------------
@@ -117,7 +121,7 @@ def _play(args: tuple[int, int]) -> tuple[dict[str, np.ndarray], int]:
     seed, episode = args
     info, spec, env = _WORKER["info"], _WORKER["spec"], _WORKER["env"]
     for attempt in range(100):
-        s = episode_seed(seed, episode) if attempt == 0 else episode_seed(seed, episode + 1_000_003 * attempt)
+        s = derive_seed(seed, episode) if attempt == 0 else derive_seed(seed, episode + 1_000_003 * attempt)
         # OGBench's envs and oracles draw from NumPy's global RNG (start noise, plan noise), the
         # env's own np_random draws object placements: seed both from the episode seed.
         np.random.seed(s)
@@ -161,8 +165,13 @@ def generate_dataset(
     seed: int = 0,
     workers: int | None = None,
     progress: bool = True,
+    overwrite: bool = False,
 ) -> GenerationReport:
-    """Generate `dataset` into `out_dir` in OGBench's format; returns a report."""
+    """Generate `dataset` into `out_dir` in OGBench's format; returns a report.
+
+    Existing files of the dataset are never replaced unless `overwrite`. `workers`: processes
+    (None: all cores). The files get a provenance sidecar that says they were generated.
+    """
     spec = generation_spec(dataset)
     n_train = spec.episodes if episodes is None else episodes
     steps = spec.max_episode_steps if max_episode_steps is None else max_episode_steps
@@ -170,6 +179,13 @@ def generate_dataset(
         raise UsageError(f"--episodes must be at least 1 (got {n_train})")
     if steps < 2:
         raise UsageError(f"--max-episode-steps must be at least 2 (got {steps})")
+    if workers is not None and workers < 1:
+        raise UsageError(f"--workers must be at least 1 (got {workers}); leave it out to use every core")
+    out_dir = check_writable_dir(out_dir, "--out")
+    existing = [p for p in split_paths(out_dir, dataset) if p.exists()]
+    if existing and not overwrite:
+        names = " and ".join(p.name for p in existing)
+        raise UsageError(f"{names} already in {out_dir}; pass --overwrite to replace, or --out elsewhere")
     n_val = max(1, n_train // 10)
     n_total = n_train + n_val
     workers = max(1, min(workers or os.cpu_count() or 1, n_total))
@@ -198,6 +214,18 @@ def generate_dataset(
     # presence signals a finished run.
     write_dataset_file(val_path, val)
     write_dataset_file(train_path, train)
+    write_sidecar(
+        out_dir,
+        dataset,
+        "generated",
+        generator=f"gcttt {__version__}",
+        git_sha=git_sha(),
+        seed=seed,
+        episodes=n_train,
+        val_episodes=n_val,
+        max_episode_steps=steps,
+        **spec.extra_provenance(),
+    )
     total_steps = sum(len(a["observations"]) for a in arrays)
     return GenerationReport(
         train_path=train_path,

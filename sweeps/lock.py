@@ -1,0 +1,60 @@
+"""One sweep per results folder at a time: an exclusive lock on ``SWEEP/.lock``.
+
+The lock is an `fcntl.flock` on an open file: the operating system drops it when the holding
+process ends in any way (exit, crash, SIGKILL), so a stale lock never blocks a later run. The
+file also records who holds it, for the refusal message.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
+from gcttt.errors import UsageError
+
+
+class SweepLock:
+    """Held for the whole life of a sweep's driver."""
+
+    def __init__(self, directory: str | os.PathLike, name: str):
+        self.path = Path(directory) / ".lock"
+        self.name = name
+        self.fd: int | None = None
+
+    def acquire(self) -> SweepLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                holder = json.loads(os.pread(fd, 4096, 0) or b"{}")
+            except ValueError:
+                holder = {}
+            os.close(fd)
+            since = time.strftime("%H:%M:%S", time.localtime(holder.get("since", 0))) if holder else "?"
+            raise UsageError(
+                f"sweep {self.name} is already running (pid {holder.get('pid', '?')} on {holder.get('host', '?')}, "
+                f"since {since}); wait for it to finish, or use --name to start another sweep"
+            ) from None
+        info = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}).encode()
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, info, 0)
+        self.fd = fd
+        return self
+
+    def release(self) -> None:
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+    def __enter__(self) -> SweepLock:
+        return self.acquire()
+
+    def __exit__(self, *exc_info) -> None:
+        self.release()
