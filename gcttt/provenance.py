@@ -55,7 +55,12 @@ def resolve_device(device: str = "auto") -> torch.device:
 
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise UsageError(f"device {device!r} is not a device: use auto, cpu, cuda or cuda:N") from None
+    if dev.type not in ("cpu", "cuda"):
+        raise UsageError(f"device {device!r} is not supported: use auto, cpu, cuda or cuda:N")
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise UsageError(f"device {device!r} requested but this machine has no CUDA GPU; use --device cpu")
     return dev

@@ -255,12 +255,10 @@ def check_device(device: str, flag: str) -> None:
     """Refuse, before anything starts, a device that is not one or that this machine lacks."""
     from gcttt.provenance import resolve_device
 
-    if device == "auto":
-        return
     try:
         resolve_device(device)
-    except RuntimeError:
-        raise UsageError(f"{flag} {device!r} is not a device: use auto, cpu, cuda or cuda:N") from None
+    except UsageError as exc:
+        raise UsageError(f"{flag}: {exc}") from None
 
 
 def build_settings(args: argparse.Namespace, kind: str, grid_key: dict[str, Any]) -> SweepSettings:

@@ -121,6 +121,8 @@ def _run_locked(settings: SweepSettings, arms: list[Arm], prog: str, started: fl
     from workers.episode_worker import share_dataset
     from workers.pool import WorkerSet, WorkerSpec
 
+    # The dataset is generated if absent and validated (shapes, finite values) before Ray starts.
+    train, provenance = prepare_dataset(settings)
     if not ray.is_initialized():
         ray.init(address=settings.ray_address, log_to_driver=True)
     settings = resolve_resources(settings)
@@ -129,7 +131,6 @@ def _run_locked(settings: SweepSettings, arms: list[Arm], prog: str, started: fl
         f"workers x {settings.cpus_per_worker:g} CPU; results in {settings.sweep_dir}",
         file=sys.stderr,
     )
-    train, provenance = prepare_dataset(settings)
     checkpoints = prepare_checkpoints(settings, [(a.seed, a.width) for a in arms], provenance)
     shared = share_dataset(train, provenance)
     del train
@@ -205,6 +206,10 @@ def _run_locked(settings: SweepSettings, arms: list[Arm], prog: str, started: fl
         errors = [r for r in grid if r.error is not None]
         unfinished = [a for a in arms if a.name not in finished]
         rows = read_sweep_rows(settings.episodes_dir)
+        if len(rows):
+            # Only arms that finished: an interrupted trial may have written its rows without
+            # reporting; its rerun on --resume replaces them.
+            rows = rows[rows["trial_id"].isin(finished)]
         summary = summary_frame(rows) if len(rows) else None
         table = markdown_table(summary) if summary is not None else "(no episodes finished)"
         trial_seconds = [r.metrics["trial_seconds"] for r in grid if r.metrics and "trial_seconds" in r.metrics]

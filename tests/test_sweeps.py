@@ -25,23 +25,40 @@ def _runs(db: Path):
 
 def _sweep(out: Path, *extra: str) -> subprocess.Popen:
     argv = [sys.executable, str(ROOT / "sweeps" / "horizon_sweep.py"), "--preset", "smoke", "--tasks", "1", "2"]
-    argv += ["--K", "200", "--N", "5", "150", "--out", str(out), "--name", "t", "--ray-address", "local", *extra]
+    argv += ["--K", "200", "--N", "5", "1500", "--out", str(out), "--name", "t", "--ray-address", "local", *extra]
     env = {**os.environ, "GCTTT_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
-def test_interrupted_sweep_resumes_without_duplicates(tmp_path):
+def _wait_for_parts(proc: subprocess.Popen, episodes: Path, count: int, timeout: float = 600) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None and len(list(episodes.glob("*/part-*.parquet"))) < count:
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()[0][-3000:]
+
+
+ARMS = {
+    "baseline-w32-s0",
+    "gcttt-critic-K200-N5-lr0.0003-w32-s0",
+    "gcttt-critic-K200-N1500-lr0.0003-w32-s0",
+}
+LAST = "gcttt-critic-K200-N1500-lr0.0003-w32-s0"
+
+
+def test_ctrl_c_in_the_last_trial_fails_loudly_and_resume_finishes_exactly_once(tmp_path):
     episodes = tmp_path / "sweeps" / "t" / "episodes"
     first = _sweep(tmp_path)
-    deadline = time.time() + 600
-    while time.time() < deadline and first.poll() is None and not list(episodes.glob("*/part-*.parquet")):
-        time.sleep(0.2)
-    assert first.poll() is None, first.communicate()[0][-3000:]
+    _wait_for_parts(first, episodes, 2)  # the last (slow) trial has started
+    time.sleep(3)
     first.send_signal(signal.SIGINT)  # like Ctrl+C: Tune saves its state and stops
     out, _ = first.communicate(timeout=300)
-    assert first.returncode != 0, out[-3000:]
-    assert "--resume" in out
-    assert not any(r.info.status == "RUNNING" for r in _runs(tmp_path / "mlflow.db") if "gcttt.role" in r.data.tags)
+    assert first.returncode == 1, out[-3000:]
+    assert f"2 of 3 trials finished (interrupted; unfinished: {LAST})" in out
+    assert "--resume" in out and "done in" not in out
+    runs = _runs(tmp_path / "mlflow.db")
+    status = {r.data.tags.get("gcttt.arm", r.data.tags.get("gcttt.role")): r.info.status for r in runs}
+    assert status["sweep"] == "KILLED" and status.get(LAST, "KILLED") == "KILLED"
+    assert "RUNNING" not in status.values()
 
     second = _sweep(tmp_path, "--resume")
     out, _ = second.communicate(timeout=900)
@@ -50,30 +67,57 @@ def test_interrupted_sweep_resumes_without_duplicates(tmp_path):
     from sweeps.report import read_sweep_rows
 
     rows = read_sweep_rows(episodes)
-    arms = {
-        "baseline-w32-s0",
-        "gcttt-critic-K200-N5-lr0.0003-w32-s0",
-        "gcttt-critic-K200-N150-lr0.0003-w32-s0",
-    }
-    assert set(rows["trial_id"]) == arms
+    assert set(rows["trial_id"]) == ARMS
     assert len(rows) == 3 * 2  # arms x tasks x 1 episode, each exactly once
     assert not rows.duplicated(["trial_id", "task_id", "episode_index"]).any()
     assert set(rows["sweep_kind"]) == {"horizon"} and set(rows["sweep_id"]) == {"t"}
     assert (rows[rows["method"] == "gcttt"]["updates"] > 0).all()
+    assert set(rows["dataset_source"]) == {"generated"}
 
     runs = _runs(tmp_path / "mlflow.db")
     children = [r for r in runs if r.data.tags.get("gcttt.arm")]
     parents = [r for r in runs if r.data.tags.get("gcttt.role") == "sweep"]
-    assert sorted(r.data.tags["gcttt.arm"] for r in children) == sorted(arms)
+    assert sorted(r.data.tags["gcttt.arm"] for r in children) == sorted(ARMS)
     assert len(parents) == 1
     assert all(r.data.tags["mlflow.parentRunId"] == parents[0].info.run_id for r in children)
     assert all(r.info.status == "FINISHED" for r in children + parents)
     assert all("success" in r.data.metrics and "success_ci_low" in r.data.metrics for r in children)
+    assert parents[0].data.tags["gcttt.dataset_source"].startswith("generated")
     assert "| baseline |" in out
     # Artifacts sit beside the database, not in the working directory; one file per arm, even for an
     # arm whose first attempt logged its rows before the interruption.
     logged = sorted(p.name for p in (tmp_path / "mlartifacts").rglob("episodes/*.parquet"))
-    assert logged == sorted(f"{arm}.parquet" for arm in arms)
+    assert logged == sorted(f"{arm}.parquet" for arm in ARMS)
+
+    # A resume with another grid is refused, naming what differs; nothing is written.
+    third = _sweep(tmp_path, "--resume", "--N", "5", "7")
+    out, _ = third.communicate(timeout=300)
+    assert third.returncode == 2
+    assert "--resume of t with another grid: 1 new arm(s) (gcttt-critic-K200-N7" in out
+    assert f"1 missing arm(s) ({LAST})" in out
+    assert len(read_sweep_rows(episodes)) == 6
+
+
+def test_two_drivers_of_one_sweep_cannot_run_side_by_side(tmp_path):
+    episodes = tmp_path / "sweeps" / "t" / "episodes"
+    first = _sweep(tmp_path)
+    _wait_for_parts(first, episodes, 1)
+    second = _sweep(tmp_path)
+    out, _ = second.communicate(timeout=300)
+    assert second.returncode == 2, out[-3000:]
+    assert "sweep t is already running (pid" in out and "use --name" in out
+    out, _ = first.communicate(timeout=900)
+    assert first.returncode == 0, out[-3000:]
+
+    from sweeps.report import read_sweep_rows
+
+    rows = read_sweep_rows(episodes)
+    assert len(rows) == 3 * 2 and not rows.duplicated(["trial_id", "task_id", "episode_index"]).any()
+    # The lock went with the first driver: a later run of the same name is refused as a finished
+    # sweep, not as a running one.
+    third = _sweep(tmp_path)
+    out, _ = third.communicate(timeout=300)
+    assert third.returncode == 2 and "already exists" in out
 
 
 def _main(argv: list[str]) -> int:

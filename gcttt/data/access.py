@@ -34,12 +34,17 @@ def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
 def make_env(dataset: str | DatasetInfo, **env_kwargs):
     """The OGBench evaluation env of a dataset (state observations)."""
     import gymnasium
+    import numpy as np
     import ogbench  # noqa: F401  (registers the envs)
 
     info = dataset if isinstance(dataset, DatasetInfo) else dataset_info(dataset)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # gymnasium's float64-bounds notices
-        return gymnasium.make(info.env_name, **env_kwargs)
+    saved = np.random.get_state()  # some OGBench envs draw from NumPy's global RNG when built
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # gymnasium's float64-bounds notices
+            return gymnasium.make(info.env_name, **env_kwargs)
+    finally:
+        np.random.set_state(saved)
 
 
 def download_reachable(timeout: float = 3.0) -> bool:
@@ -84,6 +89,10 @@ def ensure_dataset_files(dataset: str, data_dir: str | os.PathLike | None = None
         else f'download them on a machine with network: python -c "import ogbench; '
         f"ogbench.download_datasets(['{dataset}'], '{root}')\""
     )
+    if dataset.startswith("humanoidmaze-"):
+        from gcttt.expert.shipped import HUMANOID_REFUSAL
+
+        hint = f"{HUMANOID_REFUSAL} ({hint})"
     if fetch == "never":
         raise DatasetError(f"dataset files for {dataset} are missing in {root}; {hint}")
     if fetch in ("auto", "download") and download_reachable():

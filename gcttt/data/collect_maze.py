@@ -1,14 +1,19 @@
-"""Point-maze trajectories from the BFS-waypoint oracle (SPEC §2, OGBench's locomaze recipe).
+"""Maze trajectories from the BFS-waypoint oracle (SPEC §2, OGBench's locomaze recipe).
 
-The action is the unit vector from the point's x-y to the env's oracle subgoal (the centre of the
-neighbouring cell on the BFS path to the current goal), plus Gaussian noise, clipped to [-1, 1].
-"navigate" episodes start in a random free cell and chase random vertex cells, drawing a new one
-each time the current one is reached; "stitch" episodes go to a cell exactly 4 BFS steps away.
+At every step the oracle gives a unit direction: from the agent's x-y to the env's oracle
+subgoal (the centre of the neighbouring cell on the BFS path to the current goal), or, for
+"explore" datasets, a random direction redrawn every 10 steps. A `policy` turns the agent's
+observation and that direction into an action: for the point maze the direction itself, for the
+ant the locomotion expert (`gcttt.expert`). Gaussian noise is added and the action clipped to
+[-1, 1]. "navigate" and "explore" episodes start in a random free cell with a random vertex goal
+(navigate draws a new vertex goal each time the current one is reached); "stitch" episodes go to
+a cell exactly 4 BFS steps away.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 
 import numpy as np
 
@@ -59,18 +64,33 @@ def cells_at_distance(maze_map: np.ndarray, start: tuple[int, int], steps: int) 
     return found
 
 
-def collect_maze_episode(env, kind: str, noise: float, rng: np.random.Generator) -> EpisodeRows:
-    """Play one data-collection episode in a point maze (env made with terminate_at_goal=False).
+MazePolicy = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""(body observation without x-y, unit direction) -> action."""
 
-    `rng` draws our own choices (cells, action noise); the caller seeds NumPy's global RNG too,
-    which OGBench's env uses for its start-position noise.
+
+def point_policy(body: np.ndarray, direction: np.ndarray) -> np.ndarray:
+    """The point mass is its own expert: it moves along the direction."""
+    return direction
+
+
+EXPLORE_EVERY = 10
+"""Steps between random directions of explore datasets."""
+
+
+def collect_maze_episode(
+    env, kind: str, noise: float, rng: np.random.Generator, policy: MazePolicy = point_policy
+) -> EpisodeRows:
+    """Play one data-collection episode in a maze (env made with terminate_at_goal=False).
+
+    `rng` draws our own choices (cells, directions, action noise); the caller seeds NumPy's global
+    RNG too, which OGBench's env uses for its start-position noise.
     """
     unwrapped = env.unwrapped
     maze_map = unwrapped.maze_map
     cells = free_cells(maze_map)
     vertices = vertex_cells(maze_map)
     init_ij = cells[rng.integers(len(cells))]
-    if kind == "navigate":
+    if kind in ("navigate", "explore"):
         goal_ij = vertices[rng.integers(len(vertices))]
     elif kind == "stitch":
         near = cells_at_distance(maze_map, init_ij, 4)
@@ -80,13 +100,20 @@ def collect_maze_episode(env, kind: str, noise: float, rng: np.random.Generator)
 
     ob, _ = env.reset(options=dict(task_info=dict(init_ij=init_ij, goal_ij=goal_ij)))
     rows = EpisodeRows()
-    done = False
+    done, step, direction = False, 0, None
     while not done:
-        xy = unwrapped.get_xy()
-        subgoal_xy, _ = unwrapped.get_oracle_subgoal(xy, unwrapped.cur_goal_xy)
-        direction = subgoal_xy - xy
-        direction = direction / (np.linalg.norm(direction) + 1e-6)
-        action = np.clip(direction + rng.normal(0.0, noise, size=2), -1.0, 1.0)
+        if kind == "explore":
+            if step % EXPLORE_EVERY == 0:
+                direction = rng.normal(size=2)
+                direction = direction / (np.linalg.norm(direction) + 1e-6)
+        else:
+            xy = unwrapped.get_xy()
+            subgoal_xy, _ = unwrapped.get_oracle_subgoal(xy, unwrapped.cur_goal_xy)
+            direction = subgoal_xy - xy
+            direction = direction / (np.linalg.norm(direction) + 1e-6)
+        body = np.asarray(ob)[2:]  # the observation without the x-y position
+        action = np.asarray(policy(body, direction), dtype=np.float64)
+        action = np.clip(action + rng.normal(0.0, noise, size=action.shape), -1.0, 1.0)
         next_ob, _, terminated, truncated, info = env.step(action)
         done = terminated or truncated
         success = bool(info["success"])
@@ -94,4 +121,5 @@ def collect_maze_episode(env, kind: str, noise: float, rng: np.random.Generator)
         if success and kind == "navigate":
             unwrapped.set_goal(vertices[rng.integers(len(vertices))])
         ob = next_ob
+        step += 1
     return rows

@@ -46,10 +46,27 @@ class GenerationSpec:
     """Std of the Gaussian action noise of the maze oracle."""
     manip: ManipRecipe | None = None
     """Oracle recipe, for manipulation datasets."""
+    expert: str | None = None
+    """Locomotion expert that turns the oracle's directions into actions ('ant'); None: the point
+    mass, which moves along the direction itself."""
 
     def extra_provenance(self) -> dict:
         """What the provenance sidecar records beyond sizes and seed."""
-        return {"maze_noise": self.maze_noise} if self.manip is None else {"oracle": self.manip.oracle}
+        if self.manip is not None:
+            return {"oracle": self.manip.oracle}
+        out: dict = {"maze_noise": self.maze_noise}
+        if self.expert:
+            from gcttt.expert.shipped import expert_dir, load_expert, read_manifest
+
+            folder = expert_dir(self.expert)
+            manifest = read_manifest(folder) if (folder / "manifest.json").exists() else {}
+            out.update(
+                expert=self.expert,
+                expert_fingerprint=load_expert(self.expert).fingerprint,
+                expert_git_sha=manifest.get("git_sha", ""),
+                official_counterpart="no: OGBench's files were collected with OGBench's own JAX expert",
+            )
+        return out
 
 
 def _supported() -> dict[str, GenerationSpec]:
@@ -58,6 +75,14 @@ def _supported() -> dict[str, GenerationSpec]:
         nav_eps, nav_len = (500, 2001) if size == "giant" else (1000, 1001)
         specs[f"pointmaze-{size}-navigate-v0"] = GenerationSpec(f"pointmaze-{size}-navigate-v0", nav_eps, nav_len)
         specs[f"pointmaze-{size}-stitch-v0"] = GenerationSpec(f"pointmaze-{size}-stitch-v0", 5000, 201)
+        # The ant (OGBench's data_gen_scripts/commands.sh): action noise 0.2, explore 1.0; no giant explore.
+        ant = {"maze_noise": 0.2, "expert": "ant"}
+        specs[f"antmaze-{size}-navigate-v0"] = GenerationSpec(f"antmaze-{size}-navigate-v0", nav_eps, nav_len, **ant)
+        specs[f"antmaze-{size}-stitch-v0"] = GenerationSpec(f"antmaze-{size}-stitch-v0", 5000, 201, **ant)
+        if size != "giant":
+            specs[f"antmaze-{size}-explore-v0"] = GenerationSpec(
+                f"antmaze-{size}-explore-v0", 10_000, 501, maze_noise=1.0, expert="ant"
+            )
     manip = {
         "cube-single": 0.1,
         "cube-double": 0.1,
@@ -79,6 +104,14 @@ SUPPORTED: dict[str, GenerationSpec] = _supported()
 def generation_spec(dataset: str) -> GenerationSpec:
     """The recipe for `dataset`; UsageError listing the supported names otherwise."""
     if dataset not in SUPPORTED:
+        if dataset.startswith("humanoidmaze-"):
+            from gcttt.expert.shipped import HUMANOID_REFUSAL
+
+            raise UsageError(f"no local generator for {dataset}: {HUMANOID_REFUSAL}")
+        if dataset == "antmaze-giant-explore-v0":
+            raise UsageError(
+                "antmaze-giant-explore-v0 is not an OGBench dataset (explore exists for medium, large, teleport)"
+            )
         raise UsageError(
             f"no local generator for {dataset!r}; supported: {', '.join(sorted(SUPPORTED))} "
             "(other datasets: download the official files with network access)"
@@ -98,9 +131,17 @@ def _init_worker(dataset: str, max_episode_steps: int) -> None:
     warnings.filterwarnings("ignore")
     info = dataset_info(dataset)
     spec = SUPPORTED[dataset]
+    policy = None
     if info.is_maze:
         env = gymnasium.make(info.env_name, terminate_at_goal=False, max_episode_steps=max_episode_steps)
         oracles = None
+        if spec.expert:
+            import torch
+
+            from gcttt.expert.shipped import load_expert
+
+            torch.set_num_threads(1)  # one process per core
+            policy = load_expert(spec.expert)
     else:
         from gcttt.data.collect_manip import make_oracles
 
@@ -111,12 +152,12 @@ def _init_worker(dataset: str, max_episode_steps: int) -> None:
             max_episode_steps=max_episode_steps,
         )
         oracles = make_oracles(env, info.family, spec.manip)
-    _WORKER.update(info=info, spec=spec, env=env, oracles=oracles)
+    _WORKER.update(info=info, spec=spec, env=env, oracles=oracles, policy=policy)
 
 
 def _play(args: tuple[int, int]) -> tuple[dict[str, np.ndarray], int]:
     from gcttt.data.collect_manip import collect_manip_episode
-    from gcttt.data.collect_maze import collect_maze_episode
+    from gcttt.data.collect_maze import collect_maze_episode, point_policy
 
     seed, episode = args
     info, spec, env = _WORKER["info"], _WORKER["spec"], _WORKER["env"]
@@ -128,7 +169,8 @@ def _play(args: tuple[int, int]) -> tuple[dict[str, np.ndarray], int]:
         env.reset(seed=s)
         rng = np.random.default_rng(s)
         if info.is_maze:
-            rows = collect_maze_episode(env, info.kind, spec.maze_noise, rng)
+            policy = _WORKER["policy"] or point_policy
+            rows = collect_maze_episode(env, info.kind, spec.maze_noise, rng, policy)
         else:
             rows = collect_manip_episode(env, _WORKER["oracles"], info.family, info.variant, spec.manip, rng)
         if rows is not None:

@@ -125,7 +125,7 @@ class ReplayBuffer:
 
 def train_expert(config: ExpertTrainConfig, command: str = "", progress: bool = True) -> Path:
     """Train (or resume, or find finished) the SAC ant expert; returns the run directory."""
-    from gcttt.provenance import git_sha, versions
+    from gcttt.provenance import file_fingerprint, git_sha, versions
 
     out = Path(config.out).expanduser().resolve()
     if out.exists() and not out.is_dir():
@@ -214,8 +214,11 @@ def train_expert(config: ExpertTrainConfig, command: str = "", progress: bool = 
     finally:
         bar.close()
     actor_state = {k: v.detach().cpu() for k, v in agent.actor.state_dict().items()}
-    torch_save_atomic(out / "actor.pt", {"config": asdict(agent.config), "actor": actor_state})
+    config_dict = asdict(agent.config)
+    config_dict["hidden"] = list(config_dict["hidden"])
+    torch_save_atomic(out / "actor.pt", {"config": config_dict, "actor": actor_state})
     manifest = {
+        "actor_fingerprint": file_fingerprint(out / "actor.pt"),
         "format": "gcttt-expert-v1",
         "task": "ant, directional (OGBench online-ant-v0, new direction every 100 steps)",
         "command": command,

@@ -1,0 +1,325 @@
+"""Faults a new user runs into: each ends in a correct result or one line naming the fix, a non-zero
+exit and nothing half-written (issue: no lost, duplicated or mislabelled results).
+
+The sweep-level faults that need Ray (Ctrl-C in the last trial, two drivers at once, resume with
+another grid) are in test_sweeps.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import stat
+import time
+
+import numpy as np
+import pytest
+
+from gcttt.cli import main as gcttt_main
+
+MAZE = "pointmaze-medium-navigate-v0"
+
+
+def sha(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def one_line_error(capsys, prefix: str) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(prefix), err
+    assert "\n" not in err and "Traceback" not in err, err
+    return err
+
+
+def sweep_main(argv):
+    from sweeps.horizon_sweep import main
+
+    return main(argv)
+
+
+# --- datasets --------------------------------------------------------------------------------
+
+
+def test_missing_validation_split_never_overwrites_the_training_file(maze_dir, tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy(maze_dir / f"{MAZE}.npz", data)
+    before = sha(data / f"{MAZE}.npz")
+    code = gcttt_main(
+        ["pretrain", "--dataset", MAZE, "--backbone", "gcbc", "--preset", "smoke"]
+        + ["--data-dir", str(data), "--out", str(tmp_path / "runs")]
+    )
+    assert code == 2
+    err = one_line_error(capsys, "gcttt pretrain: error: ")
+    assert f"{MAZE}.npz exists" in err and f"{MAZE}-val.npz does not" in err and "gcttt data generate" in err
+    assert sha(data / f"{MAZE}.npz") == before and sorted(p.name for p in data.iterdir()) == [f"{MAZE}.npz"]
+    assert not (tmp_path / "runs").exists()
+
+
+def test_generate_refuses_to_replace_existing_files(maze_dir, tmp_path, capsys):
+    data = tmp_path / "data"
+    shutil.copytree(maze_dir, data)
+    before = sha(data / f"{MAZE}.npz")
+    assert gcttt_main(["data", "generate", MAZE, "--out", str(data), "--episodes", "2"]) == 2
+    err = one_line_error(capsys, "gcttt data: error: ")
+    assert "already in" in err and "--overwrite" in err
+    assert sha(data / f"{MAZE}.npz") == before
+
+
+def test_generated_files_say_so_and_data_info_shows_it(maze_dir, capsys):
+    from gcttt.data.provenance import dataset_provenance
+
+    prov = dataset_provenance(maze_dir, MAZE)
+    assert prov.source == "generated" and prov.details["seed"] == 0 and prov.details["episodes"] == 4
+    assert gcttt_main(["data", "info", MAZE, "--data-dir", str(maze_dir)]) == 0
+    assert "source: generated (seed 0, gcttt " in capsys.readouterr().out
+
+
+def test_a_changed_or_unlabelled_file_is_unknown_never_official(maze_dir, tmp_path):
+    from gcttt.data.provenance import dataset_provenance, sidecar_path
+
+    data = tmp_path / "data"
+    shutil.copytree(maze_dir, data)
+    sidecar_path(data, MAZE).unlink()
+    assert dataset_provenance(data, MAZE).source == "unknown"
+    shutil.copy(maze_dir / f"{MAZE}.provenance.json", data)
+    with open(data / f"{MAZE}.npz", "ab") as f:
+        f.write(b"\0")  # the file is no longer the one the sidecar describes
+    prov = dataset_provenance(data, MAZE)
+    assert prov.source == "unknown" and "changed since" in prov.note
+
+
+@pytest.mark.parametrize("workers", ["0", "-1"])
+def test_generate_workers_below_one_are_refused(tmp_path, capsys, workers):
+    assert gcttt_main(["data", "generate", MAZE, "--out", str(tmp_path), "--workers", workers]) == 2
+    assert "--workers must be at least 1" in one_line_error(capsys, "gcttt data: error: ")
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- checkpoints -----------------------------------------------------------------------------
+
+
+def test_finished_checkpoint_refuses_another_dataset_file(smoke_run, maze_dir, tmp_path, capsys):
+    from gcttt.pretrain import pretrain
+
+    config, _ = smoke_run
+    other = tmp_path / "data"
+    from gcttt.data.generation import generate_dataset
+
+    generate_dataset(MAZE, other, episodes=4, max_episode_steps=101, seed=1, workers=1, progress=False)
+    code = gcttt_main(
+        ["pretrain", "--dataset", MAZE, "--backbone", "gciql", "--preset", "smoke"]
+        + ["--data-dir", str(other), "--out", config.out_dir]
+    )
+    assert code == 2
+    err = one_line_error(capsys, "gcttt pretrain: error: ")
+    assert "was pre-trained on a pointmaze-medium-navigate-v0 file with fingerprint" in err
+    assert "put the original file back" in err
+    # The library call refuses the same way; the original data still works.
+    from dataclasses import replace
+
+    from gcttt.errors import CheckpointError
+
+    with pytest.raises(CheckpointError):
+        pretrain(replace(config, data_dir=str(other)), progress=False)
+    assert pretrain(config, progress=False).seconds == 0.0
+
+
+def test_sweep_cache_checks_what_sits_in_a_checkpoint_slot(smoke_run, maze_dir, tmp_path):
+    from dataclasses import replace
+
+    from gcttt.data.provenance import dataset_provenance
+    from gcttt.errors import CheckpointError
+    from sweeps.prepare import verify_cached
+
+    config, result = smoke_run
+    prov = dataset_provenance(maze_dir, MAZE)
+    verify_cached(result.final_checkpoint, replace(config, width=32), prov)  # the right one passes
+    with pytest.raises(CheckpointError, match="was pre-trained on pointmaze-medium-navigate-v0, not"):
+        verify_cached(result.final_checkpoint, config, replace(prov, dataset="pointmaze-large-navigate-v0"))
+    with pytest.raises(CheckpointError, match="with fingerprint .* but the file now there has deadbeef"):
+        verify_cached(result.final_checkpoint, config, replace(prov, fingerprint="deadbeef"))
+    with pytest.raises(CheckpointError, match="holds a gciql of width 32, not the sweep's gcbc of width 32"):
+        verify_cached(result.final_checkpoint, replace(config, backbone="gcbc", width=32), prov)
+    truncated = tmp_path / "slot" / "final.pt"
+    truncated.parent.mkdir()
+    truncated.write_bytes(result.final_checkpoint.read_bytes()[:1000])
+    with pytest.raises(CheckpointError) as excinfo:
+        verify_cached(truncated, config, prov)
+    message = str(excinfo.value)
+    assert "unreadable checkpoint" in message and f"delete {truncated.parent}" in message
+    assert "--resume" not in message
+
+
+def test_rerunning_a_finished_pretrain_leaves_its_mlflow_run_finished(maze_dir, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    argv = ["pretrain", "--dataset", MAZE, "--backbone", "gcbc", "--preset", "smoke", "--steps", "20"]
+    argv += ["--eval-every", "0", "--eval-episodes", "1", "--data-dir", str(maze_dir), "--out", str(tmp_path / "runs")]
+    assert gcttt_main([*argv, "--mlflow-uri", uri]) == 0
+    client = MlflowClient(tracking_uri=uri)
+    (experiment,) = [e for e in client.search_experiments() if e.name == "gcttt-pretrain"]
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.info.status == "FINISHED"
+    assert gcttt_main([*argv, "--mlflow-uri", uri]) == 0
+    (again,) = client.search_runs([experiment.experiment_id])
+    assert again.info.run_id == run.info.run_id and again.info.status == "FINISHED"
+
+
+def test_results_and_checkpoints_are_readable_by_others(smoke_checkpoint, tmp_path):
+    from analysis.synthetic import record
+    from gcttt.records import write_records
+
+    old = os.umask(0o022)
+    try:
+        path = write_records(tmp_path / "rows", [record()])
+        from gcttt.checkpoint import read_checkpoint, save_checkpoint
+
+        save_checkpoint(
+            tmp_path / "c.pt", {k: v for k, v in read_checkpoint(smoke_checkpoint).items() if k != "format"}
+        )
+    finally:
+        os.umask(old)
+    for p in (path, tmp_path / "c.pt"):
+        assert stat.S_IMODE(p.stat().st_mode) == 0o644, p
+
+
+# --- zero and bad values ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--steps", "0"), ("--lr", "0"), ("--width", "0"), ("--batch-size", "0")])
+def test_zero_is_refused_not_replaced_by_the_preset(maze_dir, tmp_path, capsys, flag, value):
+    argv = ["pretrain", "--dataset", MAZE, "--backbone", "gcbc", "--preset", "smoke", flag, value]
+    assert gcttt_main([*argv, "--data-dir", str(maze_dir), "--out", str(tmp_path / "runs")]) == 2
+    assert flag in one_line_error(capsys, "gcttt pretrain: error: ")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_unknown_device_is_refused(smoke_checkpoint, maze_dir, tmp_path, capsys):
+    argv = ["evaluate", "--checkpoint", str(smoke_checkpoint), "--data-dir", str(maze_dir), "--device", "tpu"]
+    assert gcttt_main([*argv, "--out", str(tmp_path / "x")]) == 2
+    assert "'tpu' is not a device" in one_line_error(capsys, "gcttt evaluate: error: ")
+
+
+@pytest.mark.parametrize("command", ["pretrain", "generate", "sweep"])
+def test_outputs_under_a_regular_file_are_refused_before_any_work(maze_dir, tmp_path, capsys, command):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    under = str(blocker / "sub")
+    if command == "pretrain":
+        argv = ["pretrain", "--dataset", MAZE, "--backbone", "gcbc", "--preset", "smoke", "--out", under]
+        assert gcttt_main([*argv, "--data-dir", str(maze_dir)]) == 2
+        err = one_line_error(capsys, "gcttt pretrain: error: ")
+    elif command == "generate":
+        assert gcttt_main(["data", "generate", MAZE, "--out", under]) == 2
+        err = one_line_error(capsys, "gcttt data: error: ")
+    else:
+        assert sweep_main(["--preset", "smoke", "--out", under]) == 2
+        err = one_line_error(capsys, "horizon_sweep.py: error: ")
+    assert "lies under the file" in err
+    assert blocker.read_text() == "x"
+
+
+@pytest.mark.parametrize(
+    ("values", "needle"),
+    [
+        ({"seeds": 0}, "'seeds' must be a list"),
+        ({"K": ["100"]}, "'K' takes integers"),
+        ({"lr": ["fast"]}, "'lr' takes numbers"),
+        ({"episodes-per-task": [1, 2]}, "'episodes-per-task' takes one value"),
+        ([1, 2], "expected a JSON object of flag values, got a list"),
+        ({"nonsense": 1}, "unknown key 'nonsense'"),
+    ],
+)
+def test_config_files_of_the_wrong_shape_are_one_line_errors(tmp_path, capsys, values, needle):
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps(values))
+    assert sweep_main(["--config", str(config), "--out", str(tmp_path / "out")]) == 2
+    assert needle in one_line_error(capsys, "horizon_sweep.py: error: --config ")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["--episodes-per-task", "0"], "--episodes-per-task must be at least 1 (got 0)"),
+        (["--pretrain-device", "cuda"], "no CUDA GPU"),
+        (["--pretrain-device", "tpu"], "'tpu' is not a device"),
+        (["--mlflow-uri", "http://127.0.0.1:9"], "did not answer within"),
+        (["--top-k", "0"], "--top-k must be at least 1"),
+        (["--distance-discount", "1.5"], "distance discount must lie in (0, 1)"),
+    ],
+)
+def test_sweep_input_refused_before_anything_starts(tmp_path, capsys, argv, needle):
+    if "cuda" in argv and __import__("torch").cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    started = time.monotonic()
+    assert sweep_main([*argv, "--preset", "smoke", "--out", str(tmp_path / "out")]) == 2
+    assert needle in one_line_error(capsys, "horizon_sweep.py: error: ")
+    assert time.monotonic() - started < 20
+    assert not (tmp_path / "out").exists()
+
+
+def test_sqlite_database_under_a_file_is_refused(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    uri = f"sqlite:///{blocker / 'mlflow.db'}"
+    assert sweep_main(["--preset", "smoke", "--mlflow-uri", uri, "--out", str(tmp_path / "out")]) == 2
+    assert "MLflow database folder" in one_line_error(capsys, "horizon_sweep.py: error: ")
+
+
+def test_nan_data_found_by_a_sweep_is_one_line_before_any_training(maze_dir, tmp_path, capsys):
+    from gcttt.data.files import read_dataset_file, write_dataset_file
+    from gcttt.data.provenance import write_sidecar
+
+    data = tmp_path / "data"
+    shutil.copytree(maze_dir, data)
+    train = read_dataset_file(data / f"{MAZE}.npz")
+    observations = train.observations.copy()
+    observations[5] = np.nan
+    write_dataset_file(data / f"{MAZE}.npz", type(train)(observations, train.actions, train.terminals))
+    write_sidecar(data, MAZE, "generated", seed=0)
+    code = sweep_main(["--preset", "smoke", "--data-dir", str(data), "--out", str(tmp_path / "out"), "--name", "n"])
+    assert code == 2
+    err = one_line_error(capsys, "horizon_sweep.py: error: ")
+    assert "'observations' has non-finite values in 1 rows" in err and "Ray" not in err
+    assert not (tmp_path / "out" / "checkpoints").exists() and not (tmp_path / "out" / "mlflow.db").exists()
+
+
+# --- help text -------------------------------------------------------------------------------
+
+
+HELP = [
+    ["data", "generate"],
+    ["data", "info"],
+    ["pretrain"],
+    ["evaluate"],
+    ["expert", "train"],
+]
+
+
+@pytest.mark.parametrize("argv", HELP, ids=lambda a: " ".join(a))
+def test_help_names_each_default_once(argv, capsys):
+    with pytest.raises(SystemExit) as excinfo:
+        gcttt_main([*argv, "--help"])
+    assert excinfo.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # undo argparse's line wrapping
+    assert "(default: None)" not in text
+    for chunk in text.split("--")[1:]:  # one option's help at a time
+        assert chunk.count("(default:") <= 1, chunk
+
+
+@pytest.mark.parametrize("script", ["horizon_sweep", "compute_sweep"])
+def test_sweep_help_names_each_default_once(script, capsys):
+    import importlib
+
+    module = importlib.import_module(f"sweeps.{script}")
+    with pytest.raises(SystemExit):
+        module.main(["--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "(default: None)" not in text
+    for chunk in text.split(" --")[1:]:
+        assert chunk.count("(default:") + chunk.count("[default:") <= 1, chunk
