@@ -47,10 +47,8 @@ def test_missing_validation_split_never_overwrites_the_training_file(maze_dir, t
     data.mkdir()
     shutil.copy(maze_dir / f"{MAZE}.npz", data)
     before = sha(data / f"{MAZE}.npz")
-    code = gcttt_main(
-        ["pretrain", "--dataset", MAZE, "--backbone", "gcbc", "--preset", "smoke"]
-        + ["--data-dir", str(data), "--out", str(tmp_path / "runs")]
-    )
+    argv = ["pretrain", "--dataset", MAZE, "--backbone", "gcbc", "--preset", "smoke"]
+    code = gcttt_main([*argv, "--data-dir", str(data), "--out", str(tmp_path / "runs")])
     assert code == 2
     err = one_line_error(capsys, "gcttt pretrain: error: ")
     assert f"{MAZE}.npz exists" in err and f"{MAZE}-val.npz does not" in err and "gcttt data generate" in err
@@ -109,10 +107,8 @@ def test_finished_checkpoint_refuses_another_dataset_file(smoke_run, maze_dir, t
     from gcttt.data.generation import generate_dataset
 
     generate_dataset(MAZE, other, episodes=4, max_episode_steps=101, seed=1, workers=1, progress=False)
-    code = gcttt_main(
-        ["pretrain", "--dataset", MAZE, "--backbone", "gciql", "--preset", "smoke"]
-        + ["--data-dir", str(other), "--out", config.out_dir]
-    )
+    argv = ["pretrain", "--dataset", MAZE, "--backbone", "gciql", "--preset", "smoke"]
+    code = gcttt_main([*argv, "--data-dir", str(other), "--out", config.out_dir])
     assert code == 2
     err = one_line_error(capsys, "gcttt pretrain: error: ")
     assert "was pre-trained on a pointmaze-medium-navigate-v0 file with fingerprint" in err
@@ -139,7 +135,7 @@ def test_sweep_cache_checks_what_sits_in_a_checkpoint_slot(smoke_run, maze_dir, 
     verify_cached(result.final_checkpoint, replace(config, width=32), prov)  # the right one passes
     with pytest.raises(CheckpointError, match="was pre-trained on pointmaze-medium-navigate-v0, not"):
         verify_cached(result.final_checkpoint, config, replace(prov, dataset="pointmaze-large-navigate-v0"))
-    with pytest.raises(CheckpointError, match="with fingerprint .* but the file now there has deadbeef"):
+    with pytest.raises(CheckpointError, match=r"with fingerprint .* but the file now there has deadbeef"):
         verify_cached(result.final_checkpoint, config, replace(prov, fingerprint="deadbeef"))
     with pytest.raises(CheckpointError, match="holds a gciql of width 32, not the sweep's gcbc of width 32"):
         verify_cached(result.final_checkpoint, replace(config, backbone="gcbc", width=32), prov)
