@@ -31,6 +31,8 @@ from gcttt.selection import DistanceCache, SelectionConfig, Selector
 from gcttt.tasks import OGBENCH, TaskSuite, parse_suite, task_suite
 from gcttt.ttt import TestTimeTrainer, TTTConfig, schedule_for
 
+COMPILE_MODES = ("auto", "on", "off")
+
 
 @dataclass(frozen=True)
 class EpisodeSpec:
@@ -69,10 +71,15 @@ class EpisodeRunner:
         provenance: DatasetProvenance | None = None,
         distance_cache: DistanceCache | None = None,
         heldout_size: int = 10,
+        compile: str = "auto",
     ):
         """`provenance` describes the training file (gcttt.data.provenance): its fingerprint must be
         the one the checkpoint was trained on. `distance_cache` shares goal distances with other
-        runs of the same checkpoint and data."""
+        runs of the same checkpoint and data. `compile`: fine-tuning updates through
+        `torch.compile`: 'on', 'off', or 'auto' (on for CUDA; off on CPUs, where it was measured to
+        gain nothing for these networks, see README)."""
+        if compile not in COMPILE_MODES:
+            raise UsageError(f"compile must be one of {', '.join(COMPILE_MODES)} (got {compile!r})")
         device = torch.device(device)
         self.checkpoint = str(checkpoint)
         self.agent, self.meta = load_agent(checkpoint, device=device)
@@ -101,6 +108,8 @@ class EpisodeRunner:
         self.distance_cache = distance_cache
         self.weights_fingerprint = file_fingerprint(checkpoint) if distance_cache is not None else ""
         self.heldout_size = heldout_size
+        self.compiled = compile == "on" or (compile == "auto" and device.type == "cuda")
+        self._update = None  # the compiled update, built on first use (once per runner)
         self._selectors: dict[SelectionConfig, Selector] = {}
         self._suites: dict[str, TaskSuite] = {}
         self.device_label = device_name(device)
@@ -145,7 +154,11 @@ class EpisodeRunner:
             act_flops = controller.act_calls * self.costs.act
             return self._record(spec, suite, seed, outcome, act_seconds=controller.act_seconds, flops_act=act_flops)
         selector = self.selector(spec.ttt.selection)
-        trainer = TestTimeTrainer(self.agent, self.pretrained, self.sampler, selector, spec.ttt, self.episode_limit)
+        if self.compiled and self._update is None:
+            self._update = self.agent.compiled_update()
+        trainer = TestTimeTrainer(
+            self.agent, self.pretrained, self.sampler, selector, spec.ttt, self.episode_limit, update=self._update
+        )
         outcome = play_episode(self.env, trainer, options, seed)
         self.agent.restore(self.pretrained)
         stats = trainer.stats
@@ -172,6 +185,7 @@ class EpisodeRunner:
             flops_per_update=self.costs.update_flops(batch),
             finetune_batch=batch,
             schedule=trainer.schedule,
+            compiled=self.compiled and not getattr(self.agent, "compile_failed", False),
         )
 
     def _record(self, spec: EpisodeSpec, suite: TaskSuite, seed: int, outcome, **extra) -> EpisodeRecord:

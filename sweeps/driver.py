@@ -86,6 +86,16 @@ def check_sweep_state(settings: SweepSettings, arms: list[Arm]) -> None:
         )
 
 
+def sweep_state(settings: SweepSettings, arms: list[Arm]) -> str:
+    """'new' (never started), 'partial' (started, not every arm has its rows) or 'done'."""
+    from ray import tune
+
+    if not tune.Tuner.can_restore(str(_tune_dir(settings))):
+        return "new"
+    done = {d.name for d in settings.episodes_dir.glob("*/") if list(d.glob("part-*.parquet"))}
+    return "done" if all(a.name in done for a in arms) else "partial"
+
+
 def _write_manifest(settings: SweepSettings, arms: list[Arm]) -> None:
     from gcttt.fileio import atomic_write_text
 
@@ -137,7 +147,13 @@ def _run_locked(settings: SweepSettings, arms: list[Arm], prog: str, started: fl
     if not settings.resume:
         _write_manifest(settings, arms)
 
-    worker_spec = WorkerSpec(shared, settings.cpus_per_worker, settings.gpus_per_worker, settings.distance_cache_dir)
+    worker_spec = WorkerSpec(
+        shared,
+        settings.cpus_per_worker,
+        settings.gpus_per_worker,
+        settings.distance_cache_dir,
+        compile=settings.compile,
+    )
     workers = WorkerSet(worker_spec, settings.workers)
     parent_tags = {
         "gcttt.sweep_id": settings.name,

@@ -140,6 +140,7 @@ class EpisodeWorker:
         distance_cache: str | None = None,
         max_runners: int = 3,
         preload: str | None = None,
+        compile: str = "auto",
     ):
         """`train` and `index` arrive as ObjectRefs that Ray resolves to zero-copy views.
         `distance_cache`: folder of the shared goal-distance tables (None: no sharing).
@@ -158,6 +159,7 @@ class EpisodeWorker:
         self.provenance = provenance
         self.cache = DistanceCache(distance_cache) if distance_cache else None
         self.max_runners = max_runners
+        self.compile = compile
         self.runners: OrderedDict[str, EpisodeRunner] = OrderedDict()
         if preload:
             self.runner(preload)
@@ -174,6 +176,7 @@ class EpisodeWorker:
             index=self.index,
             provenance=self.provenance,
             distance_cache=self.cache,
+            compile=self.compile,
         )
         self.runners[checkpoint] = runner
         while len(self.runners) > self.max_runners:

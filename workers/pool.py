@@ -124,6 +124,8 @@ class WorkerSpec:
     distance_cache: str | None = None
     placement_group: PlacementGroup | None = None
     """Pin worker i to bundle i + 1 of this group; None: outside any placement group."""
+    compile: str = "auto"
+    """Fine-tuning updates through torch.compile: auto (CUDA only), on, off."""
 
     @property
     def device(self) -> str:
@@ -185,6 +187,7 @@ class WorkerSet:
             provenance=spec.dataset.provenance,
             distance_cache=spec.distance_cache,
             preload=preload,
+            compile=spec.compile,
         )
         return _Slot(index=index, actor=actor, ready=actor.ready.remote(), replacements=replacements)
 
@@ -340,6 +343,7 @@ class EpisodePool:
         progress: bool = True,
         start_timeout_s: float = 600.0,
         distance_cache: str | None = None,
+        compile: str = "auto",
     ):
         """Start the workers and wait until all are up (each with the checkpoint's runner built).
 
@@ -371,7 +375,7 @@ class EpisodePool:
         self.progress = progress
         pg = self._resolve_placement_group(placement_group)
         gpus = self._resolve_gpus(pg, gpus_per_worker)
-        spec = WorkerSpec(dataset, self.cpus_per_worker, gpus, distance_cache, pg)
+        spec = WorkerSpec(dataset, self.cpus_per_worker, gpus, distance_cache, pg, compile)
         self.workers = WorkerSet(spec, num_workers, preload=self.checkpoint, start_timeout_s=start_timeout_s)
         self.gpus_per_worker = gpus
         self.device = spec.device

@@ -117,13 +117,41 @@ class Agent:
 
     def update(self, batch: Batch) -> Metrics:
         """One gradient step on the full loss, then the target-network EMA."""
-        loss, metrics = self.losses(batch)
+        return self._step(self.losses(batch))
+
+    def _step(self, result: tuple[torch.Tensor, Metrics]) -> Metrics:
+        loss, metrics = result
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
         self.update_targets()
         self.steps += 1
         return metrics
+
+    def compiled_update(self) -> Callable[[Batch], Metrics]:
+        """`update` with the losses (forward and backward) compiled by `torch.compile`.
+
+        Compiled once per agent (and batch shape) on first use; restoring a snapshot copies values
+        in place, so the compiled graph stays valid across re-plans and episodes. If compiling
+        fails on this platform, the first call falls back to eager updates (and says so).
+        """
+        compiled = torch.compile(self.losses, dynamic=False)
+        state = {"fn": compiled}
+
+        def update(batch: Batch) -> Metrics:
+            try:
+                return self._step(state["fn"](batch))
+            except Exception as exc:  # inductor's failures come in many types
+                if state["fn"] is self.losses:
+                    raise
+                import warnings
+
+                warnings.warn(f"torch.compile failed ({type(exc).__name__}); using eager updates", stacklevel=2)
+                state["fn"] = self.losses
+                self.compile_failed = True
+                return self._step(self.losses(batch))
+
+        return update
 
     def set_lr(self, lr: float) -> None:
         for group in self.optimizer.param_groups:

@@ -92,6 +92,12 @@ def add_parser(sub) -> None:
     o.add_argument("--data-dir", default=None, help="dataset directory (default: $GCTTT_DATA_DIR or ~/.ogbench/data)")
     o.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto)")
     o.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    o.add_argument(
+        "--compile",
+        choices=["auto", "on", "off"],
+        default="auto",
+        help="fine-tuning updates through torch.compile: auto = on CUDA only (default: auto)",
+    )
     p.set_defaults(handler=run)
 
 

@@ -31,7 +31,7 @@ import torch
 from gcttt.agents.losses import goal_distance
 from gcttt.fileio import atomic_write
 
-BLOCK = 8192
+BLOCK = 2048
 """Rows per value-network call; fixed so that every row is always evaluated in the same batch."""
 
 ValueFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
