@@ -1,30 +1,37 @@
-"""Compute allocation: success rate against counted test-time FLOPs per episode.
+"""The compute-allocation study drawn three ways from the same rows (sweep_kind 'compute').
 
-Two curves from a compute study (sweep_kind 'compute'):
-- model scaling without TTT: the baseline (pre-trained policy) at each network width;
-- GC-TTT at the base (smallest) width, re-planning every K steps, K decreasing (more compute);
-  its first point is the baseline at the base width, shared with the scaling curve.
-x is the mean of `flops_total` (acting + selection + fine-tuning) per episode of each
-configuration, on a log axis; the top axis shows it as a multiple of the base model's compute.
+Does test-time compute spent on GC-TTT beat compute spent on a bigger model? Three panels:
+
+- (a) paper: the paper's accounting (its Figure 6, right; its code counts no FLOPs): models at
+  x = (w / w0)^2, the GC-TTT curve starting at the 1x baseline with its K points placed at the x
+  of the paired widths (K = 1000, 500, 200, 100 at the 2nd, 3rd, 4th, 5th width), as if a re-plan
+  cost a fraction of an episode of acting;
+- (b) exact: every configuration at its counted test-time FLOPs per episode (log axis; acting +
+  selection value passes + fine-tuning updates, `gcttt/flops.py`), labelled with its multiple of
+  the base model's acting FLOPs; `--amortise-episodes E` adds each checkpoint's pre-training
+  FLOPs spread over E episodes (wider models cost more to pre-train too);
+- (c) matched: at budgets of 1x, 2x, 4x, ... the base model's acting FLOPs per episode, the best
+  success each family reaches within the budget, exactly counted: model scaling (baselines of
+  any width) against GC-TTT at the base width (any of its configurations, the cheap ones included).
+
 Points are success rates (mean over pre-training seeds of the per-seed rate) with 95% stratified
-bootstrap CIs from `gcttt.stats.success_ci` (scipy.stats.bootstrap; episodes resampled within
-each seed).
+bootstrap CIs from `gcttt.stats.success_ci`.
 
     python analysis/plot_compute.py ~/gcttt-results/sweeps/NAME --out results/figures
     python analysis/plot_compute.py --mlflow-experiment gcttt-compute --mlflow-uri sqlite:////abs/mlflow.db
 
-Writes OUT/compute.png, OUT/compute.pdf and OUT/compute.csv (the plotted points).
+Writes OUT/compute.png, OUT/compute.pdf and OUT/compute.csv: the plotted numbers, one row per
+point, with a `panel` column (paper, exact, matched).
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 
 import numpy as np
 import pandas as pd
 
-from analysis.results import SUCCESS_COLUMNS, add_source_arguments, load, run_main, single, with_once
+from analysis.results import SUCCESS_COLUMNS, add_source_arguments, load, run_main, single
 from analysis.summary import (
     add_caption,
     backbone_label,
@@ -40,23 +47,29 @@ from analysis.summary import (
 from gcttt.errors import UsageError
 from gcttt.stats import DEFAULT_RESAMPLES
 
-REQUIRED = (*SUCCESS_COLUMNS, "flops_total")
-TTT_CONFIG = ("selection", "grad_steps", "lr", "q")
-"""Knobs besides K that make separate GC-TTT curves when a study varies them."""
+FLOP_COLUMNS = ("flops_total", "flops_act", "flops_selection", "flops_finetune", "pretrain_flops")
+REQUIRED = (*SUCCESS_COLUMNS, *FLOP_COLUMNS)
+ARM = ["method", "width", "selection", "schedule", "horizon", "grad_steps", "lr", "finetune_batch", "q"]
+"""What distinguishes the configurations of a compute study."""
+BUDGETS = (1, 2, 4, 8, 16, 32, 64)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="plot_compute.py",
-        description="Compute-allocation figure: success rate vs counted test-time FLOPs, model scaling "
-        "without TTT vs GC-TTT at growing re-plan frequency, with 95% bootstrap CIs.",
+        description="Compute-allocation figure in three panels: the paper's accounting, exact counted FLOPs, "
+        "and the compute-matched frontier; 95% bootstrap CIs.",
     )
     add_source_arguments(parser, default_out="results/figures")
+    parser.add_argument("--base-width", type=int, default=None, help="the GC-TTT model's width [default: smallest]")
     parser.add_argument(
-        "--base-width",
+        "--amortise-episodes",
         type=int,
-        default=None,
-        help="width of the GC-TTT model [default: the smallest width that has GC-TTT rows]",
+        default=0,
+        help="add pre-training FLOPs spread over this many episodes to panel (b) [default: 0, test time only]",
+    )
+    parser.add_argument(
+        "--budgets", type=float, nargs="+", default=list(BUDGETS), help="panel (c) budgets, multiples of base acting"
     )
     parser.add_argument("--confidence", type=float, default=0.95, help="CI level [default: %(default)s]")
     parser.add_argument(
@@ -66,156 +79,187 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def compute_points(
-    frame: pd.DataFrame, base_width: int | None, confidence: float, resamples: int
-) -> tuple[pd.DataFrame, list[tuple[str, pd.DataFrame]], int]:
-    """(scaling points by width, [(label, GC-TTT points by K incl. the base baseline)], base width)."""
-    baseline = frame[frame["method"] == "baseline"]
-    ttt = frame[frame["method"] == "gcttt"]
-    if baseline.empty:
-        raise UsageError("no baseline rows: the compute figure needs baseline episodes at each width")
-    if base_width is None:
-        base_width = int(ttt["width"].min()) if not ttt.empty else int(baseline["width"].min())
-    if base_width not in set(baseline["width"]):
-        widths = sorted(set(baseline["width"]))
-        raise UsageError(
-            f"no baseline rows at the base width {base_width} (baseline widths: {widths}); set --base-width"
-        )
-    bad = frame.groupby(["method", "width", "horizon"])["flops_total"].mean()
-    if (bad <= 0).any():
-        configs = [f"{m} w={w} K={k}" for (m, w, k), v in bad.items() if v <= 0]
-        raise UsageError(f"flops_total is 0 for {configs}: these rows were written without FLOP counting")
-    scaling = summarize(baseline, ["width"], confidence, resamples).sort_values("width")
-    start = scaling[scaling["width"] == base_width].assign(horizon=0, once=False)
-    curves = []
-    ttt = ttt[ttt["width"] == base_width]
-    for key, group in ttt.groupby(list(TTT_CONFIG), sort=True):
-        points = summarize(group, ["horizon", "once"], confidence, resamples)
-        points = pd.concat([start, points], ignore_index=True).sort_values("flops_total")
-        selection, grad_steps, lr, q = key
-        knobs = f"{selection}, N={grad_steps}, lr={fmt_lr(lr)}" + (f", q={q:g}" if q else "")
-        curves.append((knobs, points))
-    return scaling, curves, base_width
+def configurations(frame: pd.DataFrame, confidence: float, resamples: int) -> pd.DataFrame:
+    """One row per configuration: success with CI and the mean of every FLOP column."""
+    out = summarize(frame, ARM, confidence, resamples, means=FLOP_COLUMNS)
+    out["label"] = [label(r) for _, r in out.iterrows()]
+    return out
 
 
-def _k_label(row: pd.Series) -> str:
-    return "once" if row["once"] else f"K={row['horizon']}"
+def label(row: pd.Series) -> str:
+    if row["method"] == "baseline":
+        return f"width {int(row['width'])}"
+    k = {"once": "once", "once-keep": "once, kept"}.get(row["schedule"], f"K={int(row['horizon'])}")
+    batch = f", b={int(row['finetune_batch'])}" if row["finetune_batch"] else ""
+    return f"{row['selection']} {k}, N={int(row['grad_steps'])}{batch}, lr={fmt_lr(float(row['lr']))}"
 
 
-def _annotate(ax, xs: pd.Series, ys: pd.Series, labels: list[str], color: str) -> None:
-    """Label points to their right, alternately above and below, so neighbours do not collide."""
-    for i, (x, y, label) in enumerate(zip(xs, ys, labels, strict=False)):
-        offset = (5, 5) if i % 2 == 0 else (5, -12)
-        ax.annotate(
-            label,
-            (x, y),
-            xytext=offset,
-            textcoords="offset points",
-            fontsize=8,
-            color=color,
-            bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.7},
-        )
+def base_acting(configs: pd.DataFrame, base_width: int) -> float:
+    """Acting FLOPs per episode of the base model without TTT: the unit of panels (b) and (c)."""
+    base = configs[(configs["method"] == "baseline") & (configs["width"] == base_width)]
+    if base.empty:
+        raise UsageError(f"no baseline rows at the base width {base_width}: the compute study needs them")
+    return float(base["flops_act"].iloc[0])
 
 
-def draw(frame: pd.DataFrame, args: argparse.Namespace, out_stem: str) -> list:
-    style()
+def paper_series(configs: pd.DataFrame, base_width: int) -> pd.DataFrame:
+    """The TTT curve of the paper's figure: critic selection at the base width, the (N, lr) with the
+    most re-plan intervals; K from the longest to the shortest."""
+    ttt = configs[
+        (configs["method"] == "gcttt") & (configs["width"] == base_width) & (configs["selection"] == "critic")
+    ]
+    ttt = ttt[ttt["schedule"].isin(["receding", "once"])]
+    if ttt.empty:
+        return ttt
+    best = ttt.groupby(["grad_steps", "lr", "finetune_batch"]).size().sort_values(ascending=False).index[0]
+    series = ttt[(ttt["grad_steps"] == best[0]) & (ttt["lr"] == best[1]) & (ttt["finetune_batch"] == best[2])]
+    return series.sort_values("horizon", ascending=False)
+
+
+def paper_points(configs: pd.DataFrame, base_width: int) -> pd.DataFrame:
+    """Panel (a): models at (w / w0)^2; the TTT curve at the 1x baseline, then K points at the x of
+    the paired widths (the k-th K at the (k+1)-th width)."""
+    models = configs[configs["method"] == "baseline"].sort_values("width")
+    models = models.assign(family="model scaling", x=(models["width"] / base_width) ** 2)
+    widths = [w for w in models["width"] if w > base_width]
+    series = paper_series(configs, base_width)
+    start = models[models["width"] == base_width].assign(family="GC-TTT")
+    ttt = series.head(len(widths)).assign(family="GC-TTT", x=[(w / base_width) ** 2 for w in widths[: len(series)]])
+    return pd.concat([models, start, ttt], ignore_index=True).assign(panel="paper")
+
+
+def exact_points(configs: pd.DataFrame, base_width: int, amortise: int = 0) -> pd.DataFrame:
+    """Panel (b): every configuration at its counted FLOPs per episode (plus amortised pre-training)."""
+    unit = base_acting(configs, base_width)
+    points = configs[(configs["method"] == "baseline") | (configs["width"] == base_width)].copy()
+    points["family"] = np.where(points["method"] == "baseline", "model scaling", "GC-TTT")
+    x = points["flops_total"].to_numpy(float)
+    if amortise:
+        x = x + points["pretrain_flops"].to_numpy(float) / amortise
+    points["x"] = x
+    points["multiple"] = x / unit
+    return points.assign(panel="exact")
+
+
+def matched_points(configs: pd.DataFrame, base_width: int, budgets) -> pd.DataFrame:
+    """Panel (c): per budget (multiples of the base model's acting FLOPs per episode) and family, the
+    configuration with the best success among those whose exact FLOPs per episode fit the budget."""
+    unit = base_acting(configs, base_width)
+    families = {
+        "model scaling": configs[configs["method"] == "baseline"],
+        "GC-TTT": configs[(configs["method"] == "gcttt") & (configs["width"] == base_width)],
+    }
+    rows = []
+    for budget in budgets:
+        for family, group in families.items():
+            fits = group[group["flops_total"] <= budget * unit * (1 + 1e-9)]
+            if family == "GC-TTT":  # the base model without TTT is also a way to spend under budget
+                fits = pd.concat([fits, configs[(configs["method"] == "baseline") & (configs["width"] == base_width)]])
+                fits = fits[fits["flops_total"] <= budget * unit * (1 + 1e-9)]
+            if fits.empty:
+                continue
+            best = fits.sort_values(["mean", "flops_total"], ascending=[False, True], kind="stable").iloc[0]
+            rows.append({**best.to_dict(), "family": family, "budget": budget, "x": budget})
+    return pd.DataFrame(rows).assign(panel="matched")
+
+
+def _errorbar(ax, points: pd.DataFrame, **kwargs) -> None:
+    yerr = np.vstack([points["mean"] - points["low"], points["high"] - points["mean"]]).clip(min=0)
+    ax.errorbar(points["x"], points["mean"], yerr=yerr, capsize=3, markersize=5, **kwargs)
+
+
+COLORS = {"model scaling": "C0", "GC-TTT": "C3"}
+
+
+def multiple_text(multiple: float) -> str:
+    return f"{multiple:,.0f}x" if multiple >= 100 else f"{multiple:.3g}x"
+
+
+def draw(frame: pd.DataFrame, args: argparse.Namespace) -> list:
     import matplotlib.pyplot as plt
 
-    dataset = single(frame, "dataset", "--dataset")
-    backbone = single(frame, "backbone", "--backbone")
-    scaling, curves, base_width = compute_points(frame, args.base_width, args.confidence, args.resamples)
-    if not curves:
-        print(f"note: no GC-TTT rows at width {base_width}; drawing the scaling curve only", file=sys.stderr)
-    every = pd.concat([scaling, *(p for _, p in curves)])
-    base_flops = float(scaling.loc[scaling["width"] == base_width, "flops_total"].iloc[0])
-    # Exact counting can put fine-tuning orders of magnitude above acting; then the model-scaling
-    # points crowd at the left, and a second panel shows them on a linear, relative axis.
-    zoom = np.log10(every["flops_total"].max() / every["flops_total"].min()) > 1.5 and len(scaling) > 1
-    if zoom:
-        fig, (ax, zax) = plt.subplots(1, 2, figsize=(9.0, 4.6), gridspec_kw={"width_ratios": [2.4, 1]}, sharey=True)
-    else:
-        fig, ax = plt.subplots(figsize=(7.0, 4.6))
+    configs = configurations(frame, args.confidence, args.resamples)
+    ttt_widths = configs.loc[configs["method"] == "gcttt", "width"]
+    base_width = args.base_width or int(ttt_widths.min() if len(ttt_widths) else configs["width"].min())
+    paper = paper_points(configs, base_width)
+    exact = exact_points(configs, base_width, args.amortise_episodes)
+    matched = matched_points(configs, base_width, args.budgets)
+    unit = base_acting(configs, base_width)
 
-    for i, (knobs, points) in enumerate(curves):
-        color = f"C{i + 1}"
-        _errorbar(
-            ax,
-            points,
-            points["flops_total"],
-            fmt="s-",
-            ms=8,
-            color=color,
-            label=f"GC-TTT at width {base_width} ({knobs}), re-plan every K steps",
+    style()
+    fig, axes = plt.subplots(1, 3, figsize=(16, 5.2))
+    ax = axes[0]
+    for family in ("model scaling", "GC-TTT"):
+        pts = paper[paper["family"] == family].sort_values("x")
+        _errorbar(ax, pts, fmt="o-", color=COLORS[family], label=family)
+    for _, p in paper[paper["family"] == "model scaling"].iterrows():
+        ax.annotate(
+            f"w={int(p['width'])}", (p["x"], p["mean"]), textcoords="offset points", xytext=(4, -12), fontsize=8
         )
-        ttt_points = points[points["horizon"] > 0]
-        _annotate(
-            ax,
-            ttt_points["flops_total"],
-            ttt_points["mean"],
-            [_k_label(r) for _, r in ttt_points.iterrows()],
-            color,
-        )
-    _errorbar(ax, scaling, scaling["flops_total"], fmt="o-", color="C0", label="Model scaling, no TTT (label: width)")
-    widths = [f"w={w}" for w in scaling["width"]]
-    if zoom:
-        relative = scaling["flops_total"] / base_flops
-        _errorbar(zax, scaling, relative, fmt="o-", color="C0")
-        # Ticks name the widths; the relative compute sits beside each point (both on the ticks overlap).
-        zax.set_xticks(list(relative), [str(w) for w in scaling["width"]], fontsize=8)
-        _annotate(zax, relative, scaling["mean"], [f"{r:.3g}x" for r in relative], "C0")
-        zax.set_xlim(relative.min() - 0.3, relative.max() + 0.5)
-        zax.set_xlabel(f"network width (at its compute\nrelative to width {base_width})", fontsize=9)
-        zax.tick_params(labelleft=False)
-        zax.set_title("zoom: model scaling without TTT", fontsize=10)
-    else:
-        _annotate(ax, scaling["flops_total"], scaling["mean"], widths, "C0")
+    for _, p in paper[(paper["family"] == "GC-TTT") & (paper["method"] == "gcttt")].iterrows():
+        k = f"K={int(p['horizon'])}" + (" (once)" if p["schedule"] == "once" else "")
+        ax.annotate(k, (p["x"], p["mean"]), textcoords="offset points", xytext=(4, 5), fontsize=8, color="C3")
+    ax.set_xlabel("test-time compute, the paper's accounting: (w / w0)^2")
+    ax.set_title("(a) as the paper draws it")
+
+    ax = axes[1]
+    for family, marker in (("model scaling", "o"), ("GC-TTT", "s")):
+        pts = exact[exact["family"] == family].sort_values("x")
+        _errorbar(ax, pts, fmt=marker, color=COLORS[family], label=family, linestyle="none")
+        for _, p in pts.iterrows():
+            ax.annotate(multiple_text(p["multiple"]), (p["x"], p["mean"]), textcoords="offset points",
+                        xytext=(3, 4), fontsize=7, color=COLORS[family])  # fmt: skip
     ax.set_xscale("log")
-    top = ax.secondary_xaxis("top", functions=(lambda x: x / base_flops, lambda x: x * base_flops))
-    top.set_xlabel(f"compute relative to the width-{base_width} model without TTT", fontsize=9)
-    ax.set_xlabel("counted test-time FLOPs per episode (acting + selection + fine-tuning)")
-    ax.set_ylabel("success rate")
-    low, high = float(every["low"].min()), float(every["high"].max())
-    pad = max(0.05, 0.1 * (high - low))
-    ax.set_ylim(max(-0.02, low - pad), min(1.02, high + pad))
-    ax.set_xlim(every["flops_total"].min() / 2.5, every["flops_total"].max() * 4)
-    ax.legend(loc="upper left", frameon=False, fontsize=8)
-    fig.suptitle(f"Compute allocation: {backbone_label(backbone)} on {dataset}")
-    seeds, n_episodes = counts(frame)
+    what = "test-time FLOPs per episode" + (
+        f" + pre-training / {args.amortise_episodes} episodes" if args.amortise_episodes else ""
+    )
+    ax.set_xlabel(f"exact {what} (log)")
+    ax.set_title("(b) counted exactly (labels: x base acting)")
+
+    ax = axes[2]
+    for family, fmt, shift in (("model scaling", "o-", 0.95), ("GC-TTT", "s--", 1.05)):
+        pts = matched[matched["family"] == family].sort_values("x")
+        _errorbar(ax, pts.assign(x=pts["x"] * shift), fmt=fmt, color=COLORS[family], label=family)
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(list(args.budgets), [f"{b:g}x" for b in args.budgets])
+    ax.set_xlabel("budget per episode (x the base model's acting FLOPs)")
+    ax.set_title("(c) best success within a matched budget")
+    for ax in axes:
+        ax.set_ylabel("success rate")
+        ax.set_ylim(-0.02, 1.02)
+        ax.legend(loc="upper left", fontsize=8)
+
+    dataset, backbone = single(frame, "dataset", "--dataset"), single(frame, "backbone", "--backbone")
+    seeds, episodes = counts(frame)
+    source = ", ".join(sorted(frame["dataset_source"].unique())) if "dataset_source" in frame else "?"
+    fig.suptitle(f"Compute allocation: {backbone_label(backbone)} on {dataset} ({source} data)", fontsize=12)
     add_caption(
         fig,
-        f"Success rate (mean over pre-training seeds of the per-seed rate) against the mean counted FLOPs per "
-        f"episode. Error bars: {args.confidence:.0%} bootstrap CI (scipy.stats.bootstrap, percentile, "
-        f"{args.resamples} resamples, episodes resampled within each seed). The first GC-TTT point is the "
-        f"width-{base_width} baseline; 'once': fine-tuned once per episode. {count_text(seeds, n_episodes)} "
-        f"({_span(every['episodes'])} per point).",
+        f"Success rate (mean over pre-training seeds) with {args.confidence:.0%} stratified bootstrap CIs. Base "
+        f"model: width {base_width}; its acting costs {unit / 1e9:.3g} GFLOPs per episode. (a) the paper's x-axis "
+        "(a model at (w/w0)^2; GC-TTT's K points parked at the paired widths' x). (b) exact counted FLOPs per "
+        "episode: acting + selection value passes + fine-tuning updates (torch's FLOP counter). (c) for each "
+        "budget, the best configuration of each family whose exact FLOPs fit it. "
+        f"{count_text(seeds, episodes)}.",
     )
-    paths = save(fig, args.out, out_stem)
-    table = pd.concat(
-        [scaling.assign(curve="scaling")] + [p.assign(curve=f"gcttt ({k})") for k, p in curves],
-        ignore_index=True,
-    )
+    paths = save(fig, args.out, args.name)
     csv = paths[0].with_suffix(".csv")
-    table.to_csv(csv, index=False)
+    keep = ["panel", "family", "label", "x", "mean", "low", "high", "seeds", "episodes", *FLOP_COLUMNS]
+    table = pd.concat([paper, exact.assign(budget=np.nan), matched], ignore_index=True)
+    table["multiple"] = table["flops_total"] / unit
+    table[[*keep, "multiple", "budget", *ARM]].to_csv(csv, index=False)
     return [*paths, csv]
-
-
-def _errorbar(ax, points: pd.DataFrame, x: pd.Series, **kwargs) -> None:
-    yerr = np.vstack([points["mean"] - points["low"], points["high"] - points["mean"]]).clip(min=0)
-    ax.errorbar(x, points["mean"], yerr=yerr, capsize=3, lw=1.6, **{"ms": 6, **kwargs})
-
-
-def _span(values: pd.Series) -> str:
-    low, high = int(values.min()), int(values.max())
-    return str(low) if low == high else f"{low}-{high}"
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def body() -> int:
-        frame = with_once(filter_kind(load(args, REQUIRED), "compute"))
+        frame = filter_kind(load(args, REQUIRED), "compute")
         require_one_sweep(frame, args.sweep_id)
-        for path in draw(frame, args, args.name):
+        if args.amortise_episodes < 0:
+            raise UsageError(f"--amortise-episodes must be 0 or more (got {args.amortise_episodes})")
+        for path in draw(frame, args):
             print(f"wrote {path}")
         return 0
 

@@ -31,11 +31,13 @@ def _mlp(width: int, depth: int, n_in: int, n_out: int, batch: int = 1) -> int:
     return 2 * batch * sum(a * b for a, b in itertools.pairwise(dims))
 
 
-def _flops(width: int, depth: int, steps: int, replans: int, grad_steps: int, selected: int) -> dict[str, int]:
+def _flops(
+    width: int, depth: int, steps: int, replans: int, grad_steps: int, selected: int, batch: int = BATCH
+) -> dict[str, int]:
     act = steps * _mlp(width, depth, 2 * OBS_DIM, ACT_DIM)
     selection = replans * selected * _mlp(width, depth, 2 * OBS_DIM, 1)
     # Forward + backward (3x) of the value, two Q heads and the actor per update.
-    per_update = 3 * (_mlp(width, depth, 2 * OBS_DIM, 1, BATCH) * 3 + _mlp(width, depth, 2 * OBS_DIM, ACT_DIM, BATCH))
+    per_update = 3 * (_mlp(width, depth, 2 * OBS_DIM, 1, batch) * 3 + _mlp(width, depth, 2 * OBS_DIM, ACT_DIM, batch))
     finetune = replans * grad_steps * per_update
     return {
         "flops_act": act,
@@ -112,6 +114,7 @@ def episodes(
     lr: float = 0.0,
     q: float = 0.0,
     depth: int = 3,
+    finetune_batch: int = BATCH,
 ) -> list[EpisodeRecord]:
     """Episodes of one configuration, each a success with probability `p` (shifted per seed)."""
     records = []
@@ -149,7 +152,7 @@ def episodes(
                         horizon=horizon,
                         grad_steps=grad_steps,
                         lr=lr,
-                        finetune_batch=BATCH if method == "gcttt" else 0,
+                        finetune_batch=finetune_batch if method == "gcttt" else 0,
                         q=q,
                         compiled=False,
                         task_suite="ogbench",
@@ -168,7 +171,7 @@ def episodes(
                         mean_selected=float(np.mean(selected)) if selected else 0.0,
                         value_evaluations=replans * 100_000,
                         updates=replans * grad_steps,
-                        **_flops(width, depth, steps, replans, grad_steps, 100_000),
+                        **_flops(width, depth, steps, replans, grad_steps, 0 if keep else 100_000, finetune_batch),
                         **knobs,
                     )
                 )
@@ -216,6 +219,13 @@ def write_compute(
             lr=3e-4,
             **common,
         )
+        paths.append(write_records(directory / name, records, _extra("compute-synthetic", "compute", name)))
+    for grad_steps, p in ((1, 0.27), (4, 0.30), (16, 0.33)):
+        name = f"gcttt-critic-free-N{grad_steps}-b64"
+        records = episodes(
+            rng, p=p, width=512, method="gcttt", selection="critic-free", horizon=0, grad_steps=grad_steps,
+            lr=3e-4, q=0.2, finetune_batch=64, **common,
+        )  # fmt: skip
         paths.append(write_records(directory / name, records, _extra("compute-synthetic", "compute", name)))
     return paths
 

@@ -1,12 +1,19 @@
 #!/usr/bin/env python
-"""The compute-allocation study: larger models without TTT versus the base model with TTT.
+"""The compute-allocation study: larger models without TTT versus the base model with GC-TTT.
 
-Arms: the pre-trained policy at widths 512/624/732/992 (paper scale; scaled by the same ratios
-from the preset's width, e.g. 128/156/183/248 at the cpu preset) without test-time training, and
-the base width with GC-TTT re-planning every K in {1000, 500, 200, 100} steps (K at the episode
-limit is the once-per-episode form). Every episode row carries its counted test-time FLOPs
-(acting, selection, fine-tuning), so `analysis/plot_compute.py` can place each arm on a FLOPs
-axis. Missing checkpoints (one per width and seed) are pre-trained first.
+Default setting: the paper's (GC-IQL on antmaze-medium-stitch-v0, SPEC §7), 3 pre-training seeds.
+Arms:
+- model scaling: the pre-trained policy without TTT at the paper's width ratios
+  512 : 624 : 732 : 992 : 1332, scaled to the preset's width, plus 4x the base width (16x the
+  acting FLOPs) so that panel (c) of the figure reaches 16x;
+- GC-TTT at the base width re-planning every K = 1000 / 500 / 200 / 100 steps with N = 200 and
+  critic selection (K equal to the episode limit: once per episode), at --lr (the paper's 3e-4 by
+  default; pass the one a held-out tuning chose, and say so);
+- cheap GC-TTT that fits small budgets: critic-free selection (no network passes), once per
+  episode, --cheap-N updates of batch --cheap-batch, at each --cheap-lr.
+Every row carries its counted FLOPs per phase, the unit costs and the checkpoint's pre-training
+FLOPs, so `analysis/plot_compute.py` can draw the paper's axis, exact FLOPs and matched budgets.
+Missing checkpoints (one per width and seed) are pre-trained first.
 """
 
 from __future__ import annotations
@@ -24,12 +31,14 @@ from sweeps.arms import baseline_arms, ttt_grid
 from sweeps.common import add_common_arguments, apply_config_file, build_settings, fail
 
 PROG = "compute_sweep.py"
-PAPER_WIDTHS = (512, 624, 732, 992)
-"""Widths of the paper's model-scaling curve; other presets keep their ratios to 512."""
+PAPER_WIDTHS = (512, 624, 732, 992, 1332)
+"""The paper's model-scaling widths (1332 pairs with K = 100); other presets keep their ratios."""
+MATCHED_WIDTH_RATIO = 4
+"""An extra width of 4x the base (16x acting FLOPs) so the matched-budget panel reaches 16x."""
 
 
 def scaled_widths(base: int) -> list[int]:
-    return [round(base * w / PAPER_WIDTHS[0]) for w in PAPER_WIDTHS]
+    return [round(base * w / PAPER_WIDTHS[0]) for w in PAPER_WIDTHS] + [base * MATCHED_WIDTH_RATIO]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,20 +48,34 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=(
             "Examples:\n"
-            "  python sweeps/compute_sweep.py                     # GC-IQL, cpu preset\n"
-            "  python sweeps/compute_sweep.py --preset smoke\n"
-            "  python analysis/plot_compute.py                    # the figure from the results\n"
+            "  python sweeps/compute_sweep.py                       # GC-IQL, antmaze-medium-stitch, cpu preset\n"
+            "  python sweeps/compute_sweep.py --preset smoke --dataset pointmaze-medium-stitch-v0 --seeds 0\n"
+            "  python analysis/plot_compute.py ~/gcttt-results/sweeps/NAME   # the three panels\n"
         ),
     )
     add_common_arguments(p, default_backbone="gciql")
+    for action in p._actions:
+        if action.dest == "dataset":
+            action.default = "antmaze-medium-stitch-v0"
+            action.help = "OGBench dataset name (default: antmaze-medium-stitch-v0, the paper's)"
+        if action.dest == "seeds":
+            action.default = [0, 1, 2]
+            action.help = "pre-training seeds (default: 0 1 2)"
     g = p.add_argument_group("the study")
     g.add_argument(
-        "--widths", type=int, nargs="+", default=None, help="widths without TTT (default: the paper's, scaled)"
+        "--widths", type=int, nargs="+", default=None, help="widths without TTT (default: the paper's ratios, scaled)"
     )
-    g.add_argument("--K", type=int, nargs="+", default=[1000, 500, 200, 100], help="re-plan horizons of the TTT arms")
-    g.add_argument("--N", type=int, default=None, help="gradient steps per re-plan (default: 50; smoke: 5)")
-    g.add_argument("--lr", type=float, default=3e-4, help="fine-tuning learning rate")
-    g.add_argument("--selection", default="critic", help="selection strategy of the TTT arms")
+    g.add_argument("--K", type=int, nargs="+", default=[1000, 500, 200, 100], help="re-plan intervals of GC-TTT")
+    g.add_argument(
+        "--N", type=int, default=None, help="gradient steps per re-plan (default: 200, the paper's; smoke: 5)"
+    )
+    g.add_argument("--lr", type=float, default=3e-4, help="fine-tuning learning rate (default: 3e-4, the paper's)")
+    g.add_argument("--selection", default="critic", help="selection strategy of the K arms (default: critic)")
+    g.add_argument(
+        "--cheap-N", type=int, nargs="*", default=[1, 2, 4, 8, 16], help="updates of the cheap critic-free arms"
+    )
+    g.add_argument("--cheap-batch", type=int, default=64, help="batch of the cheap arms' updates (default: 64)")
+    g.add_argument("--cheap-lr", type=float, nargs="+", default=[3e-4, 3e-3], help="learning rates of the cheap arms")
     return p
 
 
@@ -64,19 +87,32 @@ def main(argv: list[str] | None = None) -> int:
         widths = args.widths if args.widths is not None else scaled_widths(preset.width)
         if not widths or min(widths) < 1:
             raise UsageError(f"--widths needs positive widths (got {widths})")
+        if args.cheap_batch < 1:
+            raise UsageError(f"--cheap-batch must be at least 1 (got {args.cheap_batch})")
         base = min(widths)
-        steps = args.N if args.N is not None else (5 if preset.name == "smoke" else 50)
-        grid = {"widths": widths, "K": args.K, "N": [steps], "lr": [args.lr], "selection": args.selection}
+        steps = args.N if args.N is not None else (5 if preset.name == "smoke" else 200)
+        grid = {
+            "widths": widths,
+            "K": args.K,
+            "N": [steps],
+            "lr": [args.lr],
+            "selection": args.selection,
+            "cheap": [args.cheap_N, args.cheap_batch, args.cheap_lr],
+        }
         settings = build_settings(args, "compute", grid)
         from gcttt.envs import dataset_info
 
         limit = dataset_info(settings.dataset).episode_limit
-        arms = baseline_arms(list(args.seeds), sorted(set(widths)), suite=settings.suite)
         knobs = dict(suite=settings.suite, **settings.knobs)
-        arms += ttt_grid(list(args.seeds), base, [args.selection], args.K, [steps], [args.lr], [0.2], limit, **knobs)
+        seeds = list(args.seeds)
+        arms = baseline_arms(seeds, sorted(set(widths)), suite=settings.suite)
+        arms += ttt_grid(seeds, base, [args.selection], args.K, [steps], [args.lr], [0.2], limit, **knobs)
+        if args.cheap_N:
+            cheap = {**knobs, "finetune_batch": args.cheap_batch}
+            arms += ttt_grid(seeds, base, ["critic-free"], [limit], args.cheap_N, args.cheap_lr, [0.2], limit, **cheap)
         from sweeps.driver import run_sweep
 
-        return run_sweep(settings, arms, PROG)
+        return run_sweep(settings, list(dict.fromkeys(arms)), PROG)
     except GctttError as exc:
         return fail(PROG, exc)
 

@@ -39,18 +39,70 @@ def _check_figure(path: Path) -> None:
     assert image[..., :3].std() > 0.05  # not a blank canvas
 
 
-def test_plot_compute_renders(results, tmp_path, capsys):
+def test_plot_compute_renders_three_panels(results, tmp_path, capsys):
     assert plot_compute.main([str(results / "compute"), "--out", str(tmp_path), *FAST]) == 0
     _check_figure(tmp_path / "compute.png")
     points = pd.read_csv(tmp_path / "compute.csv")
-    scaling = points[points["curve"] == "scaling"]
-    ttt = points[points["curve"] != "scaling"]
-    assert list(scaling["width"]) == [512, 624, 732, 992]
-    assert sorted(ttt["horizon"]) == [0, 100, 200, 500, 1000]  # the base baseline starts the TTT curve
-    assert (ttt["flops_total"].diff().dropna() > 0).all()  # ordered by compute
-    assert (points["seeds"] == 2).all() and (points["episodes"] == 12).all()
+    assert set(points["panel"]) == {"paper", "exact", "matched"}
+    paper = points[points["panel"] == "paper"]
+    models = paper[paper["family"] == "model scaling"]
+    assert list(models["width"]) == [512, 624, 732, 992]
+    assert list(models["x"]) == pytest.approx([(w / 512) ** 2 for w in (512, 624, 732, 992)])
+    ttt = paper[paper["family"] == "GC-TTT"]
+    # The TTT curve starts at the 1x baseline, its K points parked at the paired widths' x.
+    assert list(ttt["horizon"]) == [0, 1000, 500, 200]
+    assert list(ttt["x"]) == pytest.approx([1.0, (624 / 512) ** 2, (732 / 512) ** 2, (992 / 512) ** 2])
+    exact = points[points["panel"] == "exact"]
+    assert (exact["x"] == exact["flops_total"]).all()
+    assert exact.loc[(exact["method"] == "baseline") & (exact["width"] == 512), "multiple"].iloc[0] == pytest.approx(1)
+    assert (points["seeds"] == 2).all()
     assert (points["low"] <= points["mean"]).all() and (points["mean"] <= points["high"]).all()
     assert "compute.png" in capsys.readouterr().out
+
+
+def _config(method, width, flops, mean, **knobs):
+    base = {
+        "method": method, "width": width, "selection": "", "schedule": "", "horizon": 0, "grad_steps": 0,
+        "lr": 0.0, "finetune_batch": 0, "q": 0.0, "mean": mean, "low": mean - 0.1, "high": mean + 0.1,
+        "seeds": 3, "episodes": 15, "flops_total": flops, "flops_act": flops, "flops_selection": 0.0,
+        "flops_finetune": 0.0, "pretrain_flops": 0.0,
+    }  # fmt: skip
+    return {**base, **knobs}
+
+
+def test_paper_axis_places_models_and_k_points_from_the_widths_alone():
+    rows = [_config("baseline", w, 10.0 * w, 0.3) for w in (128, 156, 183, 248, 333)]
+    for k, flops in ((1000, 1e9), (500, 5e9), (200, 2e10), (100, 3e10)):  # FLOPs play no part in (a)
+        rows.append(_config("gcttt", 128, flops, 0.4, selection="critic", schedule="receding", horizon=k,
+                            grad_steps=200, lr=3e-4))  # fmt: skip
+    points = plot_compute.paper_points(pd.DataFrame(rows), base_width=128)
+    models = points[points["family"] == "model scaling"]
+    assert list(models["x"]) == pytest.approx([(w / 128) ** 2 for w in (128, 156, 183, 248, 333)])
+    ttt = points[points["family"] == "GC-TTT"]
+    assert list(ttt["horizon"]) == [0, 1000, 500, 200, 100]
+    assert list(ttt["x"]) == pytest.approx([1.0, *((w / 128) ** 2 for w in (156, 183, 248, 333))])
+
+
+def test_matched_budgets_take_the_best_configuration_that_fits():
+    unit = 100.0  # the base model's acting FLOPs per episode
+    rows = [
+        _config("baseline", 128, unit, 0.30),
+        _config("baseline", 181, 2 * unit, 0.25),  # 2x, worse than the base
+        _config("baseline", 256, 4 * unit, 0.40),  # 4x
+        _config("gcttt", 128, 1.5 * unit, 0.35, selection="critic-free", schedule="once-keep", grad_steps=1),
+        _config("gcttt", 128, 7 * unit, 0.50, selection="critic-free", schedule="once-keep", grad_steps=8),
+        _config("gcttt", 128, 900 * unit, 0.90, selection="critic", schedule="receding", horizon=100),
+    ]
+    matched = plot_compute.matched_points(pd.DataFrame(rows), base_width=128, budgets=[1, 2, 4, 8, 1000])
+    best = {(r.family, r.budget): (r.width, r.mean) for r in matched.itertuples()}
+    assert best[("model scaling", 1)] == (128, 0.30)
+    assert best[("model scaling", 2)] == (128, 0.30)  # the 2x model is worse: the base still wins
+    assert best[("model scaling", 4)] == (256, 0.40)
+    assert best[("model scaling", 1000)] == (256, 0.40)
+    assert best[("GC-TTT", 1)] == (128, 0.30)  # nothing of TTT fits 1x: the base model itself
+    assert best[("GC-TTT", 2)] == (128, 0.35)
+    assert best[("GC-TTT", 4)][1] == 0.35 and best[("GC-TTT", 8)][1] == 0.50
+    assert best[("GC-TTT", 1000)][1] == 0.90
 
 
 def test_plotted_intervals_are_gcttt_stats(results, tmp_path):
@@ -59,7 +111,7 @@ def test_plotted_intervals_are_gcttt_stats(results, tmp_path):
     points = pd.read_csv(tmp_path / "compute.csv")
     frame = read_results(results / "compute" / "baseline-w624")
     expected = success_ci(frame["success"], groups=frame["pretrain_seed"], n_resamples=200)
-    row = points[(points["curve"] == "scaling") & (points["width"] == 624)].iloc[0]
+    row = points[(points["panel"] == "exact") & (points["method"] == "baseline") & (points["width"] == 624)].iloc[0]
     assert (row["mean"], row["low"], row["high"]) == pytest.approx(tuple(expected))
 
 
@@ -273,7 +325,7 @@ def test_mlflow_experiment_source(results, tmp_path, capsys):
 def test_synthetic_cli_writes_both_sweeps(tmp_path):
     assert synthetic.main([str(tmp_path)]) == 0
     compute = sorted(p.parent.name for p in (tmp_path / "compute").glob("*/part-*.parquet"))
-    assert len(compute) == 8 and list((tmp_path / "horizon" / "baseline").glob("part-*.parquet"))
+    assert len(compute) == 11 and list((tmp_path / "horizon" / "baseline").glob("part-*.parquet"))
     frame = read_results(tmp_path / "compute" / "gcttt-K100")
     assert (frame["flops_total"] == frame[["flops_act", "flops_selection", "flops_finetune"]].sum(axis=1)).all()
     assert np.all(frame["method"] == "gcttt")

@@ -168,18 +168,24 @@ def test_resume_without_state_and_rerun_of_existing_sweep_are_refused(tmp_path, 
     assert "already exists" in capsys.readouterr().err
 
 
-def test_compute_sweep_arms_cover_widths_and_horizons(monkeypatch):
+def test_compute_sweep_arms_cover_widths_horizons_and_cheap_budgets(monkeypatch):
+    from gcttt.ttt import schedule_for
     from sweeps import compute_sweep
 
     seen = {}
-    monkeypatch.setattr("sweeps.driver.run_sweep", lambda settings, arms, prog: seen.update(arms=arms) or 0)
+    monkeypatch.setattr("sweeps.driver.run_sweep", lambda settings, arms, prog: seen.update(s=settings, arms=arms) or 0)
     assert compute_sweep.main(["--preset", "cpu", "--out", "/tmp/unused"]) == 0
-    names = [a.name for a in seen["arms"]]
-    assert [a.width for a in seen["arms"] if a.method == "baseline"] == [128, 156, 183, 248]
-    ttt = [a for a in seen["arms"] if a.method == "gcttt"]
-    assert sorted(a.horizon for a in ttt) == [100, 200, 500, 1000]
-    assert all(a.width == 128 for a in ttt)
-    from gcttt.ttt import schedule_for
-
-    assert [schedule_for(a.ttt_config(), 1000) for a in ttt if a.horizon == 1000] == ["once"]
+    assert seen["s"].dataset == "antmaze-medium-stitch-v0" and seen["s"].backbone == "gciql"
+    arms = seen["arms"]
+    names = [a.name for a in arms]
     assert len(names) == len(set(names))
+    widths = [a.width for a in arms if a.method == "baseline" and a.seed == 0]
+    assert widths == [128, 156, 183, 248, 333, 512]  # 512:624:732:992:1332 scaled, and 4x for 16x FLOPs
+    assert {a.seed for a in arms} == {0, 1, 2}
+    ttt = [a for a in arms if a.method == "gcttt" and a.selection == "critic" and a.seed == 0]
+    assert sorted(a.horizon for a in ttt) == [100, 200, 500, 1000]
+    assert all(a.width == 128 and a.grad_steps == 200 for a in ttt)
+    assert [schedule_for(a.ttt_config(), 1000) for a in ttt if a.horizon == 1000] == ["once"]
+    cheap = [a for a in arms if a.selection == "critic-free" and a.seed == 0]
+    assert sorted({a.grad_steps for a in cheap}) == [1, 2, 4, 8, 16] and {a.finetune_batch for a in cheap} == {64}
+    assert all(schedule_for(a.ttt_config(), 1000) == "once-keep" for a in cheap)
