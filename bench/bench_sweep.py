@@ -97,7 +97,7 @@ def main() -> int:
     ttt_u, ttt_c = uncached[uncached["method"] == "gcttt"], cached[cached["method"] == "gcttt"]
     result = {
         "sweep": "quick (smoke preset)" if args.quick else "make demo (cpu preset default grid)",
-        "episodes": int(len(uncached)),
+        "episodes": len(uncached),
         "seconds_uncached": round(seconds_uncached, 1),
         "seconds_cached": round(seconds_cached, 1),
         "speedup": round(seconds_uncached / seconds_cached, 3),
