@@ -22,8 +22,9 @@ demo: install
 test: install
 	$(PY) -m pytest -q
 
+# pytest exits 5 when it selects no test; a checkout without slow tests is not a failure.
 test-slow: install
-	$(PY) -m pytest -q -m slow
+	$(PY) -m pytest -q -m slow || [ $$? -eq 5 ]
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
-from gcttt.errors import GctttError, UsageError
+from gcttt.errors import GctttError, UsageError, run_main  # noqa: F401  (run_main: the scripts' entry)
 from gcttt.records import part_files
 from gcttt.summary import CONFIG_COLUMNS, EPISODE_KEY, drop_repeats  # noqa: F401  (EPISODE_KEY re-exported)
 
@@ -199,15 +198,3 @@ def single(frame: pd.DataFrame, column: str, flag: str) -> str:
             f"the results hold {len(values)} values of {column} ({', '.join(values)}); pick one with {flag}"
         )
     return values[0]
-
-
-def run_main(prog: str, body: Callable[[], int]) -> int:
-    """Run a script body; one-line errors instead of tracebacks for the errors users can fix."""
-    try:
-        return body()
-    except GctttError as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130

@@ -1,7 +1,8 @@
 """The `gcttt` command: data generation, pre-training and evaluation.
 
-Each subcommand lives in its own module under `gcttt.commands` and exposes `add_parser(sub)`
-and `run(args)`. Errors meant for the user (`GctttError`) print one line and exit with code 2.
+Each subcommand lives in its own module under `gcttt.commands` and registers its parser and
+handler in `add_parser(sub)`. Errors meant for the user (`GctttError`) print one line and exit
+with code 2 (`gcttt.errors.run_main`).
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gcttt.errors import GctttError
+from gcttt.errors import run_main
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,14 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return int(args.handler(args) or 0)
-    except GctttError as exc:
-        print(f"gcttt {args.command}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print(f"gcttt {args.command}: interrupted", file=sys.stderr)
-        return 130
+    return run_main(f"gcttt {args.command}", lambda: args.handler(args))
 
 
 if __name__ == "__main__":

@@ -192,14 +192,14 @@ def test_missing_files_with_fetch_never_name_the_generate_command(tmp_path):
         load_datasets(MAZE, tmp_path, fetch="never")
     # Without a local generator the hint is OGBench's downloader.
     with pytest.raises(DatasetError) as excinfo:
-        ensure_dataset_files("antmaze-medium-navigate-v0", tmp_path, fetch="never")
+        ensure_dataset_files("humanoidmaze-medium-navigate-v0", tmp_path, fetch="never")
     assert_one_line_error(excinfo, "ogbench.download_datasets")
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"{MAZE}.npz"]
 
 
 def test_offline_auto_fetch_without_generator_fails_clearly(tmp_path):
     with pytest.raises(DatasetError) as excinfo:
-        ensure_dataset_files("antmaze-medium-navigate-v0", tmp_path, fetch="auto")
+        ensure_dataset_files("humanoidmaze-medium-navigate-v0", tmp_path, fetch="auto")
     assert_one_line_error(excinfo, "no local generator", "unreachable")
     with pytest.raises(DatasetError) as excinfo:
         ensure_dataset_files(MAZE, tmp_path, fetch="download")

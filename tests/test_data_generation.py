@@ -140,7 +140,7 @@ def test_generation_is_deterministic_and_independent_of_workers(tmp_path):
 
 
 def test_unknown_or_unsupported_names_list_the_supported_ones(tmp_path):
-    for name in ("nope-v0", "antmaze-medium-navigate-v0"):
+    for name in ("nope-v0", "scene-medium-play-v0"):
         with pytest.raises(UsageError) as excinfo:
             generate_dataset(name, tmp_path, episodes=1, max_episode_steps=5, workers=1, progress=False)
         message = str(excinfo.value)

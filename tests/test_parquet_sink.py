@@ -5,13 +5,14 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
 import gcttt.records as records_module
+from analysis import synthetic
 from gcttt.errors import UsageError
 from gcttt.records import RECORD_COLUMNS, EpisodeRecord
 from workers.episode_worker import PoolResult
@@ -21,56 +22,12 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def record(**changes) -> EpisodeRecord:
-    base = EpisodeRecord(
-        dataset="pointmaze-medium-navigate-v0",
-        dataset_source="generated",
-        dataset_fingerprint="0123456789abcdef",
-        backbone="gciql",
-        preset="smoke",
-        width=32,
-        depth=2,
-        pretrain_seed=0,
-        checkpoint="/x/final.pt",
-        checkpoint_step=50,
-        pretrain_flops=123_456,
-        method="gcttt",
-        selection="critic",
-        schedule="receding",
-        horizon=100,
-        grad_steps=5,
-        lr=3e-4,
-        finetune_batch=64,
-        eps=1.0,
-        min_steps=10,
-        top_k=10,
-        q=0.0,
-        slack=0,
-        random_size=0,
-        distance_discount=0.99,
-        compiled=False,
-        task_suite="ogbench",
-        task_id=1,
-        task_pair="1,1->6,6",
-        episode_index=0,
-        seed=123,
-        success=True,
-        episode_steps=321,
-        wall_seconds=1.5,
-        act_seconds=0.5,
-        selection_seconds=0.25,
-        finetune_seconds=0.75,
-        replans=4,
-        selected_per_replan=[10, 0, 7, 3],
-        mean_selected=5.0,
-        value_evaluations=1000,
-        updates=15,
-        flops_act=10,
-        flops_selection=20,
-        flops_finetune=30,
-        flops_total=60,
-        device="cpu (x86_64, 1 threads)",
-    )
-    return replace(base, **changes)
+    defaults = dict(method="gcttt", preset="smoke", width=32, depth=2, checkpoint="/x/final.pt", checkpoint_step=50,
+                    task_id=1, seed=123, episode_steps=321, wall_seconds=1.5, act_seconds=0.5, selection_seconds=0.25,
+                    finetune_seconds=0.75, replans=4, selected_per_replan=[10, 0, 7, 3], mean_selected=5.0,
+                    value_evaluations=1000, updates=15, flops_act=10, flops_selection=20, flops_finetune=30,
+                    flops_total=60, device="cpu (x86_64, 1 threads)")  # fmt: skip
+    return synthetic.record(**{**defaults, **changes})
 
 
 CONTEXT = RunContext(sweep_id="sweep-1", trial_id="trial-7", node="writer-host")

@@ -224,6 +224,10 @@ def generate_dataset(
     if workers is not None and workers < 1:
         raise UsageError(f"--workers must be at least 1 (got {workers}); leave it out to use every core")
     out_dir = check_writable_dir(out_dir, "--out")
+    if spec.expert:
+        from gcttt.expert.shipped import load_expert
+
+        load_expert(spec.expert)  # a missing or damaged expert is refused before any episode
     existing = [p for p in split_paths(out_dir, dataset) if p.exists()]
     if existing and not overwrite:
         names = " and ".join(p.name for p in existing)
