@@ -11,7 +11,8 @@ For each cell BACKBONE/DATASET, in order:
    seed. --paper-protocol also evaluates the whole grid there, so the report can show the number
    the paper's protocol (best configuration judged on the reported tasks) would have given.
    --figure6 adds, in GC-IQL stitch cells, the selection ablation (random, no-optimality,
-   no-relevance at the chosen budget) and the re-plan curve (K = 1000/500/200/100, N = 200).
+   no-relevance and the critic, at the chosen budget) and the re-plan curve (K = 1000/500/200/100,
+   N = 200); `analysis/plot_figure6.py` draws both panels from the final sweeps' rows.
 
 Each phase is a sweep of its own (Ray Tune trials, Parquet rows with a task_suite column, an
 MLflow parent run) named NAME-CELL-tune / NAME-CELL-final; a finished phase is skipped, an
@@ -187,8 +188,9 @@ def main(argv: list[str] | None = None) -> int:
                 arms += [a for a in grid_arms(final, seeds, width, limit) if a not in arms]
             if args.figure6 and backbone == "gciql" and "stitch" in dataset:
                 knobs = dict(suite="ogbench", **final.knobs)
-                ablations = ttt_grid(seeds, width, list(ABLATIONS), [chosen.horizon or 100], [chosen.grad_steps],
-                                     [chosen.lr], [0.2], limit, **knobs)  # fmt: skip
+                # GC-TTT's own bar is the critic at the ablations' budget (the chosen arm may be critic-free).
+                ablations = ttt_grid(seeds, width, ["critic", *ABLATIONS], [chosen.horizon or 100],
+                                     [chosen.grad_steps], [chosen.lr], [0.2], limit, **knobs)  # fmt: skip
                 replan = ttt_grid(seeds, width, ["critic"], [k for k in REPLAN_K if k <= limit], [200], [chosen.lr],
                                   [0.2], limit, **knobs)  # fmt: skip
                 arms += [a for a in ablations + replan if a not in arms]

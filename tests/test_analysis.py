@@ -11,12 +11,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import plot_compute, plot_horizon, synthetic, table, time_share
+from analysis import plot_compute, plot_figure6, plot_horizon, synthetic, table, time_share
 from gcttt.records import EpisodeRecord, RunContext, read_results, write_records
 from gcttt.stats import success_ci
 
 REPO = Path(__file__).resolve().parent.parent
-SCRIPTS = {"plot_compute": plot_compute, "plot_horizon": plot_horizon, "table": table, "time_share": time_share}
+SCRIPTS = {
+    "plot_compute": plot_compute,
+    "plot_figure6": plot_figure6,
+    "plot_horizon": plot_horizon,
+    "table": table,
+    "time_share": time_share,
+}
 FAST = ["--resamples", "200"]
 
 
@@ -329,3 +335,31 @@ def test_synthetic_cli_writes_both_sweeps(tmp_path):
     frame = read_results(tmp_path / "compute" / "gcttt-K100")
     assert (frame["flops_total"] == frame[["flops_act", "flops_selection", "flops_finetune"]].sum(axis=1)).all()
     assert np.all(frame["method"] == "gcttt")
+
+
+def test_figure6_panels_from_a_reproductions_rows(tmp_path):
+    synthetic.write_figure6(tmp_path / "in", seeds=(0, 1), tasks=(1, 2), per_task=2)
+    assert plot_figure6.main([str(tmp_path / "in"), "--out", str(tmp_path / "out"), *FAST]) == 0
+    plotted = pd.read_csv(tmp_path / "out" / "figure6.csv")
+    assert set(plotted["panel"]) == {"ablation", "replan"}
+    bars = plotted[plotted["panel"] == "ablation"]
+    # Two datasets and their mean, five bars each; the paper's numbers only on the mean.
+    assert set(bars["dataset"]) == {"pointmaze-medium-stitch-v0", "antmaze-medium-stitch-v0", "mean"}
+    assert len(bars) == 15 and bars[bars["dataset"] != "mean"]["paper"].isna().all()
+    mean = bars[bars["dataset"] == "mean"].set_index("selection")
+    assert mean.loc["critic", "paper"] == 0.57 and mean.loc["pre-trained", "paper"] == 0.25
+    assert (bars["horizon"] == 100).all() and (bars["grad_steps"] == 200).all()
+    # Pooling the two datasets (equal episodes) is the mean of their rates.
+    per = bars[bars["dataset"] != "mean"].groupby("selection")["mean"].mean()
+    assert np.allclose(mean.loc[per.index, "mean"], per)
+    replan = plotted[plotted["panel"] == "replan"]
+    assert sorted(replan["horizon"].unique()) == [100, 200, 500, 1000]
+    am = replan[replan["dataset"] == "antmaze-medium-stitch-v0"].set_index("horizon")
+    assert am.loc[100, "paper"] == 0.73 and am.loc[1000, "paper"] == 0.36
+    assert (tmp_path / "out" / "figure6.png").stat().st_size > 0
+
+
+def test_figure6_without_ablation_rows_is_one_line(tmp_path, capsys):
+    synthetic.write_compute(tmp_path / "in", seeds=(0,), tasks=(1,), per_task=1)
+    assert plot_figure6.main([str(tmp_path / "in"), "--out", str(tmp_path / "out"), *FAST]) == 2
+    assert "--figure6" in capsys.readouterr().err

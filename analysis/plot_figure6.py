@@ -1,0 +1,210 @@
+"""Figure 6, left and middle panels, from a reproduction's rows (sweeps/reproduce.py --figure6).
+
+- left, ``selection ablation``: success of the pre-trained policy and of test-time training on
+  data chosen by each selection rule (random, no optimality, no relevance, GC-TTT's critic
+  selection), all at the same budget (K, N, lr), per dataset and averaged over the datasets as
+  the paper does (GC-IQL, pointmaze-stitch and antmaze-stitch);
+- middle, ``re-plan frequency``: success of critic GC-TTT with N = 200 against the re-plan
+  interval K (1000 / 500 / 200 / 100 env steps; K = 1000 on a 1000-step episode is once per
+  episode), one line per dataset.
+The paper's numbers (SPEC §7, `analysis/paper.py`) are drawn beside ours as black markers.
+(The right panel, compute allocation, is `analysis/plot_compute.py`.)
+
+Only rows on OGBench's 5 evaluation tasks are read (``task_suite == 'ogbench'``); points are
+success rates (mean over pre-training seeds of the per-seed rate) with 95% stratified bootstrap
+CIs from `gcttt.stats.success_ci`.
+
+    python analysis/plot_figure6.py ~/gcttt-results/sweeps --sweep-id NAME-gciql-pointmaze-medium-stitch-final \\
+        --sweep-id NAME-gciql-antmaze-medium-stitch-final --out results/figures
+
+Writes OUT/figure6.png, OUT/figure6.pdf and OUT/figure6.csv (the plotted numbers, with a `panel`
+column: ablation, replan).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import pandas as pd
+
+from analysis.paper import REPLAN, SELECTION_ABLATION
+from analysis.results import SUCCESS_COLUMNS, add_source_arguments, load, run_main, single
+from analysis.summary import (
+    add_caption,
+    backbone_label,
+    count_text,
+    counts,
+    dataset_label,
+    dataset_order,
+    fmt_lr,
+    save,
+    style,
+    summarize,
+)
+from gcttt.errors import UsageError
+from gcttt.stats import DEFAULT_RESAMPLES
+
+REQUIRED = (*SUCCESS_COLUMNS, "task_suite")
+ABLATION = ("random", "no-optimality", "no-relevance", "critic")
+"""Bars after the pre-trained policy, in the paper's order (critic = GC-TTT)."""
+LABELS = {
+    "pre-trained": "pre-trained",
+    "random": "random",
+    "no-optimality": "no optimality",
+    "no-relevance": "no relevance",
+    "critic": "GC-TTT",
+}
+REPLAN_N = 200
+"""The paper's re-plan curve fine-tunes with N = 200 updates at every K."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="plot_figure6.py",
+        description="Figure 6 (left: selection ablation; middle: re-plan frequency) from a reproduction's rows, "
+        "with the paper's numbers beside ours.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="Example:\n  python analysis/plot_figure6.py ~/gcttt-results/sweeps --sweep-id R-gciql-pointmaze-"
+        "medium-stitch-final --sweep-id R-gciql-antmaze-medium-stitch-final --out results/figures",
+    )
+    add_source_arguments(parser, default_out="results/figures")
+    for action in parser._actions:
+        if action.dest == "backbone":
+            action.default = "gciql"
+            action.help = "keep only this backbone [default: gciql, the paper's]"
+    parser.add_argument("--confidence", type=float, default=0.95, help="CI level [default: %(default)s]")
+    parser.add_argument("--resamples", type=int, default=DEFAULT_RESAMPLES, help="bootstrap resamples")
+    return parser
+
+
+def ablation_budget(ttt: pd.DataFrame) -> tuple[int, int, float]:
+    """(K, N, lr) at which the most ablation strategies ran (the paper's: GC-TTT's own budget)."""
+    arms = ttt[ttt["selection"].isin(ABLATION) & (ttt["schedule"] == "receding")]
+    if arms.empty:
+        raise UsageError("no selection-ablation rows; run sweeps/reproduce.py with --figure6 on GC-IQL stitch cells")
+    coverage = arms.groupby(["horizon", "grad_steps", "lr"]).agg(
+        strategies=("selection", "nunique"), episodes=("success", "size")
+    )
+    best = coverage.sort_values(["strategies", "episodes"], ascending=False, kind="stable").index[0]
+    return int(best[0]), int(best[1]), float(best[2])
+
+
+def ablation_points(frame: pd.DataFrame, args: argparse.Namespace) -> pd.DataFrame:
+    """One row per (dataset or 'mean', bar): our success with CI and the paper's number."""
+    ttt = frame[frame["method"] == "gcttt"]
+    k, n, lr = ablation_budget(ttt)
+    at = ttt[(ttt["horizon"] == k) & (ttt["grad_steps"] == n) & np.isclose(ttt["lr"], lr)]
+    at = at[at["selection"].isin(ABLATION) & (at["schedule"] == "receding")]
+    base = frame[frame["method"] == "baseline"].assign(selection="pre-trained")
+    rows = pd.concat([base, at], ignore_index=True)
+    points = summarize(rows, ["dataset", "selection"], args.confidence, args.resamples)
+    # The paper averages the two datasets; with equal episodes per dataset, pooling them is that mean.
+    mean = summarize(rows.assign(dataset="mean"), ["dataset", "selection"], args.confidence, args.resamples)
+    out = pd.concat([points, mean], ignore_index=True)
+    out["paper"] = [
+        SELECTION_ABLATION.get({"critic": "GC-TTT"}.get(s, s), np.nan) if d == "mean" else np.nan
+        for d, s in zip(out["dataset"], out["selection"], strict=True)
+    ]
+    return out.assign(panel="ablation", horizon=k, grad_steps=n, lr=lr)
+
+
+def replan_points(frame: pd.DataFrame, args: argparse.Namespace) -> pd.DataFrame:
+    """Success against K (critic, N = 200), per dataset; K at the episode limit is once per episode."""
+    ttt = frame[(frame["method"] == "gcttt") & (frame["selection"] == "critic") & (frame["grad_steps"] == REPLAN_N)]
+    ttt = ttt[ttt["schedule"].isin(["receding", "once"])]
+    if ttt.empty:
+        raise UsageError(f"no critic rows with N = {REPLAN_N}; run sweeps/reproduce.py with --figure6")
+    lrs = sorted(ttt["lr"].unique())
+    if len(lrs) > 1:  # one curve per dataset: keep the lr of the ablation budget's arms
+        ttt = ttt[np.isclose(ttt["lr"], ablation_budget(frame[frame["method"] == "gcttt"])[2])]
+    points = summarize(ttt, ["dataset", "horizon"], args.confidence, args.resamples)
+    points["paper"] = [
+        REPLAN.get(d, {}).get(int(k), np.nan) for d, k in zip(points["dataset"], points["horizon"], strict=True)
+    ]
+    return points.assign(panel="replan", grad_steps=REPLAN_N, lr=float(ttt["lr"].iloc[0]))
+
+
+def draw(ablation: pd.DataFrame, replan: pd.DataFrame, frame: pd.DataFrame, args: argparse.Namespace) -> list:
+    import matplotlib.pyplot as plt
+
+    datasets = sorted(set(ablation["dataset"]) - {"mean"}, key=dataset_order)
+    fig, (left, middle) = plt.subplots(1, 2, figsize=(11.5, 4.6), gridspec_kw={"width_ratios": [1.5, 1]})
+
+    groups = [*datasets, "mean"] if len(datasets) > 1 else datasets
+    bars = ["pre-trained", *ABLATION]
+    width = 0.8 / len(bars)
+    colors = {"pre-trained": "0.6", "random": "C1", "no-optimality": "C3", "no-relevance": "C4", "critic": "C0"}
+    for j, bar in enumerate(bars):
+        for i, group in enumerate(groups):
+            hit = ablation[(ablation["dataset"] == group) & (ablation["selection"] == bar)]
+            if hit.empty:
+                continue
+            r = hit.iloc[0]
+            x = i + (j - (len(bars) - 1) / 2) * width
+            err = np.array([[max(0, r["mean"] - r["low"])], [max(0, r["high"] - r["mean"])]])
+            left.bar(x, r["mean"], width * 0.92, color=colors[bar], yerr=err, capsize=2, ecolor="0.25",
+                     label=LABELS[bar] if i == 0 else None)  # fmt: skip
+            if not np.isnan(r["paper"]):
+                left.plot(x, r["paper"], marker="_", color="k", markersize=14, mew=2,
+                          label="paper" if (j, group) == (0, "mean") else None)  # fmt: skip
+    left.set_xticks(range(len(groups)), [dataset_label(g) if g != "mean" else "mean of the two" for g in groups])
+    left.set_ylabel("success rate")
+    left.set_ylim(0, 1.05)
+    left.grid(axis="x", visible=False)
+    k, n, lr = (int(ablation["horizon"].iloc[0]), int(ablation["grad_steps"].iloc[0]), float(ablation["lr"].iloc[0]))
+    left.set_title(f"Selection ablation (K = {k}, N = {n}, lr = {fmt_lr(lr)})")
+    left.legend(ncol=3, loc="upper left", fontsize=8)
+
+    for i, dataset in enumerate(sorted(replan["dataset"].unique(), key=dataset_order)):
+        pts = replan[replan["dataset"] == dataset].sort_values("horizon", ascending=False)
+        x = np.arange(len(pts))
+        err = np.vstack([pts["mean"] - pts["low"], pts["high"] - pts["mean"]]).clip(min=0)
+        middle.errorbar(
+            x, pts["mean"], yerr=err, marker="o", capsize=3, color=f"C{i}", label=f"{dataset_label(dataset)}"
+        )
+        if pts["paper"].notna().any():
+            middle.plot(x, pts["paper"], ls="--", marker="s", color=f"C{i}", mfc="white",
+                        label=f"{dataset_label(dataset)}, paper")  # fmt: skip
+        middle.set_xticks(x, [str(int(h)) for h in pts["horizon"]])
+    middle.set_xlabel("K: env steps between re-plans (1000 = once per episode)")
+    middle.set_ylabel("success rate")
+    middle.set_ylim(0, 1.05)
+    middle.set_title(f"Re-plan frequency (critic, N = {REPLAN_N})")
+    middle.legend(fontsize=8, loc="upper left")
+
+    backbone = backbone_label(single(frame, "backbone", "--backbone"))
+    seeds, episodes = counts(frame)
+    sources = ", ".join(sorted(frame["dataset_source"].unique())) if "dataset_source" in frame else "unknown"
+    fig.suptitle(f"Figure 6 (left, middle): {backbone}, OGBench's 5 evaluation tasks", fontsize=11)
+    add_caption(
+        fig,
+        f"Ours: success rate (mean over pre-training seeds of the per-seed rate) with {args.confidence:.0%} bootstrap "
+        f"CIs ({args.resamples} resamples within seeds); 'mean of the two' averages the per-dataset rates, as the "
+        "paper does. Black bars / dashed lines: the paper's numbers (full scale, official data). Ablations "
+        f"fine-tune with GC-TTT's budget. Data: {sources}. {count_text(seeds, episodes)} in all.",
+    )
+    paths = save(fig, args.out, "figure6")
+    csv = paths[0].with_suffix(".csv")
+    pd.concat([ablation, replan], ignore_index=True).to_csv(csv, index=False)
+    return [*paths, csv]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+
+    def body() -> int:
+        frame = load(args, REQUIRED)
+        frame = frame[frame["task_suite"] == "ogbench"]
+        if frame.empty:
+            raise UsageError("no rows on OGBench's tasks (task_suite 'ogbench'); pass a reproduction's final sweeps")
+        style()
+        for path in draw(ablation_points(frame, args), replan_points(frame, args), frame, args):
+            print(f"wrote {path}")
+        return 0
+
+    return run_main("plot_figure6.py", body)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
