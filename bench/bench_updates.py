@@ -2,6 +2,7 @@
 
     python bench/bench_updates.py                       # paper and cpu presets, all backbones
     python bench/bench_updates.py --scales 256x2x256 128x3x256 --seconds 10
+    python bench/bench_updates.py --compile             # eager and torch.compile side by side
 
 A scale is WIDTHxDEPTHxBATCH or a preset name. Batches come from a pointmaze-shaped synthetic
 dataset (obs_dim 2, 1000-step episodes), so no dataset file is needed; the numbers are per-update
@@ -40,15 +41,19 @@ def parse_scale(text: str) -> Preset:
     return Preset(text, width, depth, batch, 3e-4, 1, 0, 1, (1,), 1)
 
 
-def measure(backbone: str, preset: Preset, data: TransitionData, seconds: float) -> float:
+def measure(backbone: str, preset: Preset, data: TransitionData, seconds: float, compiled: bool = False) -> float:
+    """Updates per second; `compiled`: through `Agent.compiled_update` (compile time excluded)."""
     info = dataset_info("pointmaze-medium-navigate-v0")
     agent = make_agent(backbone, backbone_config(backbone, info, preset), 2, 2, device=data.device)
     sampler = GoalSampler(data, agent.sampler_config(), torch.Generator(data.device).manual_seed(0))
-    for _ in range(3):
-        agent.update(sampler.sample())
+    update = agent.compiled_update() if compiled else agent.update
+    for _ in range(5):  # warm-up; the first compiled call compiles
+        update(sampler.sample())
+    if data.device.type == "cuda":
+        torch.cuda.synchronize()
     n, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds:
-        agent.update(sampler.sample())
+        update(sampler.sample())
         n += 1
     if data.device.type == "cuda":
         torch.cuda.synchronize()
@@ -62,20 +67,24 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="timing window per measurement")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
+    parser.add_argument("--compile", action="store_true", help="also measure updates through torch.compile")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     data = TransitionData.from_offline(synthetic_pointmaze(), device=args.device)
     print(f"device {args.device}, {torch.get_num_threads()} threads, torch {torch.__version__}")
-    print(f"{'scale':>12} {'width':>5} {'depth':>5} {'batch':>5} " + " ".join(f"{b:>8}" for b in args.backbones))
+    modes = [False, True] if args.compile else [False]
+    columns = [f"{b}{'/c' if c else ''}" for b in args.backbones for c in modes]
+    print(f"{'scale':>12} {'width':>5} {'depth':>5} {'batch':>5} " + " ".join(f"{c:>9}" for c in columns))
     for text in args.scales:
         preset = parse_scale(text)
-        rates = [measure(b, preset, data, args.seconds) for b in args.backbones]
+        rates = [measure(b, preset, data, args.seconds, c) for b in args.backbones for c in modes]
         print(
             f"{text:>12} {preset.width:>5} {preset.depth:>5} {preset.batch_size:>5} "
-            + " ".join(f"{r:8.1f}" for r in rates)
+            + " ".join(f"{r:9.1f}" for r in rates),
+            flush=True,
         )
-    print("(updates per second)")
+    print("(updates per second" + ("; /c: torch.compile, compile time excluded)" if args.compile else ")"))
 
 
 if __name__ == "__main__":

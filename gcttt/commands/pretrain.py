@@ -14,7 +14,7 @@ from gcttt.configargs import add_dataclass_arguments, dataclass_values
 
 def add_parser(sub) -> None:
     from gcttt.agents import BACKBONES
-    from gcttt.presets import PRESETS
+    from gcttt.presets import PRESETS, preset_summary
     from gcttt.pretrain import PretrainConfig
 
     p = sub.add_parser(
@@ -24,7 +24,8 @@ def add_parser(sub) -> None:
             "Pre-train a goal-conditioned backbone offline. Progress bar with the losses, evaluation on "
             "the 5 OGBench tasks every --eval-every updates, resumable checkpoints (rerun the same command "
             "after a kill to continue), optional MLflow logging. Scale flags left out take the preset's "
-            f"values (presets: {', '.join(PRESETS)}; backbones: {', '.join(BACKBONES)})."
+            f"values. Presets: {'; '.join(f'{n}: {preset_summary(n)}' for n in PRESETS)}. Backbones: "
+            f"{', '.join(BACKBONES)}."
         ),
     )
     add_dataclass_arguments(p, PretrainConfig, flags={"out_dir": "--out"})
