@@ -43,9 +43,6 @@ class Preset:
     """Updates between resumable 'latest' checkpoints."""
 
 
-ANT_STEPS = 40_000
-ANT_CHECKPOINTS = (32_000, 36_000, 40_000)
-
 PRESETS: dict[str, Preset] = {
     # Exactly the published scale (SPEC §3-§4).
     "paper": Preset(
@@ -60,8 +57,8 @@ PRESETS: dict[str, Preset] = {
         checkpoint_steps=(800_000, 900_000, 1_000_000),
         save_every=50_000,
     ),
-    # Pre-trains one pointmaze backbone in about 10-15 minutes on 2 CPU cores; see
-    # docs/presets.md for how the scale was chosen by measurement.
+    # Pre-trains one pointmaze or antmaze backbone in minutes on one CPU core; see
+    # docs/presets.md for how the scale was chosen by measurement (on antmaze too).
     "cpu": Preset(
         name="cpu",
         width=128,
@@ -90,39 +87,16 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-FAMILY_PRESETS: dict[tuple[str, str], Preset] = {
-    # The ant (29-dim observation, 8-dim action) needs more updates than the point mass at CPU
-    # scale; chosen by measurement on antmaze-medium-navigate-v0, see docs/presets.md.
-    ("cpu", "antmaze"): replace(
-        PRESETS["cpu"],
-        steps=ANT_STEPS,
-        eval_every=10_000,
-        checkpoint_steps=ANT_CHECKPOINTS,
-        save_every=2_000,
-    ),
-}
-"""Presets whose scale differs for one dataset family: (preset, family) -> that family's scale."""
-
-
-def get_preset(name: str, dataset: str | None = None) -> Preset:
-    """The preset `name`, at its scale for `dataset`'s family where that differs (see FAMILY_PRESETS)."""
+def get_preset(name: str) -> Preset:
     if name not in PRESETS:
         raise UsageError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
-    if dataset is not None:
-        from gcttt.envs import dataset_info
-
-        return FAMILY_PRESETS.get((name, dataset_info(dataset).family), PRESETS[name])
     return PRESETS[name]
 
 
 def preset_summary(name: str) -> str:
-    """The preset's scale in words, with its family variants (for --help)."""
+    """The preset's scale in words (for --help)."""
     p = PRESETS[name]
-    text = f"{p.width}x{p.depth}, batch {p.batch_size}, lr {p.lr:g}, {p.steps:,} steps"
-    for (preset, family), q in FAMILY_PRESETS.items():
-        if preset == name:
-            text += f"; on {family}: {q.width}x{q.depth}, batch {q.batch_size}, lr {q.lr:g}, {q.steps:,} steps"
-    return text
+    return f"{p.width}x{p.depth}, batch {p.batch_size}, lr {p.lr:g}, {p.steps:,} steps"
 
 
 def backbone_config(backbone: str, info: DatasetInfo, preset: Preset, **overrides: Any) -> Any:

@@ -80,7 +80,7 @@ class PretrainConfig:
     backbone: str
     """gcbc, gciql or saw."""
     preset: str = "cpu"
-    """Scale preset: paper, cpu or smoke (cpu has its own scale on antmaze: docs/presets.md)."""
+    """Scale preset: paper, cpu or smoke."""
     seed: int = 0
     """Seed of the initial weights and of the batch stream."""
     steps: int | None = None
@@ -129,7 +129,7 @@ class PretrainResult:
 
 def resolved_scale(config: PretrainConfig) -> dict[str, Any]:
     """The preset's scale with the config's explicit values applied."""
-    preset = get_preset(config.preset, config.dataset)
+    preset = get_preset(config.preset)
 
     def pick(name: str):
         # Only None means "the preset's": an explicit 0 is a value, validated below.
@@ -156,7 +156,7 @@ def resolved_scale(config: PretrainConfig) -> dict[str, Any]:
 def checkpoint_key(config: PretrainConfig) -> str:
     """Run-directory name: everything that makes two pre-trained checkpoints different."""
     s = resolved_scale(config)
-    preset = get_preset(config.preset, config.dataset)
+    preset = get_preset(config.preset)
     name = f"{config.backbone}-{config.preset}-w{s['width']}"
     if s["depth"] != preset.depth:
         name += f"-d{s['depth']}"
@@ -190,7 +190,7 @@ def pretrain(config: PretrainConfig, make_sinks: SinkFactory | None = None, prog
     """Pre-train (or resume, or find finished) the run `config` describes."""
     info = dataset_info(config.dataset)
     scale = resolved_scale(config)
-    preset = get_preset(config.preset, config.dataset)
+    preset = get_preset(config.preset)
     agent_config = backbone_config(
         config.backbone,
         info,

@@ -118,9 +118,7 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_backbone: str)
     g = parser.add_argument_group("what to evaluate")
     g.add_argument("--dataset", default="pointmaze-medium-navigate-v0", help="OGBench dataset name")
     g.add_argument("--backbone", default=default_backbone, help="gcbc, gciql or saw")
-    g.add_argument(
-        "--preset", default="cpu", help="pre-training scale: paper, cpu or smoke (cpu on antmaze: its own scale)"
-    )
+    g.add_argument("--preset", default="cpu", help="pre-training scale: paper, cpu or smoke")
     g.add_argument("--seeds", type=int, nargs="+", default=[0], help="pre-training seeds (one checkpoint each)")
     g.add_argument(
         "--tasks", type=int, nargs="+", default=None, help="task ids of the suite (default: all: 1-5 for ogbench)"
@@ -282,7 +280,7 @@ def build_settings(args: argparse.Namespace, kind: str, grid_key: dict[str, Any]
     from sweeps.tracking import check_reachable, check_tracking_uri, sqlite_uri
 
     info = dataset_info(args.dataset)
-    preset = get_preset(args.preset, args.dataset)
+    preset = get_preset(args.preset)
     get_backbone(args.backbone)
     parse_suite(args.suite)
     if args.heldout_size < 1:

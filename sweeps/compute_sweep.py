@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = apply_config_file(parser, argv)
-        preset = get_preset(args.preset, args.dataset)
+        preset = get_preset(args.preset)
         widths = args.widths if args.widths is not None else scaled_widths(preset.width)
         if not widths or min(widths) < 1:
             raise UsageError(f"--widths needs positive widths (got {widths})")

@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = apply_config_file(parser, argv)
-        preset = get_preset(args.preset, args.dataset)
+        preset = get_preset(args.preset)
         grid = {a: v if getattr(args, a) is None else getattr(args, a) for a, v in GRIDS[preset.name].items()}
         grid["selections"] = args.selections
         grid["ablations"] = args.ablations

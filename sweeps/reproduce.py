@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
             from gcttt.envs import dataset_info
 
             limit = dataset_info(dataset).episode_limit
-            width = get_preset(args.preset, dataset).width
+            width = preset.width
             tune = phase_settings(args, backbone, dataset, "tune", seeds[:1], name)
             out_dir = Path(tune.out) / "reproduce" / name
             choices_path = out_dir / "choices.json"
