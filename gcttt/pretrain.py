@@ -141,6 +141,10 @@ def resolved_scale(config: PretrainConfig) -> dict[str, Any]:
         for name in ("width", "depth", "batch_size", "lr", "steps", "eval_every", "eval_episodes", "save_every")
     }
     steps = scale["steps"]
+    if config.checkpoint_steps is not None:
+        outside = [s for s in config.checkpoint_steps if not 0 < s <= steps]
+        if outside:
+            raise UsageError(f"--checkpoint-steps must lie in 1-{steps} (the run's steps); got {outside}")
     kept = config.checkpoint_steps if config.checkpoint_steps is not None else preset.checkpoint_steps
     scale["checkpoint_steps"] = tuple(sorted({s for s in kept if 0 < s <= steps} | {steps}))
     for key in ("width", "depth", "batch_size", "steps", "save_every", "eval_episodes"):

@@ -49,8 +49,9 @@ def versions() -> dict[str, str]:
     return out
 
 
-def resolve_device(device: str = "auto") -> torch.device:
-    """'auto' picks CUDA when available; an explicit 'cuda' without a GPU is refused clearly."""
+def resolve_device(device: str = "auto", flag: str = "--device") -> torch.device:
+    """'auto' picks CUDA when available; an explicit 'cuda' without a GPU is refused clearly, naming
+    the fix with the caller's `flag`."""
     from gcttt.errors import UsageError
 
     if device == "auto":
@@ -62,7 +63,7 @@ def resolve_device(device: str = "auto") -> torch.device:
     if dev.type not in ("cpu", "cuda"):
         raise UsageError(f"device {device!r} is not supported: use auto, cpu, cuda or cuda:N")
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"device {device!r} requested but this machine has no CUDA GPU; use --device cpu")
+        raise UsageError(f"device {device!r} requested but this machine has no CUDA GPU; use {flag} cpu or auto")
     return dev
 
 

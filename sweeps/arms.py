@@ -144,6 +144,9 @@ def ttt_grid(
     for name, values in (("selection", selections), ("K", horizons), ("N", grad_steps), ("lr", lrs), ("q", qs)):
         if not values:
             raise UsageError(f"the grid is empty: give at least one value for --{name}")
+    for k in horizons:  # validated even where only strategies that select once (and ignore K) run
+        if k < 1:
+            raise UsageError(f"K (re-plan horizon) must be at least 1 (got {k})")
     extra = selection_knobs_from(**knobs)
     for q in qs:  # validated even where no strategy of the grid reads it
         SelectionConfig(q=q)

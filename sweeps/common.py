@@ -265,7 +265,7 @@ def check_device(device: str, flag: str) -> None:
     from gcttt.provenance import resolve_device
 
     try:
-        resolve_device(device)
+        resolve_device(device, flag)
     except UsageError as exc:
         raise UsageError(f"{flag}: {exc}") from None
 

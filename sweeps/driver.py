@@ -53,7 +53,8 @@ def _manifest_path(settings: SweepSettings) -> Path:
 
 
 def check_sweep_state(settings: SweepSettings, arms: list[Arm]) -> None:
-    """A new sweep must not overwrite an old one; a resumed one must exist and have the same arms."""
+    """A new sweep must not overwrite an old one; a resumed one must exist and have the same arms and
+    the same result settings (`RESULT_SETTINGS`)."""
     from ray import tune
 
     path = _tune_dir(settings)
@@ -67,9 +68,16 @@ def check_sweep_state(settings: SweepSettings, arms: list[Arm]) -> None:
     if not tune.Tuner.can_restore(str(path)):
         raise UsageError(f"nothing to resume: no sweep state at {path}; run without --resume to start it")
     try:
-        saved = json.loads(_manifest_path(settings).read_text())["arms"]
+        manifest = json.loads(_manifest_path(settings).read_text())
+        saved = manifest["arms"]
     except (OSError, ValueError, KeyError):
         return  # a sweep from before manifests: Tune's state alone decides
+    changed = _changed_settings(manifest.get("settings", {}), settings)
+    if changed:
+        raise UsageError(
+            f"--resume of {settings.name} with other settings: {'; '.join(changed)}; resume with the flags it "
+            "started with, or use --name to start a new sweep"
+        )
     asked = [a.name for a in arms]
     added, dropped = sorted(set(asked) - set(saved)), sorted(set(saved) - set(asked))
     if added or dropped:
@@ -84,6 +92,33 @@ def check_sweep_state(settings: SweepSettings, arms: list[Arm]) -> None:
             f"--resume of {settings.name} with another grid: {' and '.join(what)}; resume with the flags it "
             "started with, or use --name to start a new sweep"
         )
+
+
+RESULT_SETTINGS = (
+    "dataset",
+    "backbone",
+    "preset",
+    "tasks",
+    "episodes_per_task",
+    "eval_seed",
+    "seeds",
+    "suite",
+    "heldout_size",
+    "pretrain_steps",
+    "compile",
+    "knobs",
+)
+"""Settings that change what a sweep's episodes are (the arms aside): a resume must keep them."""
+
+
+def _changed_settings(saved: dict, settings: SweepSettings) -> list[str]:
+    """'name: was -> now' for every result setting that differs from the sweep's manifest."""
+    now = json.loads(json.dumps(dataclasses.asdict(settings), default=str))  # tuples as lists, as saved
+    return [
+        f"--{name.replace('_', '-')} was {saved[name]!r}, now {now[name]!r}"
+        for name in RESULT_SETTINGS
+        if name in saved and saved[name] != now[name]
+    ]
 
 
 def sweep_state(settings: SweepSettings, arms: list[Arm]) -> str:

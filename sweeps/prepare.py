@@ -67,7 +67,8 @@ def verify_cached(path: Path, config: PretrainConfig, provenance: DatasetProvena
     try:
         payload = read_checkpoint(path)
     except CheckpointError as exc:
-        raise CheckpointError(f"cached checkpoint {exc}; {fix}") from None
+        problem = str(exc).removesuffix("; pre-train it again")  # the fix below says how, here
+        raise CheckpointError(f"cached checkpoint {problem}; {fix}") from None
     check_trained_on(payload, path, provenance)
     agent = payload.get("agent", {})
     width = agent.get("config", {}).get("width")

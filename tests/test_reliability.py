@@ -12,13 +12,18 @@ import json
 import os
 import shutil
 import stat
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from gcttt.cli import main as gcttt_main
+from gcttt.errors import UsageError
 
+REPO = Path(__file__).resolve().parent.parent
 MAZE = "pointmaze-medium-navigate-v0"
 
 
@@ -54,6 +59,26 @@ def test_missing_validation_split_never_overwrites_the_training_file(maze_dir, t
     assert f"{MAZE}.npz exists" in err and f"{MAZE}-val.npz does not" in err and "gcttt data generate" in err
     assert sha(data / f"{MAZE}.npz") == before and sorted(p.name for p in data.iterdir()) == [f"{MAZE}.npz"]
     assert not (tmp_path / "runs").exists()
+    # A sweep the same: refused before Ray, pre-training or MLflow; the file untouched.
+    assert sweep_main(["--preset", "smoke", "--data-dir", str(data), "--out", str(tmp_path / "out")]) == 2
+    assert f"{MAZE}-val.npz does not" in one_line_error(capsys, "horizon_sweep.py: error: ")
+    assert sha(data / f"{MAZE}.npz") == before and sorted(p.name for p in data.iterdir()) == [f"{MAZE}.npz"]
+    assert not (tmp_path / "out" / "checkpoints").exists() and not (tmp_path / "out" / "mlflow.db").exists()
+
+
+def test_a_lock_left_by_a_killed_driver_does_not_block(tmp_path):
+    from sweeps.lock import SweepLock
+
+    code = f"from sweeps.lock import SweepLock; SweepLock({str(tmp_path)!r}, 's').acquire(); print('held', flush=True)"
+    holder = subprocess.Popen([sys.executable, "-c", code + "; import time; time.sleep(60)"], cwd=REPO,
+                              stdout=subprocess.PIPE, text=True)  # fmt: skip
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(UsageError, match=f"sweep s is already running \\(pid {holder.pid} "):
+        SweepLock(tmp_path, "s").acquire()
+    holder.kill()  # SIGKILL: no clean-up runs; the lock file stays behind
+    holder.wait()
+    assert (tmp_path / ".lock").exists()
+    SweepLock(tmp_path, "s").acquire().release()
 
 
 def test_generate_refuses_to_replace_existing_files(maze_dir, tmp_path, capsys):
@@ -146,7 +171,7 @@ def test_sweep_cache_checks_what_sits_in_a_checkpoint_slot(smoke_run, maze_dir, 
         verify_cached(truncated, config, prov)
     message = str(excinfo.value)
     assert "unreadable checkpoint" in message and f"delete {truncated.parent}" in message
-    assert "--resume" not in message
+    assert "--resume" not in message and message.count("pre-train") == 1  # the fix, said once
 
 
 def test_rerunning_a_finished_pretrain_leaves_its_mlflow_run_finished(maze_dir, tmp_path):
@@ -186,7 +211,10 @@ def test_results_and_checkpoints_are_readable_by_others(smoke_checkpoint, tmp_pa
 # --- zero and bad values ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("flag", "value"), [("--steps", "0"), ("--lr", "0"), ("--width", "0"), ("--batch-size", "0")])
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [("--steps", "0"), ("--lr", "0"), ("--width", "0"), ("--batch-size", "0"), ("--checkpoint-steps", "0")],
+)
 def test_zero_is_refused_not_replaced_by_the_preset(maze_dir, tmp_path, capsys, flag, value):
     argv = ["pretrain", "--dataset", MAZE, "--backbone", "gcbc", "--preset", "smoke", flag, value]
     assert gcttt_main([*argv, "--data-dir", str(maze_dir), "--out", str(tmp_path / "runs")]) == 2
@@ -242,7 +270,8 @@ def test_config_files_of_the_wrong_shape_are_one_line_errors(tmp_path, capsys, v
     ("argv", "needle"),
     [
         (["--episodes-per-task", "0"], "--episodes-per-task must be at least 1 (got 0)"),
-        (["--pretrain-device", "cuda"], "no CUDA GPU"),
+        (["--pretrain-device", "cuda"], "no CUDA GPU; use --pretrain-device cpu or auto"),
+        (["--K", "0"], "K (re-plan horizon) must be at least 1 (got 0)"),
         (["--pretrain-device", "tpu"], "'tpu' is not a device"),
         (["--mlflow-uri", "http://127.0.0.1:9"], "did not answer within"),
         (["--top-k", "0"], "--top-k must be at least 1"),
@@ -282,6 +311,7 @@ def test_nan_data_found_by_a_sweep_is_one_line_before_any_training(maze_dir, tmp
     assert code == 2
     err = one_line_error(capsys, "horizon_sweep.py: error: ")
     assert "'observations' has non-finite values in 1 rows" in err and "Ray" not in err
+    assert f"gcttt data generate {MAZE} --out {data} --overwrite" in err  # a fix that works as written
     assert not (tmp_path / "out" / "checkpoints").exists() and not (tmp_path / "out" / "mlflow.db").exists()
 
 

@@ -37,6 +37,21 @@ def _wait_for_parts(proc: subprocess.Popen, episodes: Path, count: int, timeout:
     assert proc.poll() is None, proc.communicate()[0][-3000:]
 
 
+def _wait_for_trials(proc: subprocess.Popen, db: Path, finished: set[str], started: str, timeout: float = 900) -> None:
+    """Until every arm of `finished` has its MLflow run FINISHED (the trial reported) and `started`
+    has a run (its trial is playing). Part files alone do not say a trial has reported: on a busy
+    machine a trial writes its rows seconds before Tune records it as done."""
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        if db.exists():
+            status = {r.data.tags.get("gcttt.arm"): r.info.status for r in _runs(db)}
+            if all(status.get(arm) == "FINISHED" for arm in finished) and started in status:
+                return
+        time.sleep(1.0)
+    assert proc.poll() is None, proc.communicate()[0][-3000:]
+    raise AssertionError(f"the sweep did not reach its last trial within {timeout:.0f} s")
+
+
 ARMS = {
     "baseline-w32-s0",
     "gcttt-critic-K200-N5-lr0.0003-w32-s0",
@@ -48,8 +63,7 @@ LAST = "gcttt-critic-K200-N1500-lr0.0003-w32-s0"
 def test_ctrl_c_in_the_last_trial_fails_loudly_and_resume_finishes_exactly_once(tmp_path):
     episodes = tmp_path / "sweeps" / "t" / "episodes"
     first = _sweep(tmp_path)
-    _wait_for_parts(first, episodes, 2)  # the last (slow) trial has started
-    time.sleep(3)
+    _wait_for_trials(first, tmp_path / "mlflow.db", ARMS - {LAST}, LAST)  # the last (slow) trial is playing
     first.send_signal(signal.SIGINT)  # like Ctrl+C: Tune saves its state and stops
     out, _ = first.communicate(timeout=300)
     assert first.returncode == 1, out[-3000:]
@@ -57,7 +71,7 @@ def test_ctrl_c_in_the_last_trial_fails_loudly_and_resume_finishes_exactly_once(
     assert "--resume" in out and "done in" not in out
     runs = _runs(tmp_path / "mlflow.db")
     status = {r.data.tags.get("gcttt.arm", r.data.tags.get("gcttt.role")): r.info.status for r in runs}
-    assert status["sweep"] == "KILLED" and status.get(LAST, "KILLED") == "KILLED"
+    assert status.get("sweep") == "KILLED" and status.get(LAST) == "KILLED", status
     assert "RUNNING" not in status.values()
 
     second = _sweep(tmp_path, "--resume")
@@ -95,6 +109,12 @@ def test_ctrl_c_in_the_last_trial_fails_loudly_and_resume_finishes_exactly_once(
     assert third.returncode == 2
     assert "--resume of t with another grid: 1 new arm(s) (gcttt-critic-K200-N7" in out
     assert f"1 missing arm(s) ({LAST})" in out
+    assert len(read_sweep_rows(episodes)) == 6
+    # So is a resume that would play other episodes for the same arms.
+    fourth = _sweep(tmp_path, "--resume", "--episodes-per-task", "2")
+    out, _ = fourth.communicate(timeout=300)
+    assert fourth.returncode == 2
+    assert "--resume of t with other settings: --episodes-per-task was 1, now 2" in out
     assert len(read_sweep_rows(episodes)) == 6
 
 

@@ -85,6 +85,15 @@ class OfflineData:
         )
 
 
+def regenerate_hint(where: str | os.PathLike) -> str:
+    """The command that replaces a bad dataset file (both splits, since they are made together)."""
+    path = Path(where)
+    if path.suffix != ".npz":
+        return "regenerate it with `gcttt data generate DATASET --overwrite`"
+    name = path.name.removesuffix(".npz").removesuffix("-val")
+    return f"regenerate both splits with `gcttt data generate {name} --out {path.parent} --overwrite`"
+
+
 def read_dataset_file(path: str | os.PathLike, expected_obs_dim: int | None = None) -> OfflineData:
     """Read and validate one split. Any problem raises DatasetError with a one-line message."""
     path = Path(path)
@@ -95,8 +104,7 @@ def read_dataset_file(path: str | os.PathLike, expected_obs_dim: int | None = No
             missing = [k for k in REQUIRED_KEYS if k not in archive.files]
             if missing:
                 raise DatasetError(
-                    f"{path}: not an OGBench dataset file (missing {', '.join(missing)}); "
-                    "delete it and regenerate it with `gcttt data generate`"
+                    f"{path}: not an OGBench dataset file (missing {', '.join(missing)}); {regenerate_hint(path)}"
                 )
             raw = {k: archive[k] for k in (*REQUIRED_KEYS, *OPTIONAL_KEYS) if k in archive.files}
     except DatasetError:
@@ -104,8 +112,7 @@ def read_dataset_file(path: str | os.PathLike, expected_obs_dim: int | None = No
     except (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError, KeyError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DatasetError(
-            f"{path}: unreadable dataset file (truncated or corrupt: {reason}); "
-            "delete it and regenerate it with `gcttt data generate`"
+            f"{path}: unreadable dataset file (truncated or corrupt: {reason}); {regenerate_hint(path)}"
         ) from None
     data = OfflineData(
         observations=raw["observations"].astype(np.float32, copy=False),
@@ -123,7 +130,7 @@ def validate(data: OfflineData, where: str, expected_obs_dim: int | None = None)
     """Check shapes, finiteness and trajectory structure; raise DatasetError naming the fault."""
 
     def fail(problem: str) -> None:
-        raise DatasetError(f"{where}: {problem}; delete the file and regenerate it with `gcttt data generate`")
+        raise DatasetError(f"{where}: {problem}; {regenerate_hint(where)}")
 
     obs, act, term = data.observations, data.actions, data.terminals
     if obs.ndim != 2 or act.ndim != 2 or term.ndim != 1:
