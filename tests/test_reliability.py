@@ -338,7 +338,7 @@ def test_help_names_each_default_once(argv, capsys):
         assert chunk.count("(default:") <= 1, chunk
 
 
-@pytest.mark.parametrize("script", ["horizon_sweep", "compute_sweep"])
+@pytest.mark.parametrize("script", ["horizon_sweep", "compute_sweep", "reproduce"])
 def test_sweep_help_names_each_default_once(script, capsys):
     import importlib
 
