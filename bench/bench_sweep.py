@@ -63,6 +63,12 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="a small smoke-preset sweep instead of make demo's")
     parser.add_argument("--work", default="/tmp/gcttt-bench-sweep", help="scratch folder (emptied first)")
     parser.add_argument("--data-dir", default=None, help="dataset folder (default: $GCTTT_DATA_DIR or ~/.ogbench/data)")
+    parser.add_argument(
+        "--checkpoints",
+        default=None,
+        help="an existing checkpoint root to reuse, e.g. ~/gcttt-results/checkpoints (default: pre-train into "
+        "the scratch folder, untimed)",
+    )
     args = parser.parse_args()
 
     from gcttt.data.access import resolve_data_dir
@@ -71,7 +77,11 @@ def main() -> int:
     work = Path(args.work)
     shutil.rmtree(work, ignore_errors=True)
     shared = work / "shared"
-    (shared / "checkpoints").mkdir(parents=True)
+    shared.mkdir(parents=True)
+    if args.checkpoints:
+        (shared / "checkpoints").symlink_to(Path(args.checkpoints).expanduser().resolve())
+    else:
+        (shared / "checkpoints").mkdir()
     data = Path(args.data_dir).expanduser() if args.data_dir else resolve_data_dir(None)
     if args.quick:
         data = shared / "data"  # the smoke preset generates its small dataset there

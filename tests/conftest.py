@@ -2,17 +2,24 @@
 
 The whole session runs offline (``GCTTT_OFFLINE=1``, inherited by subprocesses too), so no test
 can reach the network, and with one torch thread, so tests stay small on a busy machine.
-Every test passes its data directory explicitly; none reads or writes ``~/.ogbench/data``.
+Tests pass their data directory explicitly; the default one (``$GCTTT_DATA_DIR``) points at a
+fresh temporary folder for the session, so that no test, nor a subprocess it starts, reads or
+writes ``~/.ogbench/data`` (where a developer's full-size datasets would make smoke runs slow).
 """
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ["GCTTT_OFFLINE"] = "1"  # before anything imports gcttt
+os.environ["GCTTT_DATA_DIR"] = tempfile.mkdtemp(prefix="gcttt-test-data-")
+atexit.register(shutil.rmtree, os.environ["GCTTT_DATA_DIR"], ignore_errors=True)
 
-import pytest
-import torch
+import pytest  # noqa: E402  (after the environment above)
+import torch  # noqa: E402
 
 MAZE = "pointmaze-medium-navigate-v0"
 """The dataset of the shared fixtures."""

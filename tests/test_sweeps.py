@@ -209,3 +209,26 @@ def test_compute_sweep_arms_cover_widths_horizons_and_cheap_budgets(monkeypatch)
     cheap = [a for a in arms if a.selection == "critic-free" and a.seed == 0]
     assert sorted({a.grad_steps for a in cheap}) == [1, 2, 4, 8, 16] and {a.finetune_batch for a in cheap} == {64}
     assert all(schedule_for(a.ttt_config(), 1000) == "once-keep" for a in cheap)
+
+
+def test_compute_sweep_smoke_end_to_end_draws_its_three_panels(tmp_path):
+    argv = [sys.executable, str(ROOT / "sweeps" / "compute_sweep.py"), "--preset", "smoke", "--dataset"]
+    argv += ["pointmaze-medium-navigate-v0", "--seeds", "0", "--widths", "32", "64", "--K", "1000", "200"]
+    argv += ["--cheap-N", "1", "--cheap-lr", "3e-4", "--tasks", "1", "2", "--out", str(tmp_path), "--name", "c"]
+    argv += ["--data-dir", str(tmp_path / "data")]  # a small dataset of its own, never ~/.ogbench
+    env = {**os.environ, "GCTTT_OFFLINE": "1", "MPLBACKEND": "Agg"}
+    run = subprocess.run([*argv, "--ray-address", "local"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+
+    from analysis import plot_compute
+    from sweeps.report import read_sweep_rows
+
+    rows = read_sweep_rows(tmp_path / "sweeps" / "c" / "episodes")
+    assert len(rows) == 5 * 2  # baselines at 2 widths, K = 1000 and 200, one cheap arm; 2 tasks each
+    assert (rows["pretrain_flops"] > 0).all() and (rows["flops_act"] > 0).all()
+    figure = ["--out", str(tmp_path / "fig"), "--resamples", "200"]
+    assert plot_compute.main([str(tmp_path / "sweeps" / "c"), *figure]) == 0
+    import pandas as pd
+
+    plotted = pd.read_csv(tmp_path / "fig" / "compute.csv")
+    assert set(plotted["panel"]) == {"paper", "exact", "matched"}
