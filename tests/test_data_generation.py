@@ -158,3 +158,16 @@ def test_unknown_or_unsupported_names_list_the_supported_ones(tmp_path):
 def test_bad_sizes_are_refused(tmp_path, kwargs, needle):
     with pytest.raises(GctttError, match=needle):
         generate_dataset("pointmaze-medium-navigate-v0", tmp_path, workers=1, progress=False, **kwargs)
+
+
+def test_cell_coverage_counts_rows_per_free_cell():
+    from gcttt.data.collect_maze import cell_coverage
+
+    maze = np.array([[1, 1, 1, 1], [1, 0, 0, 1], [1, 1, 0, 1], [1, 1, 1, 1]])
+    xy = np.array([[1.0, 1.0], [1.2, 1.0], [2.0, 1.0], [9.0, 9.0]])  # x = column, y = row
+
+    def cell_of(p):
+        return round(float(p[1])), round(float(p[0]))
+
+    visited, free, visits = cell_coverage(maze, xy, cell_of)
+    assert (visited, free) == (2, 3) and visits.tolist() == [2, 1, 0]  # free cells in row order; (9, 9) not one

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+import numpy as np
+
 from gcttt.data.access import resolve_data_dir
 from gcttt.data.files import read_dataset_file, split_paths
 from gcttt.data.generation import SUPPORTED, generate_dataset, generation_spec
@@ -80,11 +82,27 @@ def run_info(args: argparse.Namespace) -> int:
 
     info = dataset_info(args.dataset)
     root = resolve_data_dir(args.data_dir)
-    for path in split_paths(root, args.dataset):
-        data = read_dataset_file(path, expected_obs_dim=info.obs_dim)
+    splits = [read_dataset_file(path, expected_obs_dim=info.obs_dim) for path in split_paths(root, args.dataset)]
+    for path, data in zip(split_paths(root, args.dataset), splits, strict=True):
         print(f"{path}: {data.summary()}")
     prov = dataset_provenance(root, args.dataset)
     print(f"source: {prov.label()}; fingerprint {prov.fingerprint}" + (f" ({prov.note})" if prov.note else ""))
     for key, value in prov.details.items():
         print(f"  {key}: {value}")
+    if info.is_maze:
+        _print_coverage(info, splits[0])
     return 0
+
+
+def _print_coverage(info, data) -> None:
+    """How much of the maze the training split visits: cells reached, and rows per cell."""
+    from gcttt.data.access import make_env
+    from gcttt.data.collect_maze import cell_coverage
+
+    maze = make_env(info).unwrapped
+    visited, free, visits = cell_coverage(maze.maze_map, data.observations[:, :2], maze.xy_to_ij)
+    share = visits / max(1, visits.sum())
+    print(
+        f"coverage: {visited} of {free} free cells visited; rows per visited cell: min {visits[visits > 0].min()}, "
+        f"median {int(np.median(visits[visits > 0]))}, max {visits.max()} (the busiest cell holds {share.max():.1%})"
+    )

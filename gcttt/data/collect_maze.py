@@ -123,3 +123,17 @@ def collect_maze_episode(
         ob = next_ob
         step += 1
     return rows
+
+
+def cell_coverage(maze_map: np.ndarray, xy: np.ndarray, cell_of) -> tuple[int, int, np.ndarray]:
+    """(free cells visited, free cells, visits per free cell) of the positions `xy` [T, 2];
+    `cell_of(xy)` is the env's own position -> (i, j) map (OGBench's `xy_to_ij`)."""
+    free = free_cells(maze_map)
+    index = {cell: k for k, cell in enumerate(free)}
+    visits = np.zeros(len(free), dtype=np.int64)
+    # Positions outside the free cells (rounding at the walls' edges) are not counted.
+    for position in xy:
+        k = index.get(cell_of(position))
+        if k is not None:
+            visits[k] += 1
+    return int((visits > 0).sum()), len(free), visits
