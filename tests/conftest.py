@@ -34,6 +34,14 @@ def _small_and_offline():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture(autouse=True)
+def _no_leaked_tracking_uri(monkeypatch):
+    """`mlflow.set_tracking_uri` also exports $MLFLOW_TRACKING_URI, so an in-process test would
+    otherwise point every later sweep subprocess at its own database instead of the test's."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    yield
+
+
 @pytest.fixture(scope="session")
 def maze_dir(tmp_path_factory):
     """A data directory holding a tiny pointmaze-medium-navigate-v0 (4 + 1 episodes of 101 rows)."""

@@ -42,9 +42,15 @@ def _wait_for_trials(proc: subprocess.Popen, db: Path, finished: set[str], start
     has a run (its trial is playing). Part files alone do not say a trial has reported: on a busy
     machine a trial writes its rows seconds before Tune records it as done."""
     deadline = time.time() + timeout
+    episodes = db.parent / "sweeps" / "t" / "episodes"
     while time.time() < deadline and proc.poll() is None:
-        if db.exists():
-            status = {r.data.tags.get("gcttt.arm"): r.info.status for r in _runs(db)}
+        # Open the store only once the sweep has written rows: by then it has created MLflow's
+        # tables, and a second process creating them at the same time fails its migration.
+        if db.exists() and any(episodes.glob("*/part-*.parquet")):
+            try:
+                status = {r.data.tags.get("gcttt.arm"): r.info.status for r in _runs(db)}
+            except Exception:  # sqlite busy while the sweep writes: ask again
+                status = {}
             if all(status.get(arm) == "FINISHED" for arm in finished) and started in status:
                 return
         time.sleep(1.0)
