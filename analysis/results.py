@@ -68,6 +68,7 @@ def add_source_arguments(parser: argparse.ArgumentParser, default_out: str) -> N
     )
     flt.add_argument("--dataset", default=None, help="keep only this OGBench dataset")
     flt.add_argument("--backbone", default=None, help="keep only this backbone (gcbc, gciql, saw)")
+    flt.add_argument("--width", type=int, default=None, help="keep only networks of this width")
     parser.add_argument("--out", default=default_out, help="output directory [default: %(default)s]")
 
 
@@ -86,6 +87,7 @@ def load(args: argparse.Namespace, required: Sequence[str]) -> pd.DataFrame:
         ("sweep_id", args.sweep_id),
         ("dataset", args.dataset),
         ("backbone", args.backbone),
+        ("width", getattr(args, "width", None)),
     ):
         if wanted is None:
             continue

@@ -363,3 +363,20 @@ def test_figure6_without_ablation_rows_is_one_line(tmp_path, capsys):
     synthetic.write_compute(tmp_path / "in", seeds=(0,), tasks=(1,), per_task=1)
     assert plot_figure6.main([str(tmp_path / "in"), "--out", str(tmp_path / "out"), *FAST]) == 2
     assert "--figure6" in capsys.readouterr().err
+
+
+def test_width_filter_keeps_one_network_size(results, capsys):
+    import argparse
+
+    from analysis.results import add_source_arguments, load
+
+    parser = argparse.ArgumentParser()
+    add_source_arguments(parser, default_out="x")
+    widths = set(load(parser.parse_args([str(results / "compute")]), ["width"])["width"])
+    assert len(widths) > 1
+    narrow = min(widths)
+    assert set(load(parser.parse_args([str(results / "compute"), "--width", str(narrow)]), ["width"])["width"]) == {
+        narrow
+    }
+    with pytest.raises(Exception, match="no rows with width in \\[7\\]"):
+        load(parser.parse_args([str(results / "compute"), "--width", "7"]), ["width"])
