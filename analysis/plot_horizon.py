@@ -31,6 +31,7 @@ from analysis.summary import (
     backbone_label,
     count_text,
     counts,
+    data_text,
     filter_kind,
     fmt_lr,
     require_one_sweep,
@@ -170,7 +171,7 @@ def grid_figure(frame: pd.DataFrame, args: argparse.Namespace) -> list:
         f"Cells: success rate (mean over pre-training seeds of the per-seed rate) and {args.confidence:.0%} "
         f"bootstrap CI (scipy.stats.bootstrap, percentile, {args.resamples} resamples within seeds). "
         f"{baseline_text}'once': fine-tuned once per episode. Grey: not run. "
-        f"{count_text(seeds, episodes)} ({_span(cells['episodes'])} per cell).",
+        f"{count_text(seeds, episodes)} ({_span(cells['episodes'])} per cell). {data_text(grid)}",
     )
     paths = save(fig, args.out, "horizon_grid")
     csv = paths[0].with_suffix(".csv")
@@ -253,7 +254,7 @@ def ablation_figure(frame: pd.DataFrame, args: argparse.Namespace) -> list:
         f"selection rules; orange: ablations; grey: pre-trained policy (dashed line); 'once': selects and "
         f"fine-tunes once per episode (critic-free always does). "
         + (f"Not run at this configuration: {', '.join(missing)}. " if missing else "")
-        + f"{count_text(seeds, episodes)} ({_span(bars['episodes'])} per bar).",
+        + f"{count_text(seeds, episodes)} ({_span(bars['episodes'])} per bar). {data_text(frame)}",
     )
     paths = save(fig, args.out, "selection_ablation")
     csv = paths[0].with_suffix(".csv")

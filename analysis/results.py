@@ -68,7 +68,12 @@ def add_source_arguments(parser: argparse.ArgumentParser, default_out: str) -> N
     )
     flt.add_argument("--dataset", default=None, help="keep only this OGBench dataset")
     flt.add_argument("--backbone", default=None, help="keep only this backbone (gcbc, gciql, saw)")
-    flt.add_argument("--width", type=int, default=None, help="keep only networks of this width")
+    flt.add_argument(
+        "--width",
+        type=int,
+        default=None,
+        help="keep only networks of this width (table.py: default the smallest with TTT rows)",
+    )
     parser.add_argument("--out", default=default_out, help="output directory [default: %(default)s]")
 
 

@@ -56,6 +56,15 @@ def count_text(seeds: int, episodes: int) -> str:
     return f"{seeds} seed{'s' if seeds != 1 else ''}, {episodes} episode{'s' if episodes != 1 else ''}"
 
 
+def data_text(frame: pd.DataFrame) -> str:
+    """'Data: generated locally (gcttt's recipe).' for captions: readers must not take local files for OGBench's."""
+    if "dataset_source" not in frame.columns:
+        return "Data: provenance not recorded."
+    names = {"generated": "generated locally (gcttt's recipe)", "official": "OGBench's official files"}
+    found = sorted(str(v) for v in frame["dataset_source"].dropna().unique())
+    return "Data: " + (", ".join(names.get(v, v) for v in found) or "provenance not recorded") + "."
+
+
 def filter_kind(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
     """Rows of sweeps of `kind` where the results say (`sweep_kind` column); all rows otherwise."""
     if "sweep_kind" not in frame.columns:

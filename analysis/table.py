@@ -7,8 +7,10 @@ baseline / + TTT pair is bold.
 
 The + TTT row uses the GC-TTT rows of one selection strategy (default 'critic'), optionally
 pinned to one configuration with --horizon/--grad-steps/--lr/--q. Where a cell still holds
-several configurations, --pick best (default) takes the best by mean success and lists it in
-the footnote (an optimistic, tuned number); --pick error refuses instead. Both methods use one
+several configurations, --pick error (default) refuses and lists them (pin one, or use a
+reproduction's rows, whose configuration was chosen on held-out tasks); --pick best takes the
+best by mean success on the rows' own tasks and says so in the footnote (an optimistic number:
+the paper's protocol). Both methods use one
 network width per cell: --width, else the smallest width with GC-TTT rows.
 
     python analysis/table.py ~/gcttt-results/sweeps --out results/tables
@@ -74,10 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--pick",
         choices=("best", "error"),
-        default="best",
-        help="several configurations left in a cell: take the best by mean success, or refuse [default: %(default)s]",
+        default="error",
+        help="several configurations left in a cell: refuse, or take the best by mean success on the same "
+        "tasks (optimistic) [default: %(default)s]",
     )
-    parser.add_argument("--width", type=int, default=None, help="network width [default: smallest with TTT rows]")
     parser.add_argument("--digits", type=int, default=2, help="decimals [default: %(default)s]")
     parser.add_argument("--name", default="table", help="output file stem [default: %(default)s]")
     return parser
@@ -134,7 +136,7 @@ def build_cells(frame: pd.DataFrame, args: argparse.Namespace) -> list[Cell]:
                 listed = "; ".join(_config_label(r) for _, r in configs.iterrows())
                 raise UsageError(
                     f"{backbone} on {dataset} has {candidates} GC-TTT configurations ({listed}); pin one with "
-                    "--horizon/--grad-steps/--lr/--q or use --pick best"
+                    "--horizon/--grad-steps/--lr/--q, or --pick best for the best on these same tasks (optimistic)"
                 )
             best = configs.sort_values(["mean", "episodes"], ascending=False, kind="stable").iloc[0]
             mask = np.logical_and.reduce([_same(ttt[c], best[c]) for c in CONFIG])
