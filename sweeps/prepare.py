@@ -113,19 +113,37 @@ def prepare_checkpoints(
     refs = {task.remote(config, 1): key for key, config in missing.items()}
     pending = list(refs)
     with tqdm(total=len(refs), desc="pre-training", unit="ckpt") as bar:
-        while pending:
-            ready, pending = ray.wait(pending, num_returns=1)
-            try:
-                found[refs[ready[0]]] = ray.get(ready[0])
-            except ray.exceptions.RayTaskError as exc:
-                for ref in pending:
-                    ray.cancel(ref, force=True)
-                cause = getattr(exc, "cause", None)
-                if isinstance(cause, GctttError):  # the library's one-line message, not Ray's traceback
-                    raise cause from None
-                raise
-            bar.update()
+        try:
+            while pending:
+                # A timeout keeps the wait short, so that Ctrl-C reaches Python (an unbounded
+                # ray.wait does not return to the interpreter until a run finishes).
+                ready, pending = ray.wait(pending, num_returns=1, timeout=1.0)
+                if not ready:
+                    continue
+                try:
+                    found[refs[ready[0]]] = ray.get(ready[0])
+                except ray.exceptions.RayTaskError as exc:
+                    for ref in pending:
+                        ray.cancel(ref, force=True)
+                    cause = getattr(exc, "cause", None)
+                    if isinstance(cause, GctttError):  # the library's one-line message, not Ray's traceback
+                        raise cause from None
+                    raise
+                bar.update()
+        except KeyboardInterrupt:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            raise PretrainInterrupted(
+                f"interrupted while pre-training ({bar.n} of {len(refs)} checkpoints done, kept in "
+                f"{settings.checkpoint_root}); rerun the same command: unfinished runs resume from their latest.pt"
+            ) from None
     return found
+
+
+class PretrainInterrupted(GctttError):
+    """Ctrl-C while a sweep pre-trained its checkpoints; nothing of the sweep itself exists yet."""
+
+    exit_code = 1
 
 
 def checkpoint_slot(seed: int, width: int) -> str:

@@ -124,6 +124,20 @@ def test_ctrl_c_in_the_last_trial_fails_loudly_and_resume_finishes_exactly_once(
     assert len(read_sweep_rows(episodes)) == 6
 
 
+def test_ctrl_c_while_the_sweep_pretrains_stops_at_once_and_says_how_to_go_on(tmp_path):
+    first = _sweep(tmp_path, "--pretrain-steps", "200000", "--tasks", "1")  # a long pre-training
+    deadline = time.time() + 300
+    while time.time() < deadline and not list((tmp_path / "checkpoints").rglob("metrics.jsonl")):
+        assert first.poll() is None, first.communicate()[0][-3000:]
+        time.sleep(0.5)
+    first.send_signal(signal.SIGINT)
+    out, _ = first.communicate(timeout=60)  # an unbounded ray.wait used to ignore Ctrl-C until the run ended
+    assert first.returncode == 1, out[-3000:]
+    assert "interrupted while pre-training (0 of 1 checkpoints done" in out
+    assert "rerun the same command" in out and "Traceback" not in out
+    assert not (tmp_path / "sweeps" / "t" / "episodes").exists()
+
+
 def test_two_drivers_of_one_sweep_cannot_run_side_by_side(tmp_path):
     episodes = tmp_path / "sweeps" / "t" / "episodes"
     first = _sweep(tmp_path)
