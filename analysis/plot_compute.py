@@ -192,9 +192,14 @@ def draw(frame: pd.DataFrame, args: argparse.Namespace) -> list:
     for family in ("model scaling", "GC-TTT"):
         pts = paper[paper["family"] == family].sort_values("x")
         _errorbar(ax, pts, fmt="o-", color=COLORS[family], label=family)
-    for _, p in paper[paper["family"] == "model scaling"].iterrows():
+    for i, (_, p) in enumerate(paper[paper["family"] == "model scaling"].sort_values("x").iterrows()):
+        # Staggered, so that neighbouring widths (156 and 183 sit 0.5 apart) do not print over each other.
         ax.annotate(
-            f"w={int(p['width'])}", (p["x"], p["mean"]), textcoords="offset points", xytext=(4, -12), fontsize=8
+            f"w={int(p['width'])}",
+            (p["x"], p["mean"]),
+            textcoords="offset points",
+            xytext=(4, -12 - 10 * (i % 2)),
+            fontsize=8,
         )
     for _, p in paper[(paper["family"] == "GC-TTT") & (paper["method"] == "gcttt")].iterrows():
         k = f"K={int(p['horizon'])}" + (" (once)" if p["schedule"] == "once" else "")
@@ -206,9 +211,9 @@ def draw(frame: pd.DataFrame, args: argparse.Namespace) -> list:
     for family, marker in (("model scaling", "o"), ("GC-TTT", "s")):
         pts = exact[exact["family"] == family].sort_values("x")
         _errorbar(ax, pts, fmt=marker, color=COLORS[family], label=family, linestyle="none")
-        for _, p in pts.iterrows():
+        for i, (_, p) in enumerate(pts.iterrows()):
             ax.annotate(multiple_text(p["multiple"]), (p["x"], p["mean"]), textcoords="offset points",
-                        xytext=(3, 4), fontsize=7, color=COLORS[family])  # fmt: skip
+                        xytext=(3, 4 + 9 * (i % 2)), fontsize=7, color=COLORS[family])  # fmt: skip
     ax.set_xscale("log")
     what = "test-time FLOPs per episode" + (
         f" + pre-training / {args.amortise_episodes} episodes" if args.amortise_episodes else ""
@@ -239,8 +244,15 @@ def draw(frame: pd.DataFrame, args: argparse.Namespace) -> list:
         f"model: width {base_width}; its acting costs {unit / 1e9:.3g} GFLOPs per episode. (a) the paper's x-axis "
         "(a model at (w/w0)^2; GC-TTT's K points parked at the paired widths' x). (b) exact counted FLOPs per "
         "episode: acting + selection value passes + fine-tuning updates (torch's FLOP counter). (c) for each "
-        "budget, the best configuration of each family whose exact FLOPs fit it. "
-        f"{count_text(seeds, episodes)}.",
+        "budget, the best configuration of each family whose exact FLOPs fit it; the widest model costs "
+        f"{exact.loc[exact['family'] == 'model scaling', 'multiple'].max():.3g}x. "
+        + (
+            f"{idle} GC-TTT configuration(s) selected no data and played the pre-trained policy (no selection or "
+            "fine-tuning FLOPs). "
+            if (idle := int(((exact["method"] == "gcttt") & (exact["flops_finetune"] == 0)).sum())) > 0
+            else ""
+        )
+        + f"{count_text(seeds, episodes)}.",
     )
     paths = save(fig, args.out, args.name)
     csv = paths[0].with_suffix(".csv")
