@@ -24,6 +24,7 @@ column: ablation, replan).
 from __future__ import annotations
 
 import argparse
+import sys
 
 import numpy as np
 import pandas as pd
@@ -57,6 +58,21 @@ LABELS = {
 }
 REPLAN_N = 200
 """The paper's re-plan curve fine-tunes with N = 200 updates at every K."""
+
+
+def one_row_per_episode_across_sweeps(frame: pd.DataFrame) -> pd.DataFrame:
+    """The panels may combine sweeps that played the same arm (e.g. the pre-trained policy and the
+    critic at K = 100 in both an ablation sweep and a compute study): the same episode, replayed
+    with the same seed, must count once, or its CI narrows for nothing."""
+    from gcttt.summary import EPISODE_KEY
+
+    key = [c for c in EPISODE_KEY if c in frame.columns and c != "sweep_id"]
+    deduped = frame.drop_duplicates(subset=key, keep="first")
+    if len(deduped) < len(frame):
+        print(
+            f"note: {len(frame) - len(deduped)} episodes appear in more than one sweep; counted once", file=sys.stderr
+        )
+    return deduped.reset_index(drop=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -145,9 +161,17 @@ def draw(ablation: pd.DataFrame, replan: pd.DataFrame, frame: pd.DataFrame, args
             err = np.array([[max(0, r["mean"] - r["low"])], [max(0, r["high"] - r["mean"])]])
             left.bar(x, r["mean"], width * 0.92, color=colors[bar], yerr=err, capsize=2, ecolor="0.25",
                      label=LABELS[bar] if i == 0 else None)  # fmt: skip
-            if not np.isnan(r["paper"]):
-                left.plot(x, r["paper"], marker="_", color="k", markersize=14, mew=2,
-                          label="paper" if (j, group) == (0, "mean") else None)  # fmt: skip
+            # Values printed on the bars: a bar at 0 is otherwise invisible.
+            left.annotate(f"{r['mean']:.2f}", (x, r["mean"]), textcoords="offset points", xytext=(0, 2),
+                          ha="center", va="bottom", fontsize=7)  # fmt: skip
+            paper = r["paper"]
+            if len(datasets) == 1:  # one dataset drawn: still show the paper's (two-dataset mean) numbers
+                mean_row = ablation[(ablation["dataset"] == "mean") & (ablation["selection"] == bar)]
+                paper = mean_row["paper"].iloc[0] if len(mean_row) else np.nan
+            if not np.isnan(paper):
+                left.plot(x, paper, marker="_", color="k", markersize=14, mew=2,
+                          label=("paper (mean of pm/am stitch)" if len(datasets) == 1 else "paper")
+                          if j == 0 and i == len(groups) - 1 else None)  # fmt: skip
     left.set_xticks(range(len(groups)), [dataset_label(g) if g != "mean" else "mean of the two" for g in groups])
     left.set_ylabel("success rate")
     left.set_ylim(0, 1.05)
@@ -198,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         frame = frame[frame["task_suite"] == "ogbench"]
         if frame.empty:
             raise UsageError("no rows on OGBench's tasks (task_suite 'ogbench'); pass a reproduction's final sweeps")
+        frame = one_row_per_episode_across_sweeps(frame)
         style()
         for path in draw(ablation_points(frame, args), replan_points(frame, args), frame, args):
             print(f"wrote {path}")

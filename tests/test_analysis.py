@@ -380,3 +380,10 @@ def test_width_filter_keeps_one_network_size(results, capsys):
     }
     with pytest.raises(Exception, match="no rows with width in \\[7\\]"):
         load(parser.parse_args([str(results / "compute"), "--width", "7"]), ["width"])
+
+
+def test_figure6_counts_an_episode_played_by_two_sweeps_once(tmp_path):
+    synthetic.write_figure6(tmp_path / "in", seeds=(0,), tasks=(1, 2), per_task=2)
+    frame = pd.concat([pd.read_parquet(p) for p in sorted((tmp_path / "in").rglob("*.parquet"))], ignore_index=True)
+    twice = pd.concat([frame, frame.assign(sweep_id="another-sweep")], ignore_index=True)
+    assert len(plot_figure6.one_row_per_episode_across_sweeps(twice)) == len(frame)
