@@ -237,6 +237,13 @@ def draw(frame: pd.DataFrame, args: argparse.Namespace) -> list:
     dataset, backbone = single(frame, "dataset", "--dataset"), single(frame, "backbone", "--backbone")
     seeds, episodes = counts(frame)
     source = ", ".join(sorted(frame["dataset_source"].unique())) if "dataset_source" in frame else "?"
+    idle = int(((exact["method"] == "gcttt") & (exact["flops_finetune"] == 0)).sum())
+    idle_text = (
+        f"{idle} GC-TTT configuration(s) selected no data and played the pre-trained policy (no selection or "
+        "fine-tuning FLOPs). "
+        if idle
+        else ""
+    )
     fig.suptitle(f"Compute allocation: {backbone_label(backbone)} on {dataset} ({source} data)", fontsize=12)
     add_caption(
         fig,
@@ -246,12 +253,7 @@ def draw(frame: pd.DataFrame, args: argparse.Namespace) -> list:
         "episode: acting + selection value passes + fine-tuning updates (torch's FLOP counter). (c) for each "
         "budget, the best configuration of each family whose exact FLOPs fit it; the widest model costs "
         f"{exact.loc[exact['family'] == 'model scaling', 'multiple'].max():.3g}x. "
-        + (
-            f"{idle} GC-TTT configuration(s) selected no data and played the pre-trained policy (no selection or "
-            "fine-tuning FLOPs). "
-            if (idle := int(((exact["method"] == "gcttt") & (exact["flops_finetune"] == 0)).sum())) > 0
-            else ""
-        )
+        + idle_text
         + f"{count_text(seeds, episodes)}.",
     )
     paths = save(fig, args.out, args.name)

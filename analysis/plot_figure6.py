@@ -24,13 +24,12 @@ column: ablation, replan).
 from __future__ import annotations
 
 import argparse
-import sys
 
 import numpy as np
 import pandas as pd
 
 from analysis.paper import REPLAN, SELECTION_ABLATION
-from analysis.results import SUCCESS_COLUMNS, add_source_arguments, load, run_main, single
+from analysis.results import SUCCESS_COLUMNS, add_source_arguments, drop_repeats, load, run_main, single
 from analysis.summary import (
     add_caption,
     backbone_label,
@@ -64,15 +63,7 @@ def one_row_per_episode_across_sweeps(frame: pd.DataFrame) -> pd.DataFrame:
     """The panels may combine sweeps that played the same arm (e.g. the pre-trained policy and the
     critic at K = 100 in both an ablation sweep and a compute study): the same episode, replayed
     with the same seed, must count once, or its CI narrows for nothing."""
-    from gcttt.summary import EPISODE_KEY
-
-    key = [c for c in EPISODE_KEY if c in frame.columns and c != "sweep_id"]
-    deduped = frame.drop_duplicates(subset=key, keep="first")
-    if len(deduped) < len(frame):
-        print(
-            f"note: {len(frame) - len(deduped)} episodes appear in more than one sweep; counted once", file=sys.stderr
-        )
-    return deduped.reset_index(drop=True)
+    return drop_repeats(frame, ignore=("sweep_id",)).reset_index(drop=True)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -92,7 +92,7 @@ def load(args: argparse.Namespace, required: Sequence[str]) -> pd.DataFrame:
         ("sweep_id", args.sweep_id),
         ("dataset", args.dataset),
         ("backbone", args.backbone),
-        ("width", getattr(args, "width", None)),
+        ("width", args.width),
     ):
         if wanted is None:
             continue

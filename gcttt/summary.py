@@ -88,9 +88,10 @@ def summarize(
     return pd.DataFrame(rows)
 
 
-def drop_repeats(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per episode (the newest by `written_at` where present), see `EPISODE_KEY`."""
-    key = [c for c in EPISODE_KEY if c in frame.columns]
+def drop_repeats(frame: pd.DataFrame, ignore: Sequence[str] = ()) -> pd.DataFrame:
+    """One row per episode (the newest by `written_at` where present), see `EPISODE_KEY`; columns in
+    `ignore` do not tell episodes apart (e.g. `sweep_id`, when two sweeps replayed the same arm)."""
+    key = [c for c in EPISODE_KEY if c in frame.columns and c not in ignore]
     if "written_at" in frame.columns:
         frame = frame.sort_values("written_at", kind="stable")
     deduped = frame.drop_duplicates(subset=key, keep="last")
