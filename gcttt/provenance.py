@@ -73,6 +73,43 @@ def device_name(device: torch.device) -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
+@functools.lru_cache(maxsize=1)
+def cpu_model() -> str:
+    """The CPU's model name (e.g. 'AMD EPYC'), from /proc/cpuinfo where there is one."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown cpu"
+
+
+def machine_name(device: torch.device | str = "cpu") -> str:
+    """What computed a result: the GPU's name on CUDA, else the CPU model. Checkpoints pre-trained on
+    two machines of different kinds differ in their last bits, so rows name theirs."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return cpu_model()
+
+
+def weights_fingerprint(nets_state: dict[str, torch.Tensor]) -> str:
+    """SHA-256 (first 16 hex digits) of a state dict's tensors, by name: which weights played an episode.
+
+    Only the networks' values enter (names, dtypes, shapes and bytes), not the optimiser or the step,
+    so the same weights give the same fingerprint whichever file or device holds them.
+    """
+    digest = hashlib.sha256()
+    for name in sorted(nets_state):
+        tensor = nets_state[name].detach().to("cpu").contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
+        if tensor.dtype == torch.bfloat16:  # NumPy has no bfloat16: hash its bits
+            tensor = tensor.view(torch.int16)
+        digest.update(tensor.numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
 def file_fingerprint(path: str | os.PathLike) -> str:
     """SHA-256 of a file's bytes (first 16 hex digits): which dataset a checkpoint was trained on."""
     digest = hashlib.sha256()

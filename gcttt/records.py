@@ -54,6 +54,9 @@ class EpisodeRecord:
     """Checkpoint file."""
     checkpoint_step: int
     """Pre-training updates of the checkpoint."""
+    checkpoint_fingerprint: str
+    """SHA-256 prefix of the checkpoint's network weights (`gcttt.provenance.weights_fingerprint`):
+    rows with equal settings but another fingerprint came from other weights (another CPU or build)."""
     pretrain_flops: int
     """Counted FLOPs of the checkpoint's pre-training (updates x FLOPs per update)."""
     # --- the method and its knobs --------------------------------------------------------------
@@ -134,6 +137,8 @@ class EpisodeRecord:
     """FLOPs of one fine-tuning update at `finetune_batch` (pre-training batch for baselines)."""
     device: str = "cpu"
     """Device the episode ran on."""
+    machine: str = ""
+    """CPU model or GPU name of the machine that played the episode."""
 
     def to_row(self) -> dict[str, Any]:
         return asdict(self)

@@ -25,7 +25,7 @@ from gcttt.envs import dataset_info
 from gcttt.episode import PolicyController, episode_seed, play_episode
 from gcttt.errors import CheckpointError, UsageError
 from gcttt.flops import CostModel
-from gcttt.provenance import device_name, file_fingerprint
+from gcttt.provenance import device_name, file_fingerprint, machine_name, weights_fingerprint
 from gcttt.records import EpisodeRecord
 from gcttt.selection import DistanceCache, SelectionConfig, Selector
 from gcttt.tasks import OGBENCH, TaskSuite, parse_suite, task_suite
@@ -99,6 +99,7 @@ class EpisodeRunner:
         self.provenance = provenance
         self.agent.train_mode(False)
         self.pretrained = self.agent.snapshot()
+        self.checkpoint_fingerprint = weights_fingerprint(self.pretrained["nets"])
         self.data = TransitionData.from_offline(train, device, index)
         self.sampler = GoalSampler(self.data, self.agent.sampler_config(), torch.Generator(device).manual_seed(0))
         self.selection_generator = torch.Generator(device).manual_seed(0)
@@ -113,6 +114,7 @@ class EpisodeRunner:
         self._selectors: dict[SelectionConfig, Selector] = {}
         self._suites: dict[str, TaskSuite] = {}
         self.device_label = device_name(device)
+        self.machine = machine_name(device)
 
     def selector(self, config: SelectionConfig) -> Selector:
         if config not in self._selectors:
@@ -211,6 +213,7 @@ class EpisodeRunner:
             pretrain_seed=int(pretrain.get("seed", -1)),
             checkpoint=self.checkpoint,
             checkpoint_step=step,
+            checkpoint_fingerprint=self.checkpoint_fingerprint,
             pretrain_flops=step * self.costs.update_flops(config.batch_size),
             method=spec.method,
             selection="" if baseline else ttt.selection.strategy,
@@ -236,6 +239,7 @@ class EpisodeRunner:
             flops_per_value=self.costs.value,
             flops_per_update=self.costs.update_flops(config.batch_size),
             device=self.device_label,
+            machine=self.machine,
             **knobs,
         )
         record = replace(record, **extra)

@@ -65,10 +65,13 @@ def summarize(
     for key, group in frame.groupby(list(by), sort=True, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
         successes = group["success"].to_numpy(dtype=float)
-        seeds = group["pretrain_seed"].to_numpy()
-        per_seed = group_means(successes, seeds)
+        runs = _checkpoint_groups(group)
+        per_seed = seed_means(group)
         if with_ci:
-            ci = success_ci(successes, groups=seeds, confidence=confidence, n_resamples=n_resamples)
+            # Stratified by (seed, checkpoint): with the same checkpoints per seed, the mean over
+            # these cells is the authors' mean over checkpoints, then over seeds.
+            ci = success_ci(successes, groups=runs, confidence=confidence, n_resamples=n_resamples)
+            ci = Interval(float(per_seed.mean()), ci.low, ci.high)
         else:
             ci = Interval(float(per_seed.mean()), np.nan, np.nan)
         row = {
@@ -79,6 +82,7 @@ def summarize(
             "se": standard_error(per_seed) if per_seed.size > 1 else standard_error(successes),
             "se_over": "seeds" if per_seed.size > 1 else "episodes",
             "seeds": int(per_seed.size),
+            "checkpoints": len(np.unique(runs)),
             "episodes": len(group),
         }
         for column in means:
@@ -86,6 +90,25 @@ def summarize(
                 row[column] = float(group[column].mean())
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _checkpoint_groups(frame: pd.DataFrame) -> np.ndarray:
+    """A label per row for its (pre-training seed, checkpoint step): one pre-trained network."""
+    seeds = frame["pretrain_seed"].astype(str).to_numpy()
+    if "checkpoint_step" not in frame:
+        return seeds
+    return np.char.add(np.char.add(seeds, "@"), frame["checkpoint_step"].astype(str).to_numpy().astype(str))
+
+
+def seed_means(frame: pd.DataFrame) -> np.ndarray:
+    """Success per pre-training seed as the authors compute it (SPEC §3): the mean over the seed's
+    checkpoints of each checkpoint's success rate; one value per seed, seeds sorted."""
+    runs = _checkpoint_groups(frame)
+    successes = frame["success"].to_numpy(dtype=float)
+    seeds = frame["pretrain_seed"].to_numpy()
+    _, first = np.unique(runs, return_index=True)  # one row of each run, in sorted label order
+    per_run = group_means(successes, runs)  # in the same sorted label order
+    return group_means(per_run, seeds[first])
 
 
 def drop_repeats(frame: pd.DataFrame, ignore: Sequence[str] = ()) -> pd.DataFrame:

@@ -11,7 +11,7 @@ sweep rewrites, never duplicates). Knobs a strategy does not read are fixed to n
 from __future__ import annotations
 
 import itertools
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 
 from gcttt.errors import UsageError
 from gcttt.runner import EpisodeSpec
@@ -20,6 +20,15 @@ from gcttt.tasks import OGBENCH
 from gcttt.ttt import TTTConfig, schedule_for
 
 _SELECTION_DEFAULTS = SelectionConfig()
+
+AUTHORS_BUDGETS: dict[str, tuple[float, int]] = {
+    "antmaze-medium-stitch-v0": (3e-5, 200),
+    "pointmaze-medium-stitch-v0": (3e-4, 200),
+}
+"""(lr, N) of the authors' selection and re-plan ablations per dataset (GC-IQL; their
+grids/selection_ablation.yaml and grids/replanning_ablation.yaml at ea8e889, SPEC §6)."""
+REPLAN_K: tuple[int, ...] = (1000, 750, 500, 200, 100)
+"""The re-plan intervals of the authors' re-plan ablation (SPEC §6)."""
 
 
 @dataclass(frozen=True)
@@ -55,10 +64,15 @@ class Arm:
     """-1: the backbone's own discount."""
     suite: str = OGBENCH
     """Task suite the arm plays."""
+    checkpoint_step: int | None = None
+    """Pre-training step of the checkpoint the arm plays (a kept `step_XXXXXXXX.pt`); None: the run's
+    final checkpoint. The authors evaluate every run at three steps and average them (SPEC §3)."""
 
     @property
     def name(self) -> str:
         suite = "" if self.suite == OGBENCH else f"-{self.suite}"
+        if self.checkpoint_step is not None:
+            suite = f"-c{self.checkpoint_step}{suite}"
         if self.method == "baseline":
             return f"baseline-w{self.width}-s{self.seed}{suite}"
         strategy = get_strategy(self.selection)
@@ -176,3 +190,10 @@ def ttt_grid(
 
 def baseline_arms(seeds: list[int], widths: list[int], suite: str = OGBENCH) -> list[Arm]:
     return [Arm("baseline", seed, width, suite=suite) for width in widths for seed in seeds]
+
+
+def at_checkpoints(arms: list[Arm], steps: tuple[int, ...] | None) -> list[Arm]:
+    """Each arm once per kept checkpoint step (None: the final checkpoint only), steps innermost."""
+    if not steps:
+        return list(arms)
+    return list(dict.fromkeys(replace(a, checkpoint_step=step) for a in arms for step in steps))

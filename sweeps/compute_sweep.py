@@ -6,11 +6,13 @@ Arms:
 - model scaling: the pre-trained policy without TTT at the paper's width ratios
   512 : 624 : 732 : 992 : 1332, scaled to the preset's width, plus 4x the base width (16x the
   acting FLOPs) so that panel (c) of the figure reaches 16x;
-- GC-TTT at the base width re-planning every K = 1000 / 500 / 200 / 100 steps with N = 200 and
-  critic selection (K equal to the episode limit: once per episode), at --lr (the paper's 3e-4 by
-  default; pass the one a held-out tuning chose, and say so);
-- cheap GC-TTT that fits small budgets: critic-free selection (no network passes), once per
-  episode, --cheap-N updates of batch --cheap-batch, at each --cheap-lr.
+- GC-TTT at the base width re-planning every K = 1000 / 750 / 500 / 200 / 100 steps (the authors'
+  re-plan ablation) with critic selection (K equal to the episode limit: once per episode), at
+  the authors' lr and N for the dataset where their grids name them (antmaze-medium-stitch:
+  lr 3e-5, N = 200; pointmaze-medium-stitch: 3e-4, 200), else lr 3e-4, N = 200;
+- cheap GC-TTT that fits small budgets: critic selection once per episode (it selects data on
+  stitch datasets, where critic-free finds none), --cheap-N updates of batch --cheap-batch, at
+  each --cheap-lr.
 Every row carries its counted FLOPs per phase, the unit costs and the checkpoint's pre-training
 FLOPs, so `analysis/plot_compute.py` can draw the paper's axis, exact FLOPs and matched budgets.
 Missing checkpoints (one per width and seed) are pre-trained first.
@@ -27,7 +29,7 @@ if __package__ in (None, ""):  # run as a script (`python sweeps/compute_sweep.p
 
 from gcttt.errors import GctttError, UsageError
 from gcttt.presets import get_preset
-from sweeps.arms import baseline_arms, ttt_grid
+from sweeps.arms import AUTHORS_BUDGETS, REPLAN_K, at_checkpoints, baseline_arms, ttt_grid
 from sweeps.common import add_common_arguments, apply_config_file, build_settings, fail
 
 PROG = "compute_sweep.py"
@@ -65,14 +67,30 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--widths", type=int, nargs="+", default=None, help="widths without TTT (default: the paper's ratios, scaled)"
     )
-    g.add_argument("--K", type=int, nargs="+", default=[1000, 500, 200, 100], help="re-plan intervals of GC-TTT")
     g.add_argument(
-        "--N", type=int, default=None, help="gradient steps per re-plan (default: 200, the paper's; smoke: 5)"
+        "--K", type=int, nargs="+", default=list(REPLAN_K), help="re-plan intervals of GC-TTT (default: %(default)s)"
     )
-    g.add_argument("--lr", type=float, default=3e-4, help="fine-tuning learning rate (default: 3e-4, the paper's)")
+    g.add_argument(
+        "--N",
+        type=int,
+        default=None,
+        help="gradient steps per re-plan (default: the authors' for the dataset, else 200; smoke: 5)",
+    )
+    g.add_argument(
+        "--lr",
+        type=float,
+        default=None,
+        help="fine-tuning learning rate (default: the authors' for the dataset: "
+        + ", ".join(f"{d.removesuffix('-v0')} {lr:g}" for d, (lr, _) in AUTHORS_BUDGETS.items())
+        + "; else 3e-4)",
+    )
     g.add_argument("--selection", default="critic", help="selection strategy of the K arms (default: critic)")
     g.add_argument(
-        "--cheap-N", type=int, nargs="*", default=[1, 2, 4, 8, 16], help="updates of the cheap critic-free arms"
+        "--cheap-N",
+        type=int,
+        nargs="*",
+        default=[1, 2, 4, 8, 16],
+        help="updates of the cheap arms (critic selection once per episode) (default: %(default)s)",
     )
     g.add_argument("--cheap-batch", type=int, default=64, help="batch of the cheap arms' updates (default: 64)")
     g.add_argument("--cheap-lr", type=float, nargs="+", default=[3e-4, 3e-3], help="learning rates of the cheap arms")
@@ -90,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.cheap_batch < 1:
             raise UsageError(f"--cheap-batch must be at least 1 (got {args.cheap_batch})")
         base = min(widths)
-        steps = args.N if args.N is not None else (5 if preset.name == "smoke" else 200)
+        authors_lr, authors_n = AUTHORS_BUDGETS.get(args.dataset, (3e-4, 200))
+        steps = args.N if args.N is not None else (5 if preset.name == "smoke" else authors_n)
+        args.lr = args.lr if args.lr is not None else authors_lr
         grid = {
             "widths": widths,
             "K": args.K,
@@ -109,10 +129,10 @@ def main(argv: list[str] | None = None) -> int:
         arms += ttt_grid(seeds, base, [args.selection], args.K, [steps], [args.lr], [0.2], limit, **knobs)
         if args.cheap_N:
             cheap = {**knobs, "finetune_batch": args.cheap_batch}
-            arms += ttt_grid(seeds, base, ["critic-free"], [limit], args.cheap_N, args.cheap_lr, [0.2], limit, **cheap)
+            arms += ttt_grid(seeds, base, ["critic"], [limit], args.cheap_N, args.cheap_lr, [0.2], limit, **cheap)
         from sweeps.driver import run_sweep
 
-        return run_sweep(settings, list(dict.fromkeys(arms)), PROG)
+        return run_sweep(settings, at_checkpoints(list(dict.fromkeys(arms)), settings.checkpoint_steps), PROG)
     except GctttError as exc:
         return fail(PROG, exc)
 

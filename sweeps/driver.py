@@ -106,6 +106,7 @@ RESULT_SETTINGS = (
     "heldout_size",
     "pretrain_steps",
     "compile",
+    "checkpoint_steps",
     "knobs",
 )
 """Settings that change what a sweep's episodes are (the arms aside): a resume must keep them."""
@@ -176,7 +177,7 @@ def _run_locked(settings: SweepSettings, arms: list[Arm], prog: str, started: fl
         f"workers x {settings.cpus_per_worker:g} CPU; results in {settings.sweep_dir}",
         file=sys.stderr,
     )
-    checkpoints = prepare_checkpoints(settings, [(a.seed, a.width) for a in arms], provenance)
+    checkpoints = prepare_checkpoints(settings, [(a.seed, a.width, a.checkpoint_step) for a in arms], provenance)
     shared = share_dataset(train, provenance)
     del train
     if not settings.resume:

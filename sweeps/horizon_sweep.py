@@ -19,7 +19,7 @@ if __package__ in (None, ""):  # run as a script (`python sweeps/horizon_sweep.p
 
 from gcttt.errors import GctttError
 from gcttt.presets import get_preset
-from sweeps.arms import baseline_arms, ttt_grid
+from sweeps.arms import at_checkpoints, baseline_arms, ttt_grid
 from sweeps.common import add_common_arguments, apply_config_file, build_settings, fail
 
 PROG = "horizon_sweep.py"
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
             arms = baseline_arms(list(args.seeds), [width], suite=settings.suite) + arms
         from sweeps.driver import run_sweep
 
-        return run_sweep(settings, arms, PROG)
+        return run_sweep(settings, at_checkpoints(arms, settings.checkpoint_steps), PROG)
     except GctttError as exc:
         return fail(PROG, exc)
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from gcttt.checkpoint import check_trained_on, read_checkpoint
 from gcttt.data.files import OfflineData, split_paths
 from gcttt.data.provenance import DatasetProvenance, dataset_provenance
-from gcttt.errors import CheckpointError, GctttError
-from gcttt.pretrain import PretrainConfig, run_directory
+from gcttt.errors import CheckpointError, GctttError, UsageError
+from gcttt.pretrain import PretrainConfig, resolved_scale, run_directory
 from sweeps.common import SMOKE_EPISODES, SweepSettings
 
 
@@ -80,16 +80,26 @@ def verify_cached(path: Path, config: PretrainConfig, provenance: DatasetProvena
 
 
 def prepare_checkpoints(
-    settings: SweepSettings, pairs: list[tuple[int, int]], provenance: DatasetProvenance
+    settings: SweepSettings, slots: list[tuple[int, int, int | None]], provenance: DatasetProvenance
 ) -> dict[str, str]:
-    """Final checkpoint per (seed, width), keyed 's{seed}-w{width}'; trains the missing ones."""
-    import ray
-    from tqdm.auto import tqdm
+    """Checkpoint file per (seed, width, step), keyed by `checkpoint_slot`; trains the missing runs.
 
+    A step of None is the run's final checkpoint; another step must be one the run keeps
+    (the preset's `checkpoint_steps`), else the sweep is refused before anything is trained."""
     found: dict[str, str] = {}
     missing: dict[str, PretrainConfig] = {}
-    for seed, width in sorted(set(pairs)):
+    wanted: dict[tuple[int, int], set[int | None]] = {}
+    for seed, width, step in slots:
+        wanted.setdefault((seed, width), set()).add(step)
+    for (seed, width), steps in sorted(wanted.items()):
         config = pretrain_config(settings, seed, width)
+        kept = resolved_scale(config)["checkpoint_steps"]
+        odd = sorted(s for s in steps if s is not None and s not in kept)
+        if odd:
+            raise UsageError(
+                f"checkpoint step(s) {odd} of {run_directory(config).name} are not kept by the {settings.preset} "
+                f"preset (it keeps {list(kept)}); evaluate one of those steps"
+            )
         final = run_directory(config) / "final.pt"
         key = checkpoint_slot(seed, width)
         if final.exists():
@@ -100,8 +110,27 @@ def prepare_checkpoints(
             if latest.exists():
                 verify_cached(latest, config, provenance)
             missing[key] = config
-    if not missing:
-        return found
+    if missing:
+        _train_missing(settings, missing, found)
+    for (seed, width), steps in wanted.items():
+        config = pretrain_config(settings, seed, width)
+        for step in steps - {None}:
+            path = run_directory(config) / f"step_{step:08d}.pt"
+            if not path.exists():
+                raise CheckpointError(
+                    f"{path} is missing (the run kept no checkpoint at step {step}); delete {path.parent} and run "
+                    "the sweep again to pre-train it"
+                )
+            verify_cached(path, config, provenance)
+            found[checkpoint_slot(seed, width, step)] = str(path)
+    return found
+
+
+def _train_missing(settings: SweepSettings, missing: dict[str, PretrainConfig], found: dict[str, str]) -> None:
+    """Pre-train the `missing` runs as Ray tasks, one CPU (or GPU) each; their final files go to `found`."""
+    import ray
+    from tqdm.auto import tqdm
+
     use_gpu = settings.pretrain_device.startswith("cuda") or (
         settings.pretrain_device == "auto" and ray.cluster_resources().get("GPU", 0) >= 1
     )
@@ -137,7 +166,6 @@ def prepare_checkpoints(
                 f"interrupted while pre-training ({bar.n} of {len(refs)} checkpoints done, kept in "
                 f"{settings.checkpoint_root}); rerun the same command: unfinished runs resume from their latest.pt"
             ) from None
-    return found
 
 
 class PretrainInterrupted(GctttError):
@@ -146,5 +174,6 @@ class PretrainInterrupted(GctttError):
     exit_code = 1
 
 
-def checkpoint_slot(seed: int, width: int) -> str:
-    return f"s{seed}-w{width}"
+def checkpoint_slot(seed: int, width: int, step: int | None = None) -> str:
+    """Key of one checkpoint file: the final one of (seed, width), or its kept `step`."""
+    return f"s{seed}-w{width}" + ("" if step is None else f"-c{step}")

@@ -8,11 +8,15 @@ For each cell BACKBONE/DATASET, in order:
    start/goal pairs that are not OGBench's (SPEC §6: the paper tuned on the reported tasks);
 3. choose the configuration with the best held-out success (ties: the cheaper one);
 4. evaluate the pre-trained policy and the chosen configuration on OGBench's 5 tasks with every
-   seed. --paper-protocol also evaluates the whole grid there, so the report can show the number
-   the paper's protocol (best configuration judged on the reported tasks) would have given.
+   seed, at every checkpoint the preset keeps (cpu: 16k, 18k and 20k updates; the authors
+   average 800k/900k/1M, SPEC §3), one episode per task and checkpoint by default: 3 seeds x 3
+   checkpoints x 5 tasks = 45 episodes per entry. --paper-protocol also evaluates the whole grid
+   there with the first seed at the last checkpoint, so the report can show the number the
+   paper's protocol (best configuration judged on the reported tasks) would have given.
    --figure6 adds, in GC-IQL stitch cells, the selection ablation (random, no-optimality,
-   no-relevance and the critic, at the chosen budget) and the re-plan curve (K = 1000/500/200/100,
-   N = 200); `analysis/plot_figure6.py` draws both panels from the final sweeps' rows.
+   no-relevance and the critic at K = 100) and the re-plan curve (K = 1000/750/500/200/100), both
+   at the authors' lr and N for the dataset (`sweeps.arms.AUTHORS_BUDGETS`);
+   `analysis/plot_figure6.py` draws both panels from the final sweeps' rows.
 
 Each phase is a sweep of its own (Ray Tune trials, Parquet rows with a task_suite column, an
 MLflow parent run) named NAME-CELL-tune / NAME-CELL-final; a finished phase is skipped, an
@@ -26,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script (`python sweeps/reproduce.py`, `ray job submit`)
@@ -33,7 +38,7 @@ if __package__ in (None, ""):  # run as a script (`python sweeps/reproduce.py`, 
 
 from gcttt.errors import GctttError, UsageError
 from gcttt.presets import get_preset
-from sweeps.arms import Arm, baseline_arms, ttt_grid
+from sweeps.arms import AUTHORS_BUDGETS, REPLAN_K, Arm, at_checkpoints, baseline_arms, ttt_grid
 from sweeps.common import add_common_arguments, apply_config_file, build_settings, fail
 
 PROG = "reproduce.py"
@@ -45,7 +50,6 @@ ORDER = ("pointmaze-medium-navigate-v0", "antmaze-medium-navigate-v0", "antmaze-
 DEFAULT_CELLS = tuple(f"{b}/{d}" for d in ORDER for b in ("gcbc", "gciql", "saw"))
 """Every cell of Table 1 whose data can be made offline (humanoidmaze needs OGBench's download)."""
 ABLATIONS = ("random", "no-optimality", "no-relevance")
-REPLAN_K = (1000, 500, 200, 100)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,7 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
             action.default = [0, 1, 2]
             action.help = "pre-training seeds (default: 0 1 2)"
         if action.dest == "episodes_per_task":
-            action.help = "final episodes per OGBench task and arm (default: 3; smoke: 1)"
+            action.help = "final episodes per OGBench task, arm and checkpoint (default: 1)"
+        if action.dest == "checkpoints":
+            action.default = "kept"
+            action.help = (
+                "final phase: every checkpoint the preset keeps, averaged as the authors do, or the final one only "
+                "(default: kept; tuning always uses the final one)"
+            )
     g = p.add_argument_group("the reproduction")
     g.add_argument(
         "--cells",
@@ -101,6 +111,7 @@ def phase_settings(args: argparse.Namespace, backbone: str, dataset: str, phase:
     ns.name = f"{name}-{cell_id(backbone, dataset)}-{phase}"
     if phase == "tune":
         ns.suite, ns.tasks, ns.episodes_per_task = f"heldout-{args.heldout_seed}", None, args.tune_episodes
+        ns.checkpoints = "final"
     else:
         ns.suite, ns.tasks = "ogbench", None
     grid = SMOKE_GRID if args.preset == "smoke" else GRID
@@ -125,14 +136,12 @@ def choose(rows, arms: list[Arm]) -> tuple[Arm, float]:
 
 
 def run_phase(settings, arms: list[Arm]) -> None:
-    import dataclasses
-
     from sweeps.driver import run_sweep, sweep_state
 
     state = sweep_state(settings, arms)
     if state == "done":
         return
-    code = run_sweep(dataclasses.replace(settings, resume=state == "partial"), arms, PROG)
+    code = run_sweep(replace(settings, resume=state == "partial"), arms, PROG)
     if code != 0:
         raise UsageError(f"sweep {settings.name} did not finish; rerun the same command to continue it")
 
@@ -147,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.tune_episodes < 1:
             raise UsageError(f"--tune-episodes must be at least 1 (got {args.tune_episodes})")
         if args.episodes_per_task is None:
-            args.episodes_per_task = 1 if preset.name == "smoke" else 3
+            args.episodes_per_task = 1
         name = args.name or f"reproduce-{preset.name}"
         seeds = list(args.seeds)
         out_dir = None
@@ -182,20 +191,23 @@ def main(argv: list[str] | None = None) -> int:
                 raise UsageError(f"cell {backbone}/{dataset} has no tuned configuration yet; run --phase tune first")
             final = phase_settings(args, backbone, dataset, "final", seeds, name)
             chosen = Arm(**{**choices[cid]["arm"], "suite": "ogbench"})
-            arms = baseline_arms(seeds, [width])
-            arms += [Arm(**{**chosen.as_dict(), "seed": s}) for s in seeds]
+            steps = final.checkpoint_steps
+            last = steps[-1] if steps else None
+            arms = at_checkpoints(baseline_arms(seeds, [width]), steps)
+            chosen_arms = at_checkpoints([Arm(**{**chosen.as_dict(), "seed": s}) for s in seeds], steps)
+            arms += chosen_arms
             if args.paper_protocol:
-                arms += [a for a in grid_arms(final, seeds, width, limit) if a not in arms]
+                protocol = [replace(a, checkpoint_step=last) for a in grid_arms(final, seeds[:1], width, limit)]
+                arms += [a for a in protocol if a not in arms]
             if args.figure6 and backbone == "gciql" and "stitch" in dataset:
                 knobs = dict(suite="ogbench", **final.knobs)
-                # GC-TTT's own bar is the critic at the ablations' budget (the chosen arm may be critic-free).
-                ablations = ttt_grid(seeds, width, ["critic", *ABLATIONS], [chosen.horizon or 100],
-                                     [chosen.grad_steps], [chosen.lr], [0.2], limit, **knobs)  # fmt: skip
-                replan = ttt_grid(seeds, width, ["critic"], [k for k in REPLAN_K if k <= limit], [200], [chosen.lr],
-                                  [0.2], limit, **knobs)  # fmt: skip
-                arms += [a for a in ablations + replan if a not in arms]
+                lr, n = AUTHORS_BUDGETS.get(dataset, (chosen.lr, 200))
+                ablations = ttt_grid(seeds, width, ["critic", *ABLATIONS], [100], [n], [lr], [0.2], limit, **knobs)
+                replan = ttt_grid(seeds, width, ["critic"], [k for k in REPLAN_K if k <= limit], [n], [lr], [0.2],
+                                  limit, **knobs)  # fmt: skip
+                arms += [a for a in at_checkpoints(ablations + replan, steps) if a not in arms]
             run_phase(final, arms)
-            _progress(i, len(cells), backbone, dataset, final, chosen, choices[cid]["heldout"])
+            _progress(i, len(cells), backbone, dataset, final, chosen_arms, choices[cid]["heldout"])
         if out_dir is not None and args.phase != "tune":
             from analysis.table import reproduce_report
 
@@ -207,20 +219,21 @@ def main(argv: list[str] | None = None) -> int:
         return fail(PROG, exc)
 
 
-def _progress(i: int, n: int, backbone: str, dataset: str, final, chosen: Arm, heldout: float) -> None:
+def _progress(i: int, n: int, backbone: str, dataset: str, final, chosen: list[Arm], heldout: float) -> None:
     from gcttt.summary import summarize
     from sweeps.report import read_sweep_rows
 
     rows = read_sweep_rows(final.episodes_dir)
     base = rows[rows["method"] == "baseline"]
-    ttt = rows[(rows["method"] == "gcttt") & rows["trial_id"].isin([Arm(**{**chosen.as_dict(), "seed": s}).name
-                                                                     for s in final.seeds])]  # fmt: skip
+    ttt = rows[rows["trial_id"].isin([a.name for a in chosen])]
     b = summarize(base, ["method"]).iloc[0]
     t = summarize(ttt, ["method"]).iloc[0]
+    label = chosen[0].name.rsplit("-w", 1)[0]
     print(
         f"{PROG}: cell {i}/{n} {backbone}/{dataset}: pre-trained {b['mean']:.2f} [{b['low']:.2f}, {b['high']:.2f}] "
-        f"-> +TTT {t['mean']:.2f} [{t['low']:.2f}, {t['high']:.2f}] with {chosen.name.rsplit('-w', 1)[0]} "
-        f"(held-out {heldout:.2f}); {int(t['seeds'])} seeds, {int(t['episodes'])} episodes",
+        f"-> +TTT {t['mean']:.2f} [{t['low']:.2f}, {t['high']:.2f}] with {label} (held-out {heldout:.2f}); "
+        f"{int(t['seeds'])} seeds x {int(t['checkpoints']) // max(1, int(t['seeds']))} checkpoints, "
+        f"{int(t['episodes'])} episodes",
         flush=True,
     )
 

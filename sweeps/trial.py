@@ -70,7 +70,7 @@ def run_trial(
 
     torch.set_num_threads(1)  # this process only waits for the workers
     arm = Arm(**config["arm"])
-    checkpoint = checkpoints[checkpoint_slot(arm.seed, arm.width)]
+    checkpoint = checkpoints[checkpoint_slot(arm.seed, arm.width, arm.checkpoint_step)]
     tasks = settings.tasks_of(arm.suite)
     specs = arm.specs(tasks, settings.episodes_per_task, settings.eval_seed)
     rows_dir = settings.episodes_dir / arm.name

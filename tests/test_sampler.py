@@ -176,9 +176,40 @@ def test_saw_waypoints_are_k_steps_ahead_within_the_episode(data):
     _, g_row = episode_row(batch.actor_goals)
     assert torch.equal(a_ep, ep)
     assert torch.equal(a_row, torch.minimum(w_row, g_row))
-    # With a fixed goal from outside the dataset the waypoint is simply k steps ahead.
-    pinned = s.sample_from(torch.arange(data.num_transitions), actor_goal=torch.zeros(2), batch_size=256)
-    assert torch.equal(pinned.actor_waypoints, pinned.subgoals)
+
+
+def test_saw_waypoints_under_a_pinned_goal_follow_the_originally_sampled_goal():
+    """SPEC §6: with g* pinned, only the flat actor's goal changes; the waypoint target stays
+    s[min(t + k, index of the goal drawn as in pre-training)], not s[min(t + k, episode end)]."""
+    k = 25
+    trajectory = labelled((100,))  # one hand-made trajectory: row r holds (0, r)
+    subset = torch.tensor([10])  # every transition is row 10
+    goal = torch.tensor([7.0, 7.0])  # from outside the dataset
+    pinned = sampler(trajectory, seed=3, subgoal_steps=k).sample_from(subset, actor_goal=goal, batch_size=2000)
+    free = sampler(trajectory, seed=3, subgoal_steps=k).sample_from(subset, batch_size=2000)
+    assert torch.equal(pinned.actor_goals, goal.expand(2000, 2))
+    _, w_row = episode_row(pinned.actor_waypoints)
+    _, g_row = episode_row(free.actor_goals)  # the goals the pinned batch drew too (same stream)
+    # Uniform future goals lie in rows 11-99, so the waypoint is min(35, goal row): in 11-35.
+    assert torch.equal(w_row, torch.minimum(torch.tensor(35), g_row))
+    assert w_row.min().item() == 11 and w_row.max().item() == 35
+    share_before = (w_row < 35).float().mean().item()
+    assert abs(share_before - 24 / 89) < 0.04  # goals in rows 11-34: 24 of 89
+    # The sub-policy's own waypoint is k steps ahead either way, and nothing else changes.
+    assert torch.equal(episode_row(pinned.subgoals)[1], torch.full((2000,), 35))
+    assert torch.equal(pinned.value_goals, free.value_goals)
+    assert torch.equal(pinned.actor_waypoints, free.actor_waypoints)
+
+
+def test_a_pinned_goal_draws_no_actor_goal_for_backbones_without_waypoints(data):
+    """GC-BC and GC-IQL batches under a pinned goal keep their random stream (records unchanged)."""
+    subset = torch.arange(data.num_transitions)
+    a = sampler(data, seed=4).sample_from(subset, actor_goal=torch.zeros(2), batch_size=256)
+    s = sampler(data, seed=4)
+    t = subset[torch.randint(len(subset), (256,), generator=s.generator)]
+    value_goal_t = s.goal_indices(t, s.config.value_goals)
+    assert torch.equal(a.value_goals, data.obs(value_goal_t))
+    assert a.actor_waypoints is None
 
 
 def test_same_seed_same_batches_and_probabilities_must_sum_to_one(data):

@@ -132,8 +132,12 @@ class GoalSampler:
         value_goal_t = self.goal_indices(t, cfg.value_goals)
         success = (value_goal_t == t).float()
         actor_goal_t = None
-        if actor_goal is None:
+        if actor_goal is None or cfg.subgoal_steps is not None:
+            # With a pinned goal SAW still draws the goal it would have trained on: its waypoint
+            # target stays s[min(t + k, that goal's index)] (the authors' code pins only the flat
+            # actor's goal). Other backbones draw nothing here, so their batch stream is unchanged.
             actor_goal_t = self.goal_indices(t, cfg.actor_goals)
+        if actor_goal is None:
             actor_goals = data.obs(actor_goal_t)
         else:
             actor_goals = actor_goal.reshape(1, -1).expand(len(t), -1)
@@ -141,15 +145,11 @@ class GoalSampler:
         if cfg.subgoal_steps is not None:
             ahead = torch.minimum(t + cfg.subgoal_steps, data.final[t])
             subgoals = data.obs(ahead)
-            if actor_goal_t is None:
-                # A goal from outside the dataset: the waypoint is simply k steps ahead.
-                waypoints = subgoals
-            else:
-                # Waypoints k steps ahead but never past a future actor goal; for a random actor
-                # goal (another episode) k steps ahead.
-                same_episode = data.episode[actor_goal_t] == data.episode[t]
-                toward = torch.where(same_episode & (actor_goal_t >= t), torch.minimum(ahead, actor_goal_t), ahead)
-                waypoints = data.obs(toward)
+            # Waypoints k steps ahead but never past a future actor goal of the same episode; for
+            # a random actor goal (another episode) k steps ahead.
+            same_episode = data.episode[actor_goal_t] == data.episode[t]
+            toward = torch.where(same_episode & (actor_goal_t >= t), torch.minimum(ahead, actor_goal_t), ahead)
+            waypoints = data.obs(toward)
         return Batch(
             observations=data.obs(t),
             actions=data.act(t),
@@ -173,7 +173,8 @@ class GoalSampler:
         """A batch drawn uniformly from the transition indices in `subset`.
 
         Value goals are relabelled exactly as in `sample` (future states may lie past the subset,
-        random goals come from the whole dataset); with `actor_goal`, every actor goal is that goal.
+        random goals come from the whole dataset); with `actor_goal`, every actor goal is that goal
+        (SAW's waypoints still follow the actor goal drawn as in pre-training, see `_batch`).
         """
         if len(subset) == 0:
             raise ValueError("cannot sample from an empty subset")
