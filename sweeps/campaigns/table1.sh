@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The Table 1 campaign at CPU scale: one reproduce.py call per cell, in the order the checkpoints
+# become ready. Resumable: rerun the same command and finished phases are skipped, interrupted
+# ones resumed. Publish each finished cell with `python -m gcttt.results publish` (see results/README.md).
+#
+#   sweeps/campaigns/table1.sh [WORKERS]          # default 1 worker; 2 when nothing else runs
+#
+# Waits for each cell's three pre-trained seeds when another process is still training them
+# (never trains a checkpoint that another process has open: two writers would corrupt it).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+WORKERS=${1:-1}
+OUT=${GCTTT_RESULTS_DIR:-$HOME/gcttt-results}
+PY=${PYTHON:-python}
+CELLS=(
+  gcbc/pointmaze-medium-navigate-v0 gciql/pointmaze-medium-navigate-v0 saw/pointmaze-medium-navigate-v0
+  gciql/pointmaze-medium-stitch-v0 gcbc/pointmaze-medium-stitch-v0 saw/pointmaze-medium-stitch-v0
+  gciql/antmaze-medium-stitch-v0 gcbc/antmaze-medium-stitch-v0 saw/antmaze-medium-stitch-v0
+  gcbc/antmaze-medium-navigate-v0 gciql/antmaze-medium-navigate-v0 saw/antmaze-medium-navigate-v0
+)
+for cell in "${CELLS[@]}"; do
+  backbone=${cell%%/*}; dataset=${cell#*/}
+  for s in 0 1 2; do
+    run="$OUT/checkpoints/$dataset/$backbone-cpu-w128-s$s"
+    while [ -e "$run/latest.pt" ] && [ ! -e "$run/final.pt" ] && [ -n "$(find "$run" -newermt '-3 minutes' -name 'latest.pt')" ]; do
+      echo "table1: waiting for $run (being pre-trained elsewhere)"; sleep 60
+    done
+  done
+  extra=()
+  case $dataset in
+    pointmaze-medium-navigate-v0) extra=(--paper-protocol) ;;   # the paper's protocol beside ours
+    antmaze-*) extra=(--heldout-size 5) ;;                       # 5 held-out pairs: antmaze episodes cost 10x
+  esac
+  echo "== $(date +%T) table1: $cell"
+  "$PY" sweeps/reproduce.py --name table1-cpu --cells "$cell" --workers "$WORKERS" "${extra[@]}"
+done
+echo "== $(date +%T) table1: all cells done"
