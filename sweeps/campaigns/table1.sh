@@ -5,8 +5,10 @@
 #
 #   sweeps/campaigns/table1.sh [WORKERS]          # default 1 worker; 2 when nothing else runs
 #
-# Waits for each cell's three pre-trained seeds when another process is still training them
-# (never trains a checkpoint that another process has open: two writers would corrupt it).
+# With WAIT_FOR_PRETRAINING=1 it waits until each cell's three checkpoints exist, for when a separate
+# pre-training queue (`gcttt pretrain ... --out $OUT/checkpoints`) makes them: a sweep must never
+# train a run that another process has open (two writers would corrupt it). Without it, reproduce.py
+# pre-trains what is missing itself.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 WORKERS=${1:-1}
@@ -22,8 +24,8 @@ for cell in "${CELLS[@]}"; do
   backbone=${cell%%/*}; dataset=${cell#*/}
   for s in 0 1 2; do
     run="$OUT/checkpoints/$dataset/$backbone-cpu-w128-s$s"
-    while [ -e "$run/latest.pt" ] && [ ! -e "$run/final.pt" ] && [ -n "$(find "$run" -newermt '-3 minutes' -name 'latest.pt')" ]; do
-      echo "table1: waiting for $run (being pre-trained elsewhere)"; sleep 60
+    while [ "${WAIT_FOR_PRETRAINING:-0}" = 1 ] && [ ! -e "$run/final.pt" ]; do
+      echo "table1: waiting for $run/final.pt (pre-trained elsewhere)"; sleep 60
     done
   done
   extra=()
