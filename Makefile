@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 
-.PHONY: install demo test test-slow lint bench clean
+.PHONY: install demo test test-slow lint bench figures clean
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -17,7 +17,11 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 demo: install
-	$(PY) sweeps/horizon_sweep.py
+	$(PY) sweeps/horizon_sweep.py --check-against results/demo
+
+# Every table (docs/results, the README's generated blocks) and figure (docs/figures) from results/ alone.
+figures: install
+	$(PY) analysis/make_figures.py
 
 test: install
 	$(PY) -m pytest -q

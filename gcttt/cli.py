@@ -1,4 +1,4 @@
-"""The `gcttt` command: data generation, pre-training and evaluation.
+"""The `gcttt` command: data generation, pre-training, evaluation and the results store.
 
 Each subcommand lives in its own module under `gcttt.commands` and registers its parser and
 handler in `add_parser(sub)`. Errors meant for the user (`GctttError`) print one line and exit
@@ -14,7 +14,7 @@ from gcttt.errors import run_main
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from gcttt.commands import data, evaluate, expert, pretrain
+    from gcttt.commands import data, evaluate, expert, pretrain, results
 
     parser = argparse.ArgumentParser(
         prog="gcttt",
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     pretrain.add_parser(sub)
     evaluate.add_parser(sub)
     expert.add_parser(sub)
+    results.add_parser(sub)
     return parser
 
 

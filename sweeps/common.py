@@ -76,6 +76,9 @@ class SweepSettings:
     """Share goal distances between the trials (OUT/cache/distances)."""
     compile: str = "auto"
     """Fine-tuning updates through torch.compile: auto (CUDA only), on, off."""
+    published: str | None = None
+    """A study of the results store (results/STUDY): episodes it already holds are not played
+    again, and the sweep's checkpoints must have the weights that played them."""
     checkpoint_steps: tuple[int, ...] = ()
     """Pre-training steps every arm is evaluated at (the preset's kept checkpoints, averaged as the
     authors do); empty: each run's final checkpoint only."""
@@ -197,6 +200,13 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_backbone: str)
     o.add_argument("--experiment", default=None, help="MLflow experiment (default: gcttt-<kind>)")
     o.add_argument("--name", default=None, help="sweep id (default: derived from the settings)")
     o.add_argument("--resume", action="store_true", help="continue an interrupted sweep of the same name")
+    o.add_argument(
+        "--published",
+        default=None,
+        metavar="STUDY_DIR",
+        help="a study of the results store, e.g. results/table1-cpu: play only the episodes it lacks (its rows are "
+        "copied into this sweep); checkpoints re-created here must match its weights fingerprints, else refused",
+    )
     k = parser.add_argument_group("selection and fine-tuning knobs (every arm; strategies read what they need)")
     k.add_argument("--eps", type=float, default=None, help="relevance radius (default: 1)")
     k.add_argument("--min-steps", type=int, default=None, help="minimum segment of the critic strategies (default: 10)")
@@ -353,6 +363,12 @@ def build_settings(args: argparse.Namespace, kind: str, grid_key: dict[str, Any]
         if args.pretrain_steps is not None:
             raise UsageError("--checkpoints kept evaluates the preset's kept steps; drop --pretrain-steps")
         checkpoint_steps = tuple(preset.checkpoint_steps)
+    published = None
+    if getattr(args, "published", None):
+        study = Path(args.published).expanduser().resolve()
+        if not (study / "rows").is_dir():
+            raise UsageError(f"--published {args.published}: not a study of the results store (no rows/ folder)")
+        published = str(study)
     uri = check_tracking_uri(args.mlflow_uri) if args.mlflow_uri else sqlite_uri(out / "mlflow.db")
     check_reachable(uri)
     key = {
@@ -401,6 +417,7 @@ def build_settings(args: argparse.Namespace, kind: str, grid_key: dict[str, Any]
         distance_cache=not args.no_distance_cache,
         compile=args.compile,
         checkpoint_steps=checkpoint_steps,
+        published=published,
         knobs=knobs,
         extra=grid_key,
     )

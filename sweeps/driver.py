@@ -133,9 +133,12 @@ def sweep_state(settings: SweepSettings, arms: list[Arm]) -> str:
 
 
 def _write_manifest(settings: SweepSettings, arms: list[Arm]) -> None:
+    import shlex
+
     from gcttt.fileio import atomic_write_text
 
-    manifest = {"settings": dataclasses.asdict(settings), "arms": [a.name for a in arms]}
+    command = "python " + shlex.join(sys.argv) if sys.argv and sys.argv[0] else None
+    manifest = {"settings": dataclasses.asdict(settings), "arms": [a.name for a in arms], "command": command}
     manifest["settings"]["resume"] = False
     atomic_write_text(_manifest_path(settings), json.dumps(manifest, indent=2, default=str) + "\n")
 
@@ -160,8 +163,8 @@ def _run_locked(settings: SweepSettings, arms: list[Arm], prog: str, started: fl
     from ray import tune
 
     from gcttt.provenance import git_sha
+    from gcttt.tables import markdown_table, read_sweep_rows, summary_frame
     from sweeps.prepare import prepare_checkpoints, prepare_dataset
-    from sweeps.report import markdown_table, read_sweep_rows, summary_frame
     from sweeps.resources import resolve_resources
     from sweeps.trial import run_trial
     from workers.episode_worker import share_dataset
@@ -178,6 +181,8 @@ def _run_locked(settings: SweepSettings, arms: list[Arm], prog: str, started: fl
         file=sys.stderr,
     )
     checkpoints = prepare_checkpoints(settings, [(a.seed, a.width, a.checkpoint_step) for a in arms], provenance)
+    if settings.published:
+        check_published_checkpoints(settings, checkpoints)
     shared = share_dataset(train, provenance)
     del train
     if not settings.resume:
@@ -296,6 +301,29 @@ def _run_locked(settings: SweepSettings, arms: list[Arm], prog: str, started: fl
     finally:
         workers.shutdown()
         tracking.end_run(settings.mlflow_uri, parent, status)
+
+
+def check_published_checkpoints(settings: SweepSettings, checkpoints: dict[str, str]) -> None:
+    """Every checkpoint of a sweep that continues a study must have the weights that played its rows."""
+    from gcttt.checkpoint import read_checkpoint
+    from gcttt.provenance import weights_fingerprint
+    from gcttt.store import check_checkpoint, published_rows
+
+    rows = published_rows(settings.published)
+    study = Path(settings.published).name
+    for path in sorted(set(checkpoints.values())):
+        payload = read_checkpoint(path)
+        config = payload["agent"]["config"]
+        identity = {
+            "dataset": settings.dataset,
+            "backbone": payload["agent"]["backbone"],
+            "preset": settings.preset,
+            "width": config["width"],
+            "depth": config["depth"],
+            "pretrain_seed": payload["pretrain_config"]["seed"],
+            "checkpoint_step": payload["step"],
+        }
+        check_checkpoint(rows, identity, weights_fingerprint(payload["agent"]["nets"]), path, study)
 
 
 def _arm_name_of(result) -> str:

@@ -78,6 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: random no-relevance no-optimality full-dataset critic-free; smoke: none)",
     )
     g.add_argument("--no-baseline", action="store_true", help="leave out the pre-trained baseline trials")
+    p.add_argument(
+        "--check-against",
+        default=None,
+        metavar="STUDY_DIR",
+        help="after the sweep, compare its rows with a study of the results store (make demo: results/demo): "
+        "'identical' where the checkpoints' weights match, else the rows that differ beyond their 95%% CIs",
+    )
     return p
 
 
@@ -108,9 +115,23 @@ def main(argv: list[str] | None = None) -> int:
             arms = baseline_arms(list(args.seeds), [width], suite=settings.suite) + arms
         from sweeps.driver import run_sweep
 
-        return run_sweep(settings, at_checkpoints(arms, settings.checkpoint_steps), PROG)
+        code = run_sweep(settings, at_checkpoints(arms, settings.checkpoint_steps), PROG)
+        if code == 0 and args.check_against:
+            check_against(settings, args.check_against)
+        return code
     except GctttError as exc:
         return fail(PROG, exc)
+
+
+def check_against(settings, study: str) -> None:
+    """The demo's self-check: this sweep's rows beside a study's reference rows."""
+    from gcttt.store import compare_with_reference, read_study
+    from gcttt.tables import read_sweep_rows
+
+    path = Path(study).expanduser().resolve()
+    reference = read_study(path.parent, path.name)
+    lines = compare_with_reference(read_sweep_rows(settings.episodes_dir), reference, f"{study}")
+    print(f"{PROG}: self-check against {study}:", *lines, sep="\n", flush=True)
 
 
 if __name__ == "__main__":

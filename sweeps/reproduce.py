@@ -21,8 +21,8 @@ For each cell BACKBONE/DATASET, in order:
 Each phase is a sweep of its own (Ray Tune trials, Parquet rows with a task_suite column, an
 MLflow parent run) named NAME-CELL-tune / NAME-CELL-final; a finished phase is skipped, an
 interrupted one resumed, so the same command continues an interrupted reproduction. One progress
-line per cell; the report (Table 1 with the paper's numbers beside ours) is written at the end
-to OUT/reproduce/NAME/.
+line per cell; `analysis/table1.py` makes Table 1 (with the paper's numbers beside ours) from the
+rows, of the sweep folders or of the study they are published into (`gcttt results publish`).
 """
 
 from __future__ import annotations
@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
             cid = cell_id(backbone, dataset)
             if args.phase in ("all", "tune"):
                 run_phase(tune, tune_arms)
-                from sweeps.report import read_sweep_rows
+                from gcttt.tables import read_sweep_rows
 
                 chosen, heldout = choose(read_sweep_rows(tune.episodes_dir), tune_arms)
                 choices[cid] = {"backbone": backbone, "dataset": dataset, "arm": chosen.as_dict(), "heldout": heldout}
@@ -209,11 +209,12 @@ def main(argv: list[str] | None = None) -> int:
             run_phase(final, arms)
             _progress(i, len(cells), backbone, dataset, final, chosen_arms, choices[cid]["heldout"])
         if out_dir is not None and args.phase != "tune":
-            from analysis.table import reproduce_report
-
-            paths = reproduce_report(Path(args.out).expanduser().resolve() / "sweeps", name, out_dir)
-            print(paths[0].read_text())
-            print(f"{PROG}: report in {out_dir}", file=sys.stderr)
+            sweeps = Path(args.out).expanduser().resolve() / "sweeps"
+            print(
+                f"{PROG}: Table 1 of these cells: python analysis/table1.py {sweeps} --name {name} --out {out_dir}; "
+                f"publish them: gcttt results publish {sweeps}/{name}-* --study {name}",
+                file=sys.stderr,
+            )
         return 0
     except GctttError as exc:
         return fail(PROG, exc)
@@ -221,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _progress(i: int, n: int, backbone: str, dataset: str, final, chosen: list[Arm], heldout: float) -> None:
     from gcttt.summary import summarize
-    from sweeps.report import read_sweep_rows
+    from gcttt.tables import read_sweep_rows
 
     rows = read_sweep_rows(final.episodes_dir)
     base = rows[rows["method"] == "baseline"]

@@ -46,6 +46,34 @@ def summarize(records: list[EpisodeRecord]) -> dict[str, float]:
     return metrics
 
 
+def _unpublished(settings: SweepSettings, arm: Arm, specs: list) -> tuple[list, Any]:
+    """The specs a study of the results store does not hold yet, and the study's rows of this arm."""
+    import pandas as pd
+
+    if not settings.published:
+        return specs, pd.DataFrame()
+    from gcttt.episode import episode_seed
+    from gcttt.store import arm_rows, published_rows
+
+    rows = arm_rows(published_rows(settings.published), settings.dataset, settings.backbone, settings.preset, arm.name)
+    done = set(zip(rows["task_suite"], rows["task_id"], rows["episode_index"], rows["seed"], strict=True))
+
+    def held(spec) -> bool:
+        return (
+            spec.suite,
+            spec.task_id,
+            spec.episode_index,
+            episode_seed(spec.seed, spec.task_id, spec.episode_index),
+        ) in done
+
+    kept = [s for s in specs if held(s)]
+    ids = {(s.suite, s.task_id, s.episode_index) for s in kept}
+    rows = rows[
+        [(a, b, c) in ids for a, b, c in zip(rows["task_suite"], rows["task_id"], rows["episode_index"], strict=True)]
+    ]
+    return [s for s in specs if not held(s)], rows.drop_duplicates(subset=["task_suite", "task_id", "episode_index"])
+
+
 def run_trial(
     config: dict[str, Any],
     settings: SweepSettings,
@@ -75,6 +103,7 @@ def run_trial(
     specs = arm.specs(tasks, settings.episodes_per_task, settings.eval_seed)
     rows_dir = settings.episodes_dir / arm.name
     shutil.rmtree(rows_dir, ignore_errors=True)  # an earlier, unfinished attempt of this arm
+    specs, published = _unpublished(settings, arm, specs)
 
     tags = {
         "gcttt.sweep_id": settings.name,
@@ -95,12 +124,19 @@ def run_trial(
         workers = WorkerSet.attach(worker_spec, actors)
         prepare_seconds = workers.prepare(checkpoint)  # nothing to do once the workers know the checkpoint
         episodes_started = time.perf_counter()
-        results = list(run_specs(workers, checkpoint, specs, progress=True))
+        results = list(run_specs(workers, checkpoint, specs, progress=True)) if specs else []
         episodes_seconds = time.perf_counter() - episodes_started
 
         context = RunContext(sweep_id=settings.name, sweep_kind=settings.kind, trial_id=arm.name)
         path = ParquetSink(rows_dir).write(results, context)
         records = [r.record for r in results]
+        if len(published):
+            from gcttt.store import copy_rows, rows_to_records
+
+            # The study's rows keep their own provenance (sweep, commit, machine, time).
+            copied = copy_rows(published, rows_dir)
+            path = path or copied
+            records += rows_to_records(published)
         metrics = summarize(records)
         tracking.log_artifact(settings.mlflow_uri, run_id, path, artifact_path="episodes", name=f"{arm.name}.parquet")
         provenance = records[0]

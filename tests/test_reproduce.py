@@ -28,7 +28,7 @@ def _reproduce(out: Path) -> subprocess.Popen:
 
 
 def _rows(out: Path, phase: str):
-    from sweeps.report import read_sweep_rows
+    from gcttt.tables import read_sweep_rows
 
     return read_sweep_rows(out / "sweeps" / f"r-{CELL}-{phase}" / "episodes")
 
@@ -56,8 +56,13 @@ def test_smoke_reproduction_killed_in_its_final_phase_finishes_exactly_once(tmp_
     chosen = json.loads((tmp_path / "reproduce" / "r" / "choices.json").read_text())[CELL]["arm"]
     ttt = rows[rows["method"] == "gcttt"]
     assert set(ttt["selection"]) == {chosen["selection"]} and set(ttt["pretrain_seed"]) == {0, 1}
-    assert len(rows) == 2 * 2 * 5  # (baseline, chosen) x 2 seeds x 5 tasks x 1 episode
-    report = (tmp_path / "reproduce" / "r" / "reproduce.md").read_text()
-    assert "| GC-BC | " in report and "| GC-BC + TTT | " in report and "(paper 0.05)" in report
+    assert len(rows) == 2 * 2 * 5  # (baseline, chosen) x 2 seeds x 5 tasks x 1 kept checkpoint x 1 episode
+    assert set(rows["checkpoint_step"]) == {200}  # the smoke preset keeps its last step only
+    from analysis import table1
+
+    assert table1.main([str(tmp_path / "sweeps"), "--name", "r", "--out", str(tmp_path / "t1"), "--no-figure"]) == 0
+    report = (tmp_path / "t1" / "table1.md").read_text()
+    assert "| GC-BC, pm-medium-nav | " in report and "0.05 -> 0.81" in report
     assert "held-out" in report and "generated" in report
+    assert "analysis/table1.py" in out
     assert "cell 1/1 gcbc/pointmaze-medium-navigate-v0: pre-trained" in out

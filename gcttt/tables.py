@@ -1,4 +1,5 @@
-"""The table a sweep prints at its end: one line per configuration, pooled over pre-training seeds."""
+"""Sweep results as tables: a sweep's episode rows, and the summary it prints at its end (one line per
+configuration, pooled over pre-training seeds)."""
 
 from __future__ import annotations
 

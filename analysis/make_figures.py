@@ -1,0 +1,166 @@
+#!/usr/bin/env python
+"""Regenerate every published figure and results table from the results store alone (`make figures`).
+
+Reads only ``results/STUDY/rows`` (no network, no ``~/gcttt-results``, no MLflow). For each study
+that exists it writes its tables as Markdown into ``docs/results/`` and its figures into
+``docs/figures/``, then copies every table into the README between its markers::
+
+    <!-- generated: docs/results/NAME.md -->
+    ...
+    <!-- end generated -->
+
+so a published number cannot drift from its rows: tests/test_published.py regenerates the tables
+and fails when the README or docs/results disagree with them.
+
+    python analysis/make_figures.py                 # tables, figures, README
+    python analysis/make_figures.py --tables-only   # tables and README (seconds)
+    python analysis/make_figures.py --check         # exit 1 if a table in docs/ or the README is stale
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from gcttt.errors import run_main
+
+ROOT = Path(__file__).resolve().parent.parent
+MARKER = re.compile(r"(<!-- generated: (?P<path>[^ ]+) -->\n)(?P<body>.*?)(<!-- end generated -->)", re.S)
+
+
+def _demo_table(study: Path) -> str:
+    from gcttt.store import published_rows
+    from gcttt.tables import markdown_table, summary_frame
+
+    rows = published_rows(study)
+    counts = rows.groupby("trial_id").size()
+    sweeps = ", ".join(sorted(rows["sweep_id"].unique()))
+    machines = ", ".join(sorted(rows["machine"].unique()))
+    return (
+        markdown_table(summary_frame(rows))
+        + f"\n\n({len(rows)} episodes, {counts.min()}-{counts.max()} per row; sweep {sweeps}; machine {machines}; "
+        f"checkpoint {', '.join(sorted(rows['checkpoint_fingerprint'].unique()))}; rows in {study.relative_to(ROOT)})\n"
+    )
+
+
+def _demo_figures(study: Path, figures: Path) -> None:
+    from analysis import plot_horizon
+
+    with tempfile.TemporaryDirectory() as tmp:
+        plot_horizon.main([str(study / "rows"), "--out", tmp])
+        for stem, name in (("horizon_grid", "default_sweep_grid"), ("selection_ablation", "default_sweep_ablation")):
+            if (Path(tmp) / f"{stem}.png").exists():
+                shutil.copy(Path(tmp) / f"{stem}.png", figures / f"{name}.png")
+
+
+def _table1(study: Path) -> str:
+    from analysis.table1 import cells, markdown, read_rows
+
+    return markdown(cells(read_rows(study, None)))
+
+
+def _table1_figures(study: Path, figures: Path) -> None:
+    from analysis.table1 import cells, figure, read_rows
+
+    with tempfile.TemporaryDirectory() as tmp:
+        figure(cells(read_rows(study, None)), Path(tmp))
+        shutil.copy(Path(tmp) / "table1.png", figures / "table1.png")
+
+
+PUBLISHED: dict[str, tuple[str, Callable[[Path], str], Callable[[Path, Path], None]]] = {
+    # study: (its table in docs/results, table builder, figure builder)
+    "demo": ("demo.md", _demo_table, _demo_figures),
+    "table1-cpu": ("table1.md", _table1, _table1_figures),
+}
+"""Every study whose numbers the README shows, and how its tables and figures are made."""
+
+
+def tables(store: Path) -> dict[str, str]:
+    """docs/results file name -> its Markdown, for every published study present in `store`."""
+    out = {}
+    for study, (name, table, _) in PUBLISHED.items():
+        if (store / study / "rows").is_dir():
+            out[name] = table(store / study)
+    return out
+
+
+def fill_readme(text: str, generated: dict[str, str]) -> str:
+    """The README with every generated block replaced by its table (blocks of absent studies kept)."""
+
+    def put(match: re.Match) -> str:
+        name = Path(match["path"]).name
+        body = generated.get(name, match["body"])
+        return f"{match.group(1)}{body.rstrip()}\n{match.group(4)}"
+
+    return MARKER.sub(put, text)
+
+
+def stale(store: Path, docs: Path, readme: Path) -> list[str]:
+    """What differs from the rows: docs/results tables and README blocks (empty when all agree)."""
+    generated = tables(store)
+    problems = [
+        f"{docs / name} differs from what {store.name}/ gives"
+        for name, text in generated.items()
+        if not (docs / name).exists() or (docs / name).read_text() != text
+    ]
+    current = readme.read_text()
+    for match in MARKER.finditer(current):
+        name = Path(match["path"]).name
+        if name in generated and match["body"].rstrip() != generated[name].rstrip():
+            problems.append(f"{readme.name}: the block of {match['path']} differs from what the rows give")
+    return problems
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="make_figures.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--store", default=str(ROOT / "results"), help="the results store (default: results/)")
+    p.add_argument("--docs", default=str(ROOT / "docs"), help="where results/ tables and figures/ go (default: docs/)")
+    p.add_argument("--readme", default=str(ROOT / "README.md"), help="the README whose blocks are filled")
+    p.add_argument("--tables-only", action="store_true", help="skip the figures")
+    p.add_argument("--check", action="store_true", help="write nothing; exit 1 if anything is stale")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+
+    def body() -> int:
+        from gcttt.fileio import atomic_write_text
+
+        store, docs, readme = Path(args.store), Path(args.docs), Path(args.readme)
+        started = time.perf_counter()
+        if args.check:
+            problems = stale(store, docs / "results", readme)
+            for line in problems:
+                print(f"stale: {line}")
+            print("make_figures.py: " + ("stale; run make figures" if problems else "every table agrees with results/"))
+            return 1 if problems else 0
+        generated = tables(store)
+        (docs / "results").mkdir(parents=True, exist_ok=True)
+        for name, text in generated.items():
+            atomic_write_text(docs / "results" / name, text)
+        atomic_write_text(readme, fill_readme(readme.read_text(), generated))
+        if not args.tables_only:
+            (docs / "figures").mkdir(parents=True, exist_ok=True)
+            for study, (_, _, draw) in PUBLISHED.items():
+                if (store / study / "rows").is_dir():
+                    draw(store / study, docs / "figures")
+        print(f"make_figures.py: {len(generated)} tables from {store} in {time.perf_counter() - started:.1f} s")
+        return 0
+
+    return run_main("make_figures.py", body)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,62 @@
+"""Published numbers never drift from their rows: the README's generated tables equal what
+`make figures` computes from results/ alone, and `make figures` runs in a clone with an empty HOME."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from analysis import make_figures
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_every_generated_table_in_the_readme_and_docs_equals_what_the_rows_give():
+    problems = make_figures.stale(ROOT / "results", ROOT / "docs" / "results", ROOT / "README.md")
+    assert problems == [], "\n".join(problems) + "\nrun `make figures` and commit what it writes"
+
+
+def test_every_published_study_has_its_block_in_the_readme():
+    readme = (ROOT / "README.md").read_text()
+    for study, (name, _, _) in make_figures.PUBLISHED.items():
+        if (ROOT / "results" / study / "rows").is_dir():
+            assert f"<!-- generated: docs/results/{name} -->" in readme, f"results/{study} is shown nowhere"
+
+
+def test_a_changed_number_in_a_block_is_caught(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- generated: docs/results/t.md -->\n| a | 0.50 |\n<!-- end generated -->\nend\n")
+    assert make_figures.fill_readme(readme.read_text(), {"t.md": "| a | 0.50 |\n"}) == readme.read_text()
+    filled = make_figures.fill_readme(readme.read_text(), {"t.md": "| a | 0.70 |\n"})
+    assert "| a | 0.70 |" in filled and "0.50" not in filled and filled.endswith("end\n")
+
+
+def test_make_figures_in_a_fresh_clone_with_an_empty_home(tmp_path):
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    clone = tmp_path / "clone"
+    for name in files:
+        if (ROOT / name).is_file():
+            (clone / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / name, clone / name)
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {**os.environ, "HOME": str(home), "MPLBACKEND": "Agg", "PYTHONPATH": str(clone)}
+    env.pop("GCTTT_RESULTS_DIR", None)
+    run = subprocess.run(
+        [sys.executable, "analysis/make_figures.py"], cwd=clone, env=env, capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert (clone / "README.md").read_text() == (ROOT / "README.md").read_text()  # nothing was stale
+    for study, (name, _, _) in make_figures.PUBLISHED.items():
+        if (clone / "results" / study / "rows").is_dir():
+            assert (clone / "docs" / "results" / name).read_text() == (ROOT / "docs" / "results" / name).read_text()
+    assert list(home.iterdir()) == [] or all(p.name.startswith(".") for p in home.iterdir())
