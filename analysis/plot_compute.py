@@ -12,7 +12,12 @@ Does test-time compute spent on GC-TTT beat compute spent on a bigger model? Thr
   FLOPs spread over E episodes (wider models cost more to pre-train too);
 - (c) matched: at budgets of 1x, 2x, 4x, ... the base model's acting FLOPs per episode, the best
   success each family reaches within the budget, exactly counted: model scaling (baselines of
-  any width) against GC-TTT at the base width (any of its configurations, the cheap ones included).
+  any width) against GC-TTT at the base width (any of its configurations, the cheap ones included);
+- (d) total: pre-training FLOPs + E episodes x test-time FLOPs per episode, for E from 1 to 10^5,
+  one line per model width and per GC-TTT configuration (labelled with its success); the caption
+  names the episode count beyond which a bigger model's one-time pre-training costs less in total
+  than GC-TTT's per-episode cost (`crossover_episodes`). Neither the paper nor the authors' code
+  has this view.
 
 Points are success rates (mean over pre-training seeds of the per-seed rate) with 95% stratified
 bootstrap CIs from `gcttt.stats.success_ci`.
@@ -163,6 +168,48 @@ def matched_points(configs: pd.DataFrame, base_width: int, budgets) -> pd.DataFr
     return pd.DataFrame(rows).assign(panel="matched")
 
 
+EPISODES = np.logspace(0, 5, 41)
+"""Episode counts of panel (d): 1 to 10^5."""
+
+
+def crossover_episodes(pre_model: float, per_model: float, pre_ttt: float, per_ttt: float) -> float:
+    """Episodes E beyond which model + E x its episode cost < TTT model + E x TTT's episode cost.
+
+    0 when the model is cheaper from the first episode on; inf when it never becomes cheaper."""
+    if pre_model <= pre_ttt and per_model <= per_ttt:
+        return 0.0
+    if per_ttt <= per_model:
+        return float("inf")
+    return max(0.0, (pre_model - pre_ttt) / (per_ttt - per_model))
+
+
+def total_points(configs: pd.DataFrame, base_width: int, episodes=EPISODES) -> pd.DataFrame:
+    """Panel (d): total FLOPs (pre-training + E x per episode) of every model width and of every
+    GC-TTT configuration at the base width, for each E."""
+    keep = configs[(configs["method"] == "baseline") | (configs["width"] == base_width)]
+    rows = []
+    for _, c in keep.iterrows():
+        family = "model scaling" if c["method"] == "baseline" else "GC-TTT"
+        for e in episodes:
+            rows.append({**c.to_dict(), "family": family, "episodes_served": e,
+                         "x": e, "total_flops": c["pretrain_flops"] + e * c["flops_total"]})  # fmt: skip
+    return pd.DataFrame(rows).assign(panel="total")
+
+
+def crossovers(configs: pd.DataFrame, base_width: int) -> pd.DataFrame:
+    """For every wider model and every GC-TTT configuration that it does not beat on success, the
+    episode count beyond which the model costs less in total; the model's and TTT's success beside."""
+    models = configs[(configs["method"] == "baseline") & (configs["width"] > base_width)]
+    ttt = configs[(configs["method"] == "gcttt") & (configs["width"] == base_width) & (configs["flops_finetune"] > 0)]
+    rows = []
+    for _, m in models.iterrows():
+        for _, t in ttt.iterrows():
+            e = crossover_episodes(m["pretrain_flops"], m["flops_total"], t["pretrain_flops"], t["flops_total"])
+            rows.append({"model": m["label"], "model_success": m["mean"], "ttt": t["label"], "ttt_success": t["mean"],
+                         "crossover_episodes": e})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 def _errorbar(ax, points: pd.DataFrame, **kwargs) -> None:
     yerr = np.vstack([points["mean"] - points["low"], points["high"] - points["mean"]]).clip(min=0)
     ax.errorbar(points["x"], points["mean"], yerr=yerr, capsize=3, markersize=5, **kwargs)
@@ -187,7 +234,8 @@ def draw(frame: pd.DataFrame, args: argparse.Namespace) -> list:
     unit = base_acting(configs, base_width)
 
     style()
-    fig, axes = plt.subplots(1, 3, figsize=(16, 5.2))
+    fig, grid = plt.subplots(2, 2, figsize=(14, 10))
+    axes = grid.ravel()
     ax = axes[0]
     for family in ("model scaling", "GC-TTT"):
         pts = paper[paper["family"] == family].sort_values("x")
@@ -229,10 +277,29 @@ def draw(frame: pd.DataFrame, args: argparse.Namespace) -> list:
     ax.set_xticks(list(args.budgets), [f"{b:g}x" for b in args.budgets])
     ax.set_xlabel("budget per episode (x the base model's acting FLOPs)")
     ax.set_title("(c) best success within a matched budget")
-    for ax in axes:
+    for ax in axes[:3]:
         ax.set_ylabel("success rate")
         ax.set_ylim(-0.02, 1.02)
         ax.legend(loc="upper left", fontsize=8)
+
+    ax = axes[3]
+    total = total_points(configs, base_width)
+    best_ttt = configs[(configs["method"] == "gcttt") & (configs["width"] == base_width)]
+    best_ttt = best_ttt.sort_values(["mean", "flops_total"], ascending=[False, True]).head(3)
+    shown = pd.concat([configs[configs["method"] == "baseline"], best_ttt])
+    for _, c in shown.iterrows():
+        family = "model scaling" if c["method"] == "baseline" else "GC-TTT"
+        line = total[(total["label"] == c["label"]) & (total["family"] == family)]
+        style_ = "-" if family == "model scaling" else "--"
+        ax.plot(line["x"], line["total_flops"], style_, color=COLORS[family], alpha=0.4 + 0.6 * float(c["mean"]),
+                label=f"{c['label']}: {c['mean']:.2f}")  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("episodes served E (log)")
+    ax.set_ylabel("total FLOPs: pre-training + E x per episode")
+    ax.set_title("(d) total compute (legend: success)")
+    ax.legend(loc="upper left", fontsize=7)
+    cross = crossovers(configs, base_width)
 
     dataset, backbone = single(frame, "dataset", "--dataset"), single(frame, "backbone", "--backbone")
     seeds, episodes = counts(frame)
@@ -254,15 +321,33 @@ def draw(frame: pd.DataFrame, args: argparse.Namespace) -> list:
         "budget, the best configuration of each family whose exact FLOPs fit it; the widest model costs "
         f"{exact.loc[exact['family'] == 'model scaling', 'multiple'].max():.3g}x. "
         + idle_text
+        + crossover_text(cross)
         + f"{count_text(seeds, episodes)}.",
     )
     paths = save(fig, args.out, args.name)
+    if len(cross):
+        cross.to_csv(paths[0].with_name(f"{args.name}_crossovers.csv"), index=False)
     csv = paths[0].with_suffix(".csv")
     keep = ["panel", "family", "label", "x", "mean", "low", "high", "seeds", "episodes", *FLOP_COLUMNS]
     table = pd.concat([paper, exact.assign(budget=np.nan), matched], ignore_index=True)
     table["multiple"] = table["flops_total"] / unit
     table[[*keep, "multiple", "budget", *ARM]].to_csv(csv, index=False)
     return [*paths, csv]
+
+
+def crossover_text(cross: pd.DataFrame) -> str:
+    """The caption's sentence on panel (d): where the widest model that matches GC-TTT's best becomes cheaper."""
+    if cross.empty:
+        return "(d): no wider model and fine-tuning GC-TTT configuration to compare. "
+    best = cross.sort_values("ttt_success", ascending=False).iloc[0]["ttt"]
+    rows = cross[cross["ttt"] == best].sort_values("model_success", ascending=False)
+    r = rows.iloc[0]
+    e = r["crossover_episodes"]
+    when = "never" if np.isinf(e) else f"beyond {e:,.0f} episodes"
+    return (
+        f"(d): against the best GC-TTT configuration ({best}, success {r['ttt_success']:.2f}), the best wider model "
+        f"({r['model']}, {r['model_success']:.2f}) costs less in total {when}. "
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
