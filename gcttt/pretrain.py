@@ -28,6 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from gcttt.agents import Agent, make_agent
+from gcttt.agents.graphed import GraphedUpdates, resolve_update_mode
 from gcttt.checkpoint import check_trained_on, read_checkpoint, save_checkpoint
 from gcttt.data.access import make_env_and_datasets, resolve_data_dir
 from gcttt.data.files import split_paths
@@ -190,8 +191,17 @@ SinkFactory = Callable[[PretrainConfig], Sequence[MetricsSink]]
 run's tracking is never touched again)."""
 
 
-def pretrain(config: PretrainConfig, make_sinks: SinkFactory | None = None, progress: bool = True) -> PretrainResult:
-    """Pre-train (or resume, or find finished) the run `config` describes."""
+def pretrain(
+    config: PretrainConfig,
+    make_sinks: SinkFactory | None = None,
+    progress: bool = True,
+    update_mode: str = "auto",
+) -> PretrainResult:
+    """Pre-train (or resume, or find finished) the run `config` describes.
+
+    `update_mode` (see `gcttt.agents.graphed`): eager, compiled, graph, or auto (a CUDA graph on
+    CUDA, eager on the CPU). It says how the updates run, not what they compute, so it is not part
+    of the checkpoint key; on the CPU auto is the eager loop, bit for bit."""
     info = dataset_info(config.dataset)
     scale = resolved_scale(config)
     preset = get_preset(config.preset)
@@ -215,6 +225,7 @@ def pretrain(config: PretrainConfig, make_sinks: SinkFactory | None = None, prog
         return PretrainResult(run_dir, final_path, done["step"], 0.0, done.get("final_success"))
 
     device = resolve_device(config.device)
+    mode = resolve_update_mode(update_mode, device)
     env, train, _ = make_env_and_datasets(config.dataset, config.data_dir)
     provenance = dataset_provenance(data_dir, config.dataset)
     fingerprint = provenance.fingerprint
@@ -234,6 +245,7 @@ def pretrain(config: PretrainConfig, make_sinks: SinkFactory | None = None, prog
     all_sinks = (JsonlSink(run_dir / "metrics.jsonl"), *(make_sinks(config) if make_sinks else ()))
     params = {**asdict(config), **scale, "agent": asdict(agent_config), "git_sha": git_sha(), **versions()}
     params["checkpoint_steps"] = list(scale["checkpoint_steps"])
+    params["update_mode"] = mode
     for sink in all_sinks:
         sink.log_params(params)
 
@@ -251,6 +263,8 @@ def pretrain(config: PretrainConfig, make_sinks: SinkFactory | None = None, prog
             "final_success": last_success,
         }
 
+    graphed = GraphedUpdates(agent, sampler) if mode == "graph" else None
+    compiled = agent.compiled_update() if mode == "compiled" else None
     steps = scale["steps"]
     started = time.perf_counter()
     status = "FAILED"
@@ -258,7 +272,12 @@ def pretrain(config: PretrainConfig, make_sinks: SinkFactory | None = None, prog
     try:
         agent.train_mode(True)
         for step in range(start_step + 1, steps + 1):
-            metrics = agent.update(sampler.sample())
+            if graphed is not None:
+                metrics = graphed.pretrain_step()
+            elif compiled is not None:
+                metrics = compiled(sampler.sample())
+            else:
+                metrics = agent.update(sampler.sample())
             bar.update()
             if step % config.log_every == 0 or step == steps:
                 scalars = {k: float(v) for k, v in metrics.items()}

@@ -15,6 +15,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from gcttt.agents.graphed import GraphedUpdates, resolve_update_mode, update_mode_from_compile
 from gcttt.checkpoint import load_agent
 from gcttt.data.access import make_env
 from gcttt.data.files import OfflineData
@@ -72,15 +73,18 @@ class EpisodeRunner:
         distance_cache: DistanceCache | None = None,
         heldout_size: int = 10,
         compile: str = "auto",
+        update_mode: str | None = None,
     ):
         """`provenance` describes the training file (gcttt.data.provenance): its fingerprint must be
         the one the checkpoint was trained on. `distance_cache` shares goal distances with other
         runs of the same checkpoint and data. `compile`: fine-tuning updates through
-        `torch.compile`: 'on', 'off', or 'auto' (on for CUDA; off on CPUs, where it was measured to
-        gain nothing for these networks, see README)."""
+        `torch.compile`: 'on', 'off' (eager), or 'auto' (the device's default: a CUDA graph on CUDA;
+        eager on CPUs, where compiling was measured to gain nothing, see README). `update_mode`
+        (eager, compiled, graph or auto, see `gcttt.agents.graphed`) overrides `compile`."""
         if compile not in COMPILE_MODES:
             raise UsageError(f"compile must be one of {', '.join(COMPILE_MODES)} (got {compile!r})")
         device = torch.device(device)
+        self.update_mode = resolve_update_mode(update_mode or update_mode_from_compile(compile), device)
         self.checkpoint = str(checkpoint)
         self.agent, self.meta = load_agent(checkpoint, device=device)
         self.dataset = self.meta["dataset"]
@@ -109,8 +113,9 @@ class EpisodeRunner:
         self.distance_cache = distance_cache
         self.weights_fingerprint = file_fingerprint(checkpoint) if distance_cache is not None else ""
         self.heldout_size = heldout_size
-        self.compiled = compile == "on" or (compile == "auto" and device.type == "cuda")
+        self.compiled = self.update_mode == "compiled"
         self._update = None  # the compiled update, built on first use (once per runner)
+        self._graphed: GraphedUpdates | None = None  # the CUDA-graph updates, captured on first use
         self._selectors: dict[SelectionConfig, Selector] = {}
         self._suites: dict[str, TaskSuite] = {}
         self.device_label = device_name(device)
@@ -158,8 +163,17 @@ class EpisodeRunner:
         selector = self.selector(spec.ttt.selection)
         if self.compiled and self._update is None:
             self._update = self.agent.compiled_update()
+        if self.update_mode == "graph" and self._graphed is None:
+            self._graphed = GraphedUpdates(self.agent, self.sampler)
         trainer = TestTimeTrainer(
-            self.agent, self.pretrained, self.sampler, selector, spec.ttt, self.episode_limit, update=self._update
+            self.agent,
+            self.pretrained,
+            self.sampler,
+            selector,
+            spec.ttt,
+            self.episode_limit,
+            update=self._update,
+            updates=self._graphed,
         )
         outcome = play_episode(self.env, trainer, options, seed)
         self.agent.restore(self.pretrained)

@@ -121,9 +121,11 @@ class TestTimeTrainer:
         config: TTTConfig,
         episode_limit: int,
         update=None,
+        updates=None,
     ):
         """`update(batch)` runs one fine-tuning step (default: `agent.update`; a compiled one may
-        be given)."""
+        be given). `updates`: runs a re-plan's N updates at once instead (a
+        `gcttt.agents.graphed.GraphedUpdates`, the CUDA-graph path); None: the eager loop."""
         self.agent = agent
         self.pretrained = pretrained
         self.sampler = sampler
@@ -132,6 +134,7 @@ class TestTimeTrainer:
         self.schedule = schedule_for(config, episode_limit)
         self.batch_size = config.batch_size or agent.config.batch_size
         self.update = update or agent.update
+        self.updates = updates
         self.goal: torch.Tensor | None = None
         self.reset_at: int | None = None
         self.stats = TTTStats()
@@ -164,10 +167,13 @@ class TestTimeTrainer:
         self.stats.selection_seconds += selected - start
         if selection.size > 0 and cfg.steps > 0:
             agent.train_mode(True)
-            for _ in range(cfg.steps):
-                self.update(
-                    self.sampler.sample_from(selection.indices, actor_goal=self.goal, batch_size=self.batch_size)
-                )
+            if self.updates is not None:
+                self.updates.finetune(selection.indices, self.goal, cfg.steps, self.batch_size)
+            else:
+                for _ in range(cfg.steps):
+                    self.update(
+                        self.sampler.sample_from(selection.indices, actor_goal=self.goal, batch_size=self.batch_size)
+                    )
             agent.train_mode(False)
             self.stats.updates += cfg.steps
         self._sync()

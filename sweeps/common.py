@@ -75,7 +75,7 @@ class SweepSettings:
     distance_cache: bool = True
     """Share goal distances between the trials (OUT/cache/distances)."""
     compile: str = "auto"
-    """Fine-tuning updates through torch.compile: auto (CUDA only), on, off."""
+    """Fine-tuning updates through torch.compile: on, off, or auto (a CUDA graph on CUDA, eager on CPUs)."""
     published: str | None = None
     """A study of the results store (results/STUDY): episodes it already holds are not played
     again, and the sweep's checkpoints must have the weights that played them."""
@@ -173,8 +173,8 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_backbone: str)
         "--compile",
         choices=["auto", "on", "off"],
         default="auto",
-        help="fine-tuning updates through torch.compile: auto = on CUDA only (on CPUs it was measured to gain "
-        "nothing for these networks) (default: auto)",
+        help="fine-tuning updates through torch.compile: on, off, or auto = the device's default (a CUDA graph "
+        "on CUDA; eager on CPUs, where compiling was measured to gain nothing) (default: auto)",
     )
     r.add_argument(
         "--no-distance-cache",

@@ -141,10 +141,14 @@ class EpisodeWorker:
         max_runners: int = 3,
         preload: str | None = None,
         compile: str = "auto",
+        gpu_share: float | None = None,
     ):
         """`train` and `index` arrive as ObjectRefs that Ray resolves to zero-copy views.
         `distance_cache`: folder of the shared goal-distance tables (None: no sharing).
-        `preload`: a checkpoint whose runner is built at once (so start-up errors show early)."""
+        `preload`: a checkpoint whose runner is built at once (so start-up errors show early).
+        `gpu_share`: this worker's fraction of its GPU (None: what Ray assigned); a runner whose
+        estimated memory exceeds that fraction of the GPU's memory is refused
+        (`workers.gpu_share`)."""
         if num_threads < 1:
             raise UsageError(f"num_threads must be at least 1 (got {num_threads})")
         if torch.device(device).type == "cuda" and not torch.cuda.is_available():
@@ -160,6 +164,7 @@ class EpisodeWorker:
         self.cache = DistanceCache(distance_cache) if distance_cache else None
         self.max_runners = max_runners
         self.compile = compile
+        self.gpu_share = gpu_share
         self.runners: OrderedDict[str, EpisodeRunner] = OrderedDict()
         if preload:
             self.runner(preload)
@@ -169,6 +174,8 @@ class EpisodeWorker:
         if checkpoint in self.runners:
             self.runners.move_to_end(checkpoint)
             return self.runners[checkpoint]
+        if torch.device(self.device).type == "cuda":
+            self.check_gpu_share(checkpoint)
         runner = EpisodeRunner(
             checkpoint,
             self.train,
@@ -182,6 +189,16 @@ class EpisodeWorker:
         while len(self.runners) > self.max_runners:
             self.runners.popitem(last=False)
         return runner
+
+    def check_gpu_share(self, checkpoint: str) -> None:
+        """Refuse a checkpoint whose runner would not fit this worker's share of its GPU."""
+        from gcttt.checkpoint import read_checkpoint
+        from workers.gpu_share import assigned_gpu_share, check_share_fits, estimate_for_checkpoint
+
+        state = read_checkpoint(checkpoint)["agent"]
+        need = estimate_for_checkpoint(state, rows=len(self.train.observations), transitions=len(self.index.rows))
+        share = self.gpu_share if self.gpu_share is not None else assigned_gpu_share()
+        check_share_fits(need, share, torch.cuda.get_device_properties(torch.device(self.device)).total_memory)
 
     def ready(self) -> WorkerInfo:
         """Returns once constructed; says where the worker runs."""
@@ -208,8 +225,12 @@ class EpisodeWorker:
     def memory(self) -> dict[str, int]:
         """This process's memory in bytes: rss (resident, shared pages included), uss (pages only
         this process holds: what the worker costs), pss (rss with shared pages split evenly
-        between the processes that map them), shared (resident pages backed by shared memory)."""
+        between the processes that map them), shared (resident pages backed by shared memory);
+        on a GPU also cuda_max_allocated / cuda_max_reserved (this process's peaks) and the
+        device's cuda_free / cuda_total (`workers.gpu_share.cuda_memory`)."""
         import psutil
+
+        from workers.gpu_share import cuda_memory
 
         info = psutil.Process().memory_full_info()
         return {
@@ -217,6 +238,7 @@ class EpisodeWorker:
             "uss": int(info.uss),
             "pss": int(getattr(info, "pss", 0)),
             "shared": int(getattr(info, "shared", 0)),
+            **cuda_memory(self.device),
         }
 
     def dataset_view(self) -> dict[str, Any]:

@@ -125,7 +125,7 @@ class WorkerSpec:
     placement_group: PlacementGroup | None = None
     """Pin worker i to bundle i + 1 of this group; None: outside any placement group."""
     compile: str = "auto"
-    """Fine-tuning updates through torch.compile: auto (CUDA only), on, off."""
+    """Fine-tuning updates through torch.compile: on, off, or auto (a CUDA graph on CUDA, eager on CPUs)."""
 
     @property
     def device(self) -> str:

@@ -96,7 +96,15 @@ def add_parser(sub) -> None:
         "--compile",
         choices=["auto", "on", "off"],
         default="auto",
-        help="fine-tuning updates through torch.compile: auto = on CUDA only (default: auto)",
+        help="fine-tuning updates through torch.compile: on, off, or auto = the device's default (a CUDA graph "
+        "on CUDA, eager on the CPU) (default: auto)",
+    )
+    o.add_argument(
+        "--update-mode",
+        choices=["auto", "eager", "compiled", "graph"],
+        default=None,
+        help="how fine-tuning updates run (overrides --compile): a captured CUDA graph, torch.compile or "
+        "eager; auto = graph on CUDA, eager on the CPU (default: from --compile)",
     )
     p.set_defaults(handler=run)
 
@@ -133,7 +141,15 @@ def run(args: argparse.Namespace) -> int:
     train, _ = load_datasets(meta["dataset"], args.data_dir)
     provenance = dataset_provenance(resolve_data_dir(args.data_dir), meta["dataset"])
     check_trained_on(meta, args.checkpoint, provenance)
-    runner = EpisodeRunner(args.checkpoint, train, device=device, provenance=provenance, heldout_size=args.heldout_size)
+    runner = EpisodeRunner(
+        args.checkpoint,
+        train,
+        device=device,
+        provenance=provenance,
+        heldout_size=args.heldout_size,
+        compile=args.compile,
+        update_mode=args.update_mode,
+    )
     size = runner.suite(suite).size
     task_ids = args.task_ids or list(range(1, size + 1))
     specs = [

@@ -31,6 +31,13 @@ def add_parser(sub) -> None:
     add_dataclass_arguments(p, PretrainConfig, flags={"out_dir": "--out"})
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     p.add_argument(
+        "--update-mode",
+        choices=["auto", "eager", "compiled", "graph"],
+        default="auto",
+        help="how updates run: a captured CUDA graph, torch.compile or eager; auto = graph on CUDA, "
+        "eager on the CPU (default: auto)",
+    )
+    p.add_argument(
         "--mlflow-uri",
         default=None,
         help="also log to MLflow at this tracking URI, e.g. sqlite:////abs/path/mlflow.db (default: no MLflow)",
@@ -69,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     resolved_scale(config)  # refuse bad scale flags before anything is created
     check_writable_dir(config.out_dir, "--out")
     make_sinks = metrics_sink_factory(args.mlflow_uri, args.mlflow_experiment) if args.mlflow_uri else None
-    result = pretrain(config, make_sinks=make_sinks)
+    result = pretrain(config, make_sinks=make_sinks, update_mode=args.update_mode)
     if result.seconds == 0.0:
         print(f"already finished: {result.final_checkpoint}")
     else:

@@ -181,3 +181,21 @@ class GoalSampler:
         n = batch_size or self.config.batch_size
         pick = torch.randint(len(subset), (n,), generator=self.generator, device=self.data.device)
         return self._batch(subset[pick], actor_goal)
+
+    def sample_from_buffer(
+        self,
+        indices: torch.Tensor,
+        count: torch.Tensor,
+        actor_goal: torch.Tensor | None = None,
+        batch_size: int | None = None,
+    ) -> Batch:
+        """`sample_from` for a selection held in a fixed buffer: `indices[:count]`, with `count` a
+        device tensor, so the draw needs no host value and can be captured in a CUDA graph.
+
+        Uniform over the selection like `sample_from`, through another random draw (a 62-bit
+        integer modulo the count, bias below 1e-12), so its batches differ from `sample_from`'s;
+        the eager path keeps `sample_from`.
+        """
+        n = batch_size or self.config.batch_size
+        draw = torch.randint(1 << 62, (n,), generator=self.generator, device=self.data.device)
+        return self._batch(indices[draw % count], actor_goal)
