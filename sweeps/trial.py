@@ -95,7 +95,7 @@ def run_trial(
         workers = WorkerSet.attach(worker_spec, actors)
         prepare_seconds = workers.prepare(checkpoint)  # nothing to do once the workers know the checkpoint
         episodes_started = time.perf_counter()
-        results = list(run_specs(workers, checkpoint, specs, progress=True))
+        results = list(run_specs(workers, checkpoint, specs, progress=settings.verbose > 0))
         episodes_seconds = time.perf_counter() - episodes_started
 
         context = RunContext(sweep_id=settings.name, sweep_kind=settings.kind, trial_id=arm.name)
