@@ -128,7 +128,7 @@ def save(fig, out: str | Path, stem: str) -> list[Path]:
 
     from analysis.results import output_dir
 
-    directory = output_dir(out)
+    directory = output_dir(out, create=True)
     paths = [directory / f"{stem}.png", directory / f"{stem}.pdf"]
     for path in paths:
         fig.savefig(path)

@@ -260,7 +260,7 @@ def render_latex(cells: list[Cell], args: argparse.Namespace) -> str:
 
 
 def write(cells: list[Cell], args: argparse.Namespace) -> list[Path]:
-    out = output_dir(args.out)
+    out = output_dir(args.out, create=True)
     md, tex, csv = (out / f"{args.name}.{ext}" for ext in ("md", "tex", "csv"))
     md.write_text(render_markdown(cells, args))
     tex.write_text(render_latex(cells, args))

@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> int:
         output_dir(args.out)  # before any reading: a bad --out is one line, not a traceback at the end
         shares = time_shares(load(args, REQUIRED))
-        out = output_dir(args.out)
+        out = output_dir(args.out, create=True)
         md, csv = out / f"{args.name}.md", out / f"{args.name}.csv"
         text = markdown(shares)
         md.write_text(text)

@@ -63,7 +63,7 @@ def check_sweep_state(settings: SweepSettings, arms: list[Arm]) -> None:
     if not settings.resume:
         if _never_started(settings):
             _clear_never_started(settings)
-        if path.exists() or _manifest_path(settings).exists():
+        if path.exists() or _manifest_path(settings).exists() or _has_rows(settings):
             raise UsageError(
                 f"sweep {settings.name} already exists at {settings.sweep_dir}; pass --resume to continue it "
                 "or --name to start another"
@@ -103,12 +103,16 @@ def _never_started(settings: SweepSettings) -> bool:
     before Tune saved anything (e.g. a locked MLflow store); it must not block the same command."""
     from ray import tune
 
-    from gcttt.records import part_files
-
     if tune.Tuner.can_restore(str(_tune_dir(settings))):
         return False
+    return not _has_rows(settings)
+
+
+def _has_rows(settings: SweepSettings) -> bool:
+    from gcttt.records import part_files
+
     episodes = settings.episodes_dir
-    return not (episodes.is_dir() and any(part_files(episodes, recursive=True)))
+    return episodes.is_dir() and any(part_files(episodes, recursive=True))
 
 
 def _clear_never_started(settings: SweepSettings) -> None:

@@ -112,9 +112,14 @@ def generation_spec(dataset: str) -> GenerationSpec:
             raise UsageError(
                 "antmaze-giant-explore-v0 is not an OGBench dataset (explore exists for medium, large, teleport)"
             )
-        dataset_info(dataset)  # a name OGBench does not have: refused with the closest one
+        import difflib
+
+        from gcttt.envs import DATASETS
+
+        close = difflib.get_close_matches(dataset, [*SUPPORTED, *DATASETS], n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]}? " if close else ""
         raise UsageError(
-            f"no local generator for {dataset!r}; supported: {', '.join(sorted(SUPPORTED))} "
+            f"no local generator for {dataset!r}; {hint}supported: {', '.join(sorted(SUPPORTED))} "
             "(other datasets: download the official files with network access)"
         )
     return SUPPORTED[dataset]
