@@ -36,7 +36,7 @@ import argparse
 import numpy as np
 import pandas as pd
 
-from analysis.results import SUCCESS_COLUMNS, add_source_arguments, load, run_main, single
+from analysis.results import SUCCESS_COLUMNS, add_source_arguments, load, output_dir, run_main, single
 from analysis.summary import (
     add_caption,
     backbone_label,
@@ -354,6 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def body() -> int:
+        output_dir(args.out)  # before any reading: a bad --out is one line, not a traceback at the end
         frame = filter_kind(load(args, REQUIRED), "compute")
         require_one_sweep(frame, args.sweep_id)
         if args.amortise_episodes < 0:

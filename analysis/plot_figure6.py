@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.paper import REPLAN, SELECTION_ABLATION
-from analysis.results import SUCCESS_COLUMNS, add_source_arguments, drop_repeats, load, run_main, single
+from analysis.results import SUCCESS_COLUMNS, add_source_arguments, drop_repeats, load, output_dir, run_main, single
 from analysis.summary import (
     add_caption,
     backbone_label,
@@ -209,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def body() -> int:
+        output_dir(args.out)  # before any reading: a bad --out is one line, not a traceback at the end
         frame = load(args, REQUIRED)
         frame = frame[frame["task_suite"] == "ogbench"]
         if frame.empty:

@@ -25,7 +25,7 @@ import sys
 import numpy as np
 import pandas as pd
 
-from analysis.results import SUCCESS_COLUMNS, add_source_arguments, load, run_main, single, with_once
+from analysis.results import SUCCESS_COLUMNS, add_source_arguments, load, output_dir, run_main, single, with_once
 from analysis.summary import (
     add_caption,
     backbone_label,
@@ -277,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def body() -> int:
+        output_dir(args.out)  # before any reading: a bad --out is one line, not a traceback at the end
         frame = with_once(filter_kind(load(args, REQUIRED), "horizon"))
         require_one_sweep(frame, args.sweep_id)
         single(frame, "dataset", "--dataset")

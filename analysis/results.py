@@ -77,6 +77,28 @@ def add_source_arguments(parser: argparse.ArgumentParser, default_out: str) -> N
     parser.add_argument("--out", default=default_out, help="output directory [default: %(default)s]")
 
 
+def output_dir(out: str | os.PathLike, flag: str = "--out", create: bool = False) -> Path:
+    """The scripts' output directory, proven writable before any work (one line otherwise: a path
+    that is a file or lies under one, a read-only folder or file system): a test file is written
+    into it, or into the nearest folder above it that exists. `create`: make the directory too."""
+    from gcttt.fileio import check_writable_dir
+
+    path = check_writable_dir(out, flag)
+    probe = path
+    while not probe.exists():
+        probe = probe.parent
+    try:
+        with tempfile.NamedTemporaryFile(dir=probe, prefix=".write-test-"):
+            pass
+        if create:
+            path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(
+            f"{flag} {path} cannot be written ({exc.strerror or exc}); give a directory you can write to"
+        ) from None
+    return path
+
+
 def load(args: argparse.Namespace, required: Sequence[str]) -> pd.DataFrame:
     """Rows from the source named by `args`, checked for `required` columns, deduplicated, filtered."""
     if args.mlflow_experiment:

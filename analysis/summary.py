@@ -126,8 +126,9 @@ def save(fig, out: str | Path, stem: str) -> list[Path]:
     """Write `stem`.png and `stem`.pdf into `out`; returns the paths."""
     import matplotlib.pyplot as plt
 
-    directory = Path(out).expanduser()
-    directory.mkdir(parents=True, exist_ok=True)
+    from analysis.results import output_dir
+
+    directory = output_dir(out, create=True)
     paths = [directory / f"{stem}.png", directory / f"{stem}.pdf"]
     for path in paths:
         fig.savefig(path)

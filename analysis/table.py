@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from analysis.results import SUCCESS_COLUMNS, add_source_arguments, load, run_main
+from analysis.results import SUCCESS_COLUMNS, add_source_arguments, load, output_dir, run_main
 from analysis.summary import BACKBONE_LABELS, backbone_label, dataset_label, dataset_order, fmt_lr, summarize
 from gcttt.errors import UsageError
 
@@ -260,8 +260,7 @@ def render_latex(cells: list[Cell], args: argparse.Namespace) -> str:
 
 
 def write(cells: list[Cell], args: argparse.Namespace) -> list[Path]:
-    out = Path(args.out).expanduser()
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(args.out, create=True)
     md, tex, csv = (out / f"{args.name}.{ext}" for ext in ("md", "tex", "csv"))
     md.write_text(render_markdown(cells, args))
     tex.write_text(render_latex(cells, args))
@@ -289,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def body() -> int:
+        output_dir(args.out)  # before any reading: a bad --out is one line, not a traceback at the end
         cells = build_cells(load(args, REQUIRED), args)
         paths = write(cells, args)
         print(paths[0].read_text())

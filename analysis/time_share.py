@@ -13,11 +13,10 @@ Writes OUT/time_share.md and OUT/time_share.csv and prints the Markdown.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import pandas as pd
 
-from analysis.results import add_source_arguments, load, run_main
+from analysis.results import add_source_arguments, load, output_dir, run_main
 from analysis.summary import fmt_lr
 
 PARTS = ("act", "selection", "finetune")
@@ -78,9 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def body() -> int:
+        output_dir(args.out)  # before any reading: a bad --out is one line, not a traceback at the end
         shares = time_shares(load(args, REQUIRED))
-        out = Path(args.out).expanduser()
-        out.mkdir(parents=True, exist_ok=True)
+        out = output_dir(args.out, create=True)
         md, csv = out / f"{args.name}.md", out / f"{args.name}.csv"
         text = markdown(shares)
         md.write_text(text)

@@ -61,15 +61,44 @@ class DatasetInfo:
 
 _NAME = re.compile(r"^(?P<body>[a-z0-9-]+)-(?P<kind>navigate|stitch|explore|play|noisy)-v0$")
 
+DATASETS = (
+    *(
+        f"{f}-{s}-{k}-v0"
+        for f in ("pointmaze", "antmaze")
+        for s in ("medium", "large", "giant", "teleport")
+        for k in ("navigate", "stitch")
+    ),
+    *(f"antmaze-{s}-explore-v0" for s in ("medium", "large", "teleport")),
+    *(f"humanoidmaze-{s}-{k}-v0" for s in ("medium", "large", "giant") for k in ("navigate", "stitch")),
+    *(f"cube-{n}-{k}-v0" for n in _NUM_CUBES for k in ("play", "noisy")),
+    "scene-play-v0",
+    "scene-noisy-v0",
+    *(f"puzzle-{n}-{k}-v0" for n in ("3x3", "4x4", "4x5", "4x6") for k in ("play", "noisy")),
+)
+"""OGBench's state-based datasets (the names the refusal of an unknown name offers)."""
+
+KNOWN_NAMES_TEXT = (
+    "{point,ant}maze-{medium,large,giant,teleport}-{navigate,stitch}-v0, "
+    "humanoidmaze-{medium,large,giant}-{navigate,stitch}-v0, "
+    "antmaze-{medium,large,teleport}-explore-v0, cube-{single,double,triple,quadruple}-{play,noisy}-v0, "
+    "scene-{play,noisy}-v0, puzzle-{3x3,4x4,4x5,4x6}-{play,noisy}-v0"
+)
+
+
+def unknown_dataset(name: str, what: str = "unknown dataset name") -> UsageError:
+    """The refusal of a dataset name gcttt does not know: the closest known name and all of them."""
+    import difflib
+
+    close = difflib.get_close_matches(name, DATASETS, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]}? " if close else ""
+    return UsageError(f"{what} {name!r}; {hint}known names: {KNOWN_NAMES_TEXT}")
+
 
 def dataset_info(name: str) -> DatasetInfo:
     """Parse an OGBench dataset name. Raises UsageError for names gcttt does not know."""
     m = _NAME.match(name)
     if m is None:
-        raise UsageError(
-            f"unknown dataset name {name!r}: expected an OGBench name such as "
-            "pointmaze-medium-navigate-v0 or cube-single-play-v0"
-        )
+        raise unknown_dataset(name)
     body, kind = m["body"], m["kind"]
     parts = body.split("-")
     family, variant = parts[0], "-".join(parts[1:])
@@ -81,7 +110,7 @@ def dataset_info(name: str) -> DatasetInfo:
             "stitch",
             "explore",
         ):
-            raise UsageError(f"unknown maze dataset {name!r}")
+            raise unknown_dataset(name, "unknown maze dataset")
         obs_dim = {"pointmaze": 2, "antmaze": 29, "humanoidmaze": 69}[family]
         limit = 2000 if family == "humanoidmaze" and variant in ("medium", "large") else 1000
         if family == "humanoidmaze" and variant == "giant":
@@ -98,17 +127,17 @@ def dataset_info(name: str) -> DatasetInfo:
         )
 
     if family not in MANIP_FAMILIES or kind not in ("play", "noisy"):
-        raise UsageError(f"unknown dataset {name!r}")
+        raise unknown_dataset(name)
     if family == "cube":
         if variant not in _NUM_CUBES:
-            raise UsageError(f"unknown cube dataset {name!r}: cube-{{single,double,triple,quadruple}}")
+            raise unknown_dataset(name, "unknown cube dataset")
         n_cubes = _NUM_CUBES[variant]
         obs_dim = _PROPRIO + _PER_CUBE * n_cubes
         relevance = tuple(c for i in range(n_cubes) for c in range(_PROPRIO + 9 * i, _PROPRIO + 9 * i + 3))
         limit = {1: 200, 2: 500, 3: 1000, 4: 1000}[n_cubes]
     elif family == "scene":
         if variant != "":
-            raise UsageError(f"unknown scene dataset {name!r}: scene-play-v0 or scene-noisy-v0")
+            raise unknown_dataset(name, "unknown scene dataset")
         # Cube position, the two buttons' on/off bits, drawer and window positions: the
         # scene's oracle representation, read off the observation.
         button0 = _PROPRIO + _PER_CUBE
@@ -117,7 +146,7 @@ def dataset_info(name: str) -> DatasetInfo:
     else:
         sizes = {"3x3": 9, "4x4": 16, "4x5": 20, "4x6": 24}
         if variant not in sizes:
-            raise UsageError(f"unknown puzzle dataset {name!r}: puzzle-{{3x3,4x4,4x5,4x6}}")
+            raise unknown_dataset(name, "unknown puzzle dataset")
         n_buttons = sizes[variant]
         obs_dim = _PROPRIO + _PER_BUTTON * n_buttons
         # The on/off bit of every button (the second entry of its one-hot state): with eps = 1

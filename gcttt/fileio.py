@@ -93,3 +93,33 @@ def check_writable_dir(path: str | os.PathLike, flag: str) -> Path:
     if not os.access(probe, os.W_OK | os.X_OK):
         raise UsageError(f"{flag} {path}: {probe} is not writable; give a directory you can write to")
     return path
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: str | os.PathLike, refusal: str) -> Iterator[Path]:
+    """Hold an exclusive `fcntl.flock` on `path` (created) for the block, or raise `UsageError`
+    at once with `refusal` and the holder's pid. The operating system drops the lock when the
+    holder ends in any way (SIGKILL included), so a stale lock file never blocks a later run."""
+    import fcntl
+    import json
+    import socket
+
+    from gcttt.errors import UsageError
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            try:
+                holder = json.loads(os.pread(fd, 4096, 0) or b"{}")
+            except ValueError:
+                holder = {}
+            raise UsageError(f"{refusal} (pid {holder.get('pid', '?')} on {holder.get('host', '?')})") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode(), 0)
+        yield path
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock

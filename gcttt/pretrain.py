@@ -108,6 +108,8 @@ class PretrainConfig:
     def __post_init__(self) -> None:
         if self.log_every < 1:
             raise UsageError(f"--log-every must be at least 1 (got {self.log_every})")
+        if self.seed < 0:  # a seed names the run (...-s0): -1 would give '-s-1' and no meaning
+            raise UsageError(f"--seed must be 0 or more (got {self.seed})")
 
     out_dir: str = "runs/pretrain"
     """Root of the run directories."""

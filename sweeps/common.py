@@ -86,6 +86,9 @@ class SweepSettings:
     """Sweep-wide selection and fine-tuning knobs given on the command line (eps, top_k, ...)."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Sweep-specific settings, logged as MLflow params."""
+    verbose: int = 0
+    """Console: 0 = one progress bar for the sweep and the final table; 1+ = also Ray's INFO lines,
+    each trial's episode bar and Ray Tune's status table (its `verbose` level, at most 3)."""
 
     @property
     def sweep_dir(self) -> Path:
@@ -221,6 +224,14 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_backbone: str)
     )
     k.add_argument("--finetune-batch", type=int, default=None, help="fine-tuning batch size (default: the backbone's)")
     parser.add_argument("--config", default=None, help="JSON file of flag values (keys as the long flags)")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="more console output: -v adds Ray Tune's status table, each trial's episode bar and Ray's INFO lines "
+        "(default: one progress bar for the sweep, then the results table)",
+    )
 
 
 def _check_config_value(path: Path, key: str, value: Any, action: argparse.Action) -> None:
@@ -290,6 +301,15 @@ def check_device(device: str, flag: str) -> None:
         raise UsageError(f"{flag}: {exc}") from None
 
 
+def check_seeds(seeds: list[int], eval_seed: int) -> None:
+    """Seeds are labels (checkpoint names end in -sSEED), not counts: 0 or more."""
+    negative = [s for s in seeds if s < 0]
+    if negative:
+        raise UsageError(f"--seeds must be 0 or more (got {negative[0]})")
+    if eval_seed < 0:
+        raise UsageError(f"--eval-seed must be 0 or more (got {eval_seed})")
+
+
 def build_settings(args: argparse.Namespace, kind: str, grid_key: dict[str, Any]) -> SweepSettings:
     """Validate the common flags and resolve defaults (nothing is created here)."""
     from gcttt.agents import get_backbone
@@ -297,7 +317,7 @@ def build_settings(args: argparse.Namespace, kind: str, grid_key: dict[str, Any]
     from gcttt.fileio import check_writable_dir
     from gcttt.selection import SelectionConfig
     from gcttt.tasks import parse_suite
-    from sweeps.tracking import check_reachable, check_tracking_uri, sqlite_uri
+    from sweeps.tracking import check_reachable, check_sqlite_free, check_tracking_uri, sqlite_uri
 
     info = dataset_info(args.dataset)
     preset = get_preset(args.preset)
@@ -319,6 +339,7 @@ def build_settings(args: argparse.Namespace, kind: str, grid_key: dict[str, Any]
         raise UsageError("--seeds needs at least one seed")
     if len(set(args.seeds)) != len(args.seeds):
         raise UsageError(f"--seeds has repeated values ({args.seeds})")
+    check_seeds(args.seeds, args.eval_seed)
     episodes = args.episodes_per_task
     if episodes is None:
         episodes = 1 if preset.name == "smoke" else 2
@@ -371,6 +392,7 @@ def build_settings(args: argparse.Namespace, kind: str, grid_key: dict[str, Any]
         published = str(study)
     uri = check_tracking_uri(args.mlflow_uri) if args.mlflow_uri else sqlite_uri(out / "mlflow.db")
     check_reachable(uri)
+    check_sqlite_free(uri)  # another process's lock: a bounded wait, then one line
     key = {
         "dataset": info.dataset,
         "backbone": args.backbone,
@@ -420,6 +442,7 @@ def build_settings(args: argparse.Namespace, kind: str, grid_key: dict[str, Any]
         published=published,
         knobs=knobs,
         extra=grid_key,
+        verbose=args.verbose,
     )
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -59,7 +61,9 @@ def check_sweep_state(settings: SweepSettings, arms: list[Arm]) -> None:
 
     path = _tune_dir(settings)
     if not settings.resume:
-        if path.exists() or _manifest_path(settings).exists():
+        if _never_started(settings):
+            _clear_never_started(settings)
+        if path.exists() or _manifest_path(settings).exists() or _has_rows(settings):
             raise UsageError(
                 f"sweep {settings.name} already exists at {settings.sweep_dir}; pass --resume to continue it "
                 "or --name to start another"
@@ -92,6 +96,30 @@ def check_sweep_state(settings: SweepSettings, arms: list[Arm]) -> None:
             f"--resume of {settings.name} with another grid: {' and '.join(what)}; resume with the flags it "
             "started with, or use --name to start a new sweep"
         )
+
+
+def _never_started(settings: SweepSettings) -> bool:
+    """A manifest or Tune folder but no state Tune can restore and no rows: a start that failed
+    before Tune saved anything (e.g. a locked MLflow store); it must not block the same command."""
+    from ray import tune
+
+    if tune.Tuner.can_restore(str(_tune_dir(settings))):
+        return False
+    return not _has_rows(settings)
+
+
+def _has_rows(settings: SweepSettings) -> bool:
+    from gcttt.records import part_files
+
+    episodes = settings.episodes_dir
+    return episodes.is_dir() and any(part_files(episodes, recursive=True))
+
+
+def _clear_never_started(settings: SweepSettings) -> None:
+    import shutil
+
+    shutil.rmtree(_tune_dir(settings), ignore_errors=True)
+    _manifest_path(settings).unlink(missing_ok=True)
 
 
 RESULT_SETTINGS = (
@@ -128,7 +156,9 @@ def sweep_state(settings: SweepSettings, arms: list[Arm]) -> str:
 
     if not tune.Tuner.can_restore(str(_tune_dir(settings))):
         return "new"
-    done = {d.name for d in settings.episodes_dir.glob("*/") if list(d.glob("part-*.parquet"))}
+    from sweeps.parts import complete_arms
+
+    done = complete_arms(settings, arms)  # readable part files holding every episode once
     return "done" if all(a.name in done for a in arms) else "partial"
 
 
@@ -164,7 +194,9 @@ def _run_locked(settings: SweepSettings, arms: list[Arm], prog: str, started: fl
 
     from gcttt.provenance import git_sha
     from gcttt.tables import markdown_table, read_sweep_rows, summary_frame
+    from sweeps.parts import complete_arms, set_aside_damaged
     from sweeps.prepare import prepare_checkpoints, prepare_dataset
+    from sweeps.progress import SweepProgress
     from sweeps.resources import resolve_resources
     from sweeps.trial import run_trial
     from workers.episode_worker import share_dataset
@@ -172,8 +204,13 @@ def _run_locked(settings: SweepSettings, arms: list[Arm], prog: str, started: fl
 
     # The dataset is generated if absent and validated (shapes, finite values) before Ray starts.
     train, provenance = prepare_dataset(settings)
+    _quiet_console(settings.verbose)
     if not ray.is_initialized():
-        ray.init(address=settings.ray_address, log_to_driver=True)
+        ray.init(
+            address=settings.ray_address,
+            log_to_driver=True,
+            logging_level=logging.INFO if settings.verbose else logging.WARNING,
+        )
     settings = resolve_resources(settings)
     print(
         f"{prog}: sweep {settings.name}: {len(arms)} trials ({arms_summary(arms)}); {settings.workers} episode "
@@ -185,8 +222,6 @@ def _run_locked(settings: SweepSettings, arms: list[Arm], prog: str, started: fl
         check_published_checkpoints(settings, checkpoints)
     shared = share_dataset(train, provenance)
     del train
-    if not settings.resume:
-        _write_manifest(settings, arms)
 
     worker_spec = WorkerSpec(
         shared,
@@ -204,7 +239,14 @@ def _run_locked(settings: SweepSettings, arms: list[Arm], prog: str, started: fl
         "gcttt.backbone": settings.backbone,
         "gcttt.preset": settings.preset,
     }
-    parent = tracking.start_or_resume_run(settings.mlflow_uri, settings.experiment, settings.name, parent_tags)
+    try:
+        parent = tracking.start_or_resume_run(settings.mlflow_uri, settings.experiment, settings.name, parent_tags)
+    except Exception as exc:
+        workers.shutdown()
+        tracking.raise_if_locked(settings.mlflow_uri, exc)
+        raise
+    if not settings.resume:
+        _write_manifest(settings, arms)  # only once the sweep can record its runs
     status = "FAILED"
     try:
         tracking.set_tags(
@@ -228,38 +270,64 @@ def _run_locked(settings: SweepSettings, arms: list[Arm], prog: str, started: fl
             ),
             {"cpu": settings.trial_cpus},
         )
+        progress = SweepProgress(
+            settings.name,
+            len(arms),
+            sum(_arm_episodes(settings, a) for a in arms),
+            show_bar=not settings.verbose,
+            trial_cpus=settings.trial_cpus,
+            prog=prog,
+        )
         if settings.resume:
             tuner = tune.Tuner.restore(
                 str(_tune_dir(settings)), trainable, resume_unfinished=True, restart_errored=True
             )
+            _set_console(tuner, progress, settings.verbose)
+            before = _finished_before(tuner)
+            for metrics in before.values():
+                progress.add(metrics)
+            for message in set_aside_damaged(settings, arms, set(before)):
+                print(f"{prog}: {message}", file=sys.stderr)
         else:
-            tuner = tune.Tuner(
-                trainable,
-                param_space={"arm": tune.grid_search([a.as_dict() for a in arms])},
-                tune_config=tune.TuneConfig(
-                    max_concurrent_trials=settings.max_concurrent_trials,
-                    trial_name_creator=_arm_name,
-                    trial_dirname_creator=_arm_name,
-                    reuse_actors=True,
-                ),
-                run_config=tune.RunConfig(
-                    name="tune",
-                    storage_path=str(settings.sweep_dir),
-                    failure_config=tune.FailureConfig(max_failures=1),
-                    verbose=1,
-                ),
-            )
+            tuner = _new_tuner(trainable, settings, arms, "tune", progress)
         fit_started = time.perf_counter()
         interrupted = False
         try:
-            grid = tuner.fit()
+            grid = list(tuner.fit())
         except KeyboardInterrupt:
             interrupted, grid = True, []
+        finally:
+            progress.close()
+        # A trial that reported but whose part files are missing or damaged is played again, once
+        # (a fresh Tune experiment of those arms only: Tune never reruns a finished trial).
+        reported = {_arm_name_of(r) for r in grid if r.metrics and "success" in r.metrics}
+        replay = [a for a in arms if a.name in reported and a.name not in complete_arms(settings, [a])]
+        if replay and not interrupted:
+            set_aside_damaged(settings, replay, set())
+            shutil.rmtree(settings.sweep_dir / "tune-replay", ignore_errors=True)
+            progress = SweepProgress(
+                f"{settings.name} (replay)",
+                len(replay),
+                sum(_arm_episodes(settings, a) for a in replay),
+                show_bar=not settings.verbose,
+                trial_cpus=settings.trial_cpus,
+                prog=prog,
+            )
+            replayed = _new_tuner(trainable, settings, replay, "tune-replay", progress)
+            try:
+                again = list(replayed.fit())
+            except KeyboardInterrupt:
+                interrupted, again = True, []
+            finally:
+                progress.close()
+            names = {a.name for a in replay}
+            grid = [r for r in grid if _arm_name_of(r) not in names] + again
         fit_seconds = time.perf_counter() - fit_started
 
         # A trial counts as finished only if it reported its success (an interrupted trial's
         # result holds nothing but its id).
         finished = {_arm_name_of(r) for r in grid if r.metrics and "success" in r.metrics}
+        finished &= complete_arms(settings, arms)  # a missing or damaged part is never "done"
         errors = [r for r in grid if r.error is not None]
         unfinished = [a for a in arms if a.name not in finished]
         rows = read_sweep_rows(settings.episodes_dir)
@@ -324,6 +392,68 @@ def check_published_checkpoints(settings: SweepSettings, checkpoints: dict[str, 
             "checkpoint_step": payload["step"],
         }
         check_checkpoint(rows, identity, weights_fingerprint(payload["agent"]["nets"]), path, study)
+
+
+def _quiet_console(verbose: int) -> None:
+    """Without -v: Tune's classic reporter, which at verbosity 0 prints nothing (its newer one
+    prints an experiment banner at every level), and MLflow's store set-up lines off."""
+    import os
+
+    if not verbose:
+        os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # read when mlflow is first imported
+        logging.getLogger("mlflow").setLevel(logging.WARNING)  # in case it already was
+
+
+def _new_tuner(trainable, settings: SweepSettings, arms: list[Arm], name: str, progress):
+    from ray import tune
+
+    return tune.Tuner(
+        trainable,
+        param_space={"arm": tune.grid_search([a.as_dict() for a in arms])},
+        tune_config=tune.TuneConfig(
+            max_concurrent_trials=settings.max_concurrent_trials,
+            trial_name_creator=_arm_name,
+            trial_dirname_creator=_arm_name,
+            reuse_actors=True,
+        ),
+        run_config=tune.RunConfig(
+            name=name,
+            storage_path=str(settings.sweep_dir),
+            failure_config=tune.FailureConfig(max_failures=1),
+            verbose=_tune_verbosity(settings.verbose),
+            callbacks=[progress],
+        ),
+    )
+
+
+def _tune_verbosity(verbose: int) -> int:
+    """Tune's own console: nothing by default (the sweep's bar instead), its status table with -v."""
+    return min(verbose, 3)
+
+
+def _set_console(tuner, progress, verbose: int) -> None:
+    """A restored Tuner brings the pickled run config of the first start; give it today's console
+    (Ray has no public setter; `get_run_config` returns the object the fit uses)."""
+    run_config = tuner._local_tuner.get_run_config()
+    run_config.callbacks = [progress]
+    run_config.verbose = _tune_verbosity(verbose)
+
+
+def _finished_before(tuner) -> dict[str, dict]:
+    """Metrics of the arms whose trials the restored Tune state holds as reported (finished before
+    this --resume), by arm name."""
+    try:
+        grid = tuner.get_results()
+    except Exception:  # no results saved yet
+        return {}
+    return {_arm_name_of(r): r.metrics for r in grid if r.metrics and "success" in r.metrics}
+
+
+def _arm_episodes(settings: SweepSettings, arm: Arm) -> int:
+    from sweeps.parts import expected_episodes
+
+    return expected_episodes(settings, arm)
 
 
 def _arm_name_of(result) -> str:

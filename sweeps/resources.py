@@ -2,8 +2,9 @@
 
 A sweep starts its episode workers once (`workers.pool.WorkerSet`, outside any placement group)
 and every trial only needs a small CPU share for its own, mostly waiting, process. The workers
-take what is left of the cluster's CPUs. `trial_resources` builds the placement group of a trial
-that starts its own `EpisodePool` instead (one bundle for the trial, one per worker).
+take what is left of the cluster's CPUs, counted node by node (`size_workers`).
+`trial_resources` builds the placement group of a trial that starts its own `EpisodePool`
+instead (one bundle for the trial, one per worker).
 """
 
 from __future__ import annotations
@@ -39,35 +40,78 @@ def trial_resources(
     return tune.PlacementGroupFactory([{"CPU": float(trainable_cpus)}] + [dict(worker)] * num_workers)
 
 
-def resolve_resources(settings):
-    """Fill in the workers and their CPU and GPU shares from the Ray cluster's size.
+def node_cpus() -> list[float]:
+    """CPUs of each alive node of the Ray cluster, largest first."""
+    import ray
 
-    The trials take `trial_cpus` each (times the concurrent trials); the workers share the rest.
+    cpus = [float(n["Resources"].get("CPU", 0.0)) for n in ray.nodes() if n.get("Alive")]
+    return sorted((c for c in cpus if c > 0), reverse=True)
+
+
+def _fits(room: list[float], share: float) -> int:
+    """Workers of `share` CPUs that fit into nodes with `room` CPUs left (Ray never splits one)."""
+    return sum(math.floor(r / share + 1e-9) for r in room)
+
+
+def size_workers(
+    nodes: list[float], trial_cpus: float, trials: int, workers: int | None, cpus_per_worker: float | None
+) -> tuple[int, float]:
+    """(workers, CPUs per worker) that fit node by node: a Ray actor or trial lives on one node, so
+    the cluster's total CPUs say nothing about what fits (2 nodes x 1 CPU hold no 0.95 + 0.1).
+
+    The trials' shares go first, each on the node with the most room; the workers take what is
+    left. Unset values are the largest that fit: by default one worker per whole CPU left on
+    each node, all with the same share. Raises `UsageError` naming the fit when nothing does.
     """
+    nodes_text = " + ".join(f"{c:g}" for c in nodes) or "0"
+    room = sorted(nodes, reverse=True)
+    for _ in range(trials):
+        room.sort(reverse=True)
+        if not room or room[0] + 1e-9 < trial_cpus:
+            raise UsageError(
+                f"{trials} trial(s) x {trial_cpus:g} CPU do not fit on the Ray nodes ({nodes_text} CPUs); "
+                "lower --trial-cpus or --max-concurrent-trials"
+            )
+        room[0] -= trial_cpus
+    if cpus_per_worker is None:
+        if workers is None:
+            per_node = [max(1, round(r)) if r >= 0.1 else 0 for r in room]
+            shares = [math.floor(r / n * 100) / 100 for r, n in zip(room, per_node, strict=True) if n]
+            cpus_per_worker = min(shares, default=0.0)
+            workers = sum(per_node)
+        else:
+            # The largest share (in Ray's 0.01 steps) at which `workers` fit.
+            candidates = sorted(
+                {math.floor(r / k * 100) / 100 for r in room for k in range(1, workers + 1)}, reverse=True
+            )
+            cpus_per_worker = next((c for c in candidates if c > 0 and _fits(room, c) >= workers), 0.0)
+    elif workers is None:
+        workers = _fits(room, cpus_per_worker)
+    if not cpus_per_worker or cpus_per_worker <= 0 or not workers or _fits(room, cpus_per_worker) < workers:
+        share = f"{cpus_per_worker:g}" if cpus_per_worker else "any"
+        fit = _fits(room, cpus_per_worker) if cpus_per_worker else 0
+        raise UsageError(
+            f"{workers or 1} episode worker(s) x {share} CPU do not fit on the Ray nodes ({nodes_text} CPUs, "
+            f"{trials} trial(s) x {trial_cpus:g} taken first; at most {fit} such workers fit, each on one node); "
+            "lower --workers, --cpus-per-worker or --max-concurrent-trials"
+        )
+    return workers, cpus_per_worker
+
+
+def resolve_resources(settings):
+    """Fill in the workers and their CPU and GPU shares from the Ray cluster's nodes (`size_workers`)."""
     import ray
 
     cluster = ray.cluster_resources()
-    cpus = float(cluster.get("CPU", 1.0))
     gpus = float(cluster.get("GPU", 0.0))
     if settings.gpus_per_worker and gpus <= 0:
         raise UsageError(
             f"--gpus-per-worker {settings.gpus_per_worker:g} but the Ray cluster has no GPUs; "
             "drop the flag or pass --gpus-per-worker 0"
         )
-    room = cpus - settings.trial_cpus * settings.max_concurrent_trials
-    workers, cpus_per_worker = settings.workers, settings.cpus_per_worker
-    if workers is None:
-        workers = max(1, math.floor(room / cpus_per_worker)) if cpus_per_worker else max(1, round(room))
-    if cpus_per_worker is None:
-        # Round down to Ray's resource granularity so that everything fits exactly.
-        cpus_per_worker = math.floor(room / workers * 100) / 100
-    needed = settings.trial_cpus * settings.max_concurrent_trials + workers * cpus_per_worker
-    if cpus_per_worker <= 0 or needed > cpus + 1e-9:
-        raise UsageError(
-            f"the sweep needs {needed:g} CPUs ({workers} workers x {cpus_per_worker:g} + "
-            f"{settings.max_concurrent_trials} trial(s) x {settings.trial_cpus:g}) but the cluster has {cpus:g}; "
-            "lower --workers, --cpus-per-worker or --max-concurrent-trials"
-        )
+    workers, cpus_per_worker = size_workers(
+        node_cpus(), settings.trial_cpus, settings.max_concurrent_trials, settings.workers, settings.cpus_per_worker
+    )
     gpu_share = settings.gpus_per_worker
     if gpu_share is None:
         gpu_share = auto_gpus_per_worker(workers, gpus)

@@ -52,6 +52,47 @@ def check_tracking_uri(uri: str | None, must_exist: bool = False) -> str:
     return uri
 
 
+LOCK_WAIT_S = 5.0
+"""How long the up-front store check waits for another process's lock on a SQLite store."""
+
+
+def _locked_message(db: Path, waited_s: float) -> str:
+    return (
+        f"MLflow store {db} is locked by another process (waited {waited_s:g} s); let that process finish "
+        "(an open `sqlite3` shell, another sweep or `mlflow ui` writing), or use another store: "
+        "--mlflow-uri sqlite:////abs/path/other.db"
+    )
+
+
+def check_sqlite_free(uri: str, timeout_s: float = LOCK_WAIT_S) -> None:
+    """For a SQLite store, take its write lock and let it go at once, waiting at most `timeout_s`
+    for another process's lock; refuse in one line if it stays locked. A missing file passes."""
+    if not uri.startswith("sqlite:///"):
+        return
+    import sqlite3
+
+    db = Path(uri.removeprefix("sqlite:///"))
+    if not db.is_file():
+        return
+    try:
+        connection = sqlite3.connect(db, timeout=timeout_s)
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            connection.rollback()
+        finally:
+            connection.close()
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise UsageError(_locked_message(db, timeout_s)) from None
+        raise UsageError(f"MLflow store {db} cannot be opened ({exc}); give another --mlflow-uri") from None
+
+
+def raise_if_locked(uri: str, exc: BaseException) -> None:
+    """A 'database is locked' error (a lock taken after the up-front check) as one line."""
+    if uri.startswith("sqlite:///") and "database is locked" in str(exc):
+        raise UsageError(_locked_message(Path(uri.removeprefix("sqlite:///")), 30)) from None
+
+
 def check_reachable(uri: str, timeout_s: float = 5.0) -> None:
     """For an MLflow server (http/https), answer within `timeout_s` or refuse before any work."""
     if not uri.startswith(("http://", "https://")):
@@ -210,6 +251,7 @@ class MlflowSink:
     def check_uri(uri: str) -> None:
         check_tracking_uri(uri)
         check_reachable(uri)
+        check_sqlite_free(uri)
 
     def __init__(self, uri: str, experiment: str, run_name: str):
         self.uri = check_tracking_uri(uri)

@@ -46,32 +46,28 @@ def summarize(records: list[EpisodeRecord]) -> dict[str, float]:
     return metrics
 
 
-def _unpublished(settings: SweepSettings, arm: Arm, specs: list) -> tuple[list, Any]:
-    """The specs a study of the results store does not hold yet, and the study's rows of this arm."""
+def _unpublished(settings: SweepSettings, arm: Arm, specs: list) -> tuple[list[int], Any]:
+    """Positions of the specs a study of the results store does not hold yet, and the study's rows
+    of this arm, their `spec_index` set to their spec's position in this trial (so that the arm's
+    parts hold every episode exactly once, `sweeps.parts`)."""
     import pandas as pd
 
     if not settings.published:
-        return specs, pd.DataFrame()
+        return list(range(len(specs))), pd.DataFrame()
     from gcttt.episode import episode_seed
     from gcttt.store import arm_rows, published_rows
 
     rows = arm_rows(published_rows(settings.published), settings.dataset, settings.backbone, settings.preset, arm.name)
-    done = set(zip(rows["task_suite"], rows["task_id"], rows["episode_index"], rows["seed"], strict=True))
-
-    def held(spec) -> bool:
-        return (
-            spec.suite,
-            spec.task_id,
-            spec.episode_index,
-            episode_seed(spec.seed, spec.task_id, spec.episode_index),
-        ) in done
-
-    kept = [s for s in specs if held(s)]
-    ids = {(s.suite, s.task_id, s.episode_index) for s in kept}
-    rows = rows[
-        [(a, b, c) in ids for a, b, c in zip(rows["task_suite"], rows["task_id"], rows["episode_index"], strict=True)]
-    ]
-    return [s for s in specs if not held(s)], rows.drop_duplicates(subset=["task_suite", "task_id", "episode_index"])
+    rows = rows.drop_duplicates(subset=["task_suite", "task_id", "episode_index", "seed"])
+    position = {
+        (s.suite, s.task_id, s.episode_index, episode_seed(s.seed, s.task_id, s.episode_index)): i
+        for i, s in enumerate(specs)
+    }
+    keys = list(zip(rows["task_suite"], rows["task_id"], rows["episode_index"], rows["seed"], strict=True))
+    rows = rows[[k in position for k in keys]].copy()
+    rows["spec_index"] = [position[k] for k in keys if k in position]
+    held = set(rows["spec_index"])
+    return [i for i in range(len(specs)) if i not in held], rows
 
 
 def run_trial(
@@ -103,7 +99,7 @@ def run_trial(
     specs = arm.specs(tasks, settings.episodes_per_task, settings.eval_seed)
     rows_dir = settings.episodes_dir / arm.name
     shutil.rmtree(rows_dir, ignore_errors=True)  # an earlier, unfinished attempt of this arm
-    specs, published = _unpublished(settings, arm, specs)
+    to_play, published = _unpublished(settings, arm, specs)
 
     tags = {
         "gcttt.sweep_id": settings.name,
@@ -124,7 +120,10 @@ def run_trial(
         workers = WorkerSet.attach(worker_spec, actors)
         prepare_seconds = workers.prepare(checkpoint)  # nothing to do once the workers know the checkpoint
         episodes_started = time.perf_counter()
-        results = list(run_specs(workers, checkpoint, specs, progress=True)) if specs else []
+        played = [specs[i] for i in to_play]
+        results = list(run_specs(workers, checkpoint, played, progress=settings.verbose > 0)) if played else []
+        # Positions in this trial's spec list (run_specs counts within the episodes it was given).
+        results = [r._replace(spec_index=to_play[r.spec_index]) for r in results]
         episodes_seconds = time.perf_counter() - episodes_started
 
         context = RunContext(sweep_id=settings.name, sweep_kind=settings.kind, trial_id=arm.name)

@@ -90,8 +90,10 @@ def expert_dir():
 
 def test_a_bad_expert_file_is_refused(tmp_path, monkeypatch, capsys):
     from gcttt.expert.shipped import load_expert
+    from gcttt.provenance import file_fingerprint
 
     (tmp_path / "actor.pt").write_bytes(b"not a checkpoint")
+    (tmp_path / "manifest.json").write_text(json.dumps({"actor_fingerprint": file_fingerprint(tmp_path / "actor.pt")}))
     with pytest.raises(UsageError, match="not a gcttt expert actor"):
         load_expert("ant", tmp_path)
     (tmp_path / "manifest.json").write_text(json.dumps({"actor_fingerprint": "0000"}))
@@ -101,6 +103,32 @@ def test_a_bad_expert_file_is_refused(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("GCTTT_ANT_EXPERT", str(tmp_path))
     assert gcttt_main(["data", "generate", ANTMAZE, "--out", str(tmp_path / "data"), "--episodes", "2"]) == 2
     assert "changed or damaged" in capsys.readouterr().err
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("manifest", [None, {"actor_fingerprint": ""}, {"actor_fingerprint": "  "}, {"steps": 1}])
+def test_an_expert_without_manifest_or_fingerprint_is_refused_in_one_line(tmp_path, monkeypatch, capsys, manifest):
+    """Issue 24 case 4: damaged weights with nothing to check them against are never trusted."""
+    import shutil
+
+    from gcttt.expert.shipped import load_expert
+
+    shutil.copyfile(expert_dir() / "actor.pt", tmp_path / "actor.pt")
+    damaged = bytearray((tmp_path / "actor.pt").read_bytes())
+    damaged[-100] ^= 0xFF  # flipped bytes inside a tensor: torch still loads it
+    (tmp_path / "actor.pt").write_bytes(bytes(damaged))
+    if manifest is not None:
+        (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    expected = "no manifest.json" if manifest is None else "has no actor_fingerprint"
+    with pytest.raises(UsageError, match=expected):
+        load_expert("ant", tmp_path)
+    assert gcttt_main(["expert", "check", "ant", "--expert-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and len(err.strip().splitlines()) == 1
+    monkeypatch.setenv("GCTTT_ANT_EXPERT", str(tmp_path))
+    assert gcttt_main(["data", "generate", ANTMAZE, "--out", str(tmp_path / "data"), "--episodes", "2"]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "data").exists()
 
 

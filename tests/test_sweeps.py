@@ -203,7 +203,9 @@ def test_resume_without_state_and_rerun_of_existing_sweep_are_refused(tmp_path, 
     args = ["--out", str(tmp_path), "--preset", "smoke", "--name", "x"]
     assert _main([*args, "--resume"]) == 2
     assert "nothing to resume" in capsys.readouterr().err
-    (tmp_path / "sweeps" / "x" / "tune").mkdir(parents=True)
+    part = tmp_path / "sweeps" / "x" / "episodes" / "baseline-w32-s0" / "part-0.parquet"  # rows: it started
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"rows")
     assert _main(args) == 2
     assert "already exists" in capsys.readouterr().err
 

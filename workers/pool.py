@@ -13,7 +13,8 @@ Guarantees of `run_specs` (and `EpisodePool.run`)
 - Every spec yields exactly one `PoolResult`, in completion order; `result.spec_index` is the
   spec's position in the list given.
 - A spec whose worker died (killed, crashed, out of memory, node lost) is played again from
-  scratch on a freshly started replacement worker, up to `max_retries` times; the episode's
+  scratch on the next free worker (a surviving one, or the replacement started in the
+  background, which may wait for room when its node is gone), up to `max_retries` times; the episode's
   randomness derives only from the spec, so the retried record equals the one the first try
   would have given. A spec that keeps losing its worker raises `PoolError`. An exception raised
   by the episode itself (bad knobs, a bug) is not retried: it propagates at once.
@@ -218,13 +219,21 @@ class WorkerSet:
     def prepare(self, checkpoint: str) -> float:
         """Build every worker's runner of `checkpoint` now; returns the seconds it took."""
         started = time.perf_counter()
-        try:
-            ray.get([a.prepare.remote(checkpoint) for a in self.actors])
-        except ray.exceptions.RayTaskError as exc:
-            cause = getattr(exc, "cause", None)
-            if isinstance(cause, GctttError):
-                raise cause from None
-            raise
+        calls = [(slot, slot.actor.prepare.remote(checkpoint)) for slot in list(self.slots)]
+        for slot, ref in calls:
+            try:
+                ray.get(ref)
+            except ActorDiedError as exc:
+                if exc.actor_init_failed:
+                    raise PoolError(f"an episode worker failed to start: {_first_line(exc)}") from None
+                self.replace(slot)  # lost (its node, its process): the replacement builds it on its first episode
+            except WORKER_LOST:
+                self.replace(slot)
+            except ray.exceptions.RayTaskError as exc:
+                cause = getattr(exc, "cause", None)
+                if isinstance(cause, GctttError):
+                    raise cause from None
+                raise
         return time.perf_counter() - started
 
     def replace(self, slot: _Slot) -> None:
@@ -246,8 +255,15 @@ def run_specs(
     specs: Sequence[EpisodeSpec],
     max_retries: int = 3,
     progress: bool = True,
+    start_timeout_s: float = 600.0,
 ) -> Iterator[PoolResult]:
-    """Play every spec once with `checkpoint`; yield its `PoolResult` as soon as it is done."""
+    """Play every spec once with `checkpoint`; yield its `PoolResult` as soon as it is done.
+
+    A worker that is lost (its process or its whole node) is replaced in the background: its
+    spec goes back to the front of the queue and the surviving workers go on taking specs while
+    the replacement waits for room on the cluster (a lost node's share may fit nowhere else).
+    Only when no worker is up for `start_timeout_s` is a `PoolError` raised.
+    """
     specs = list(specs)
     for i, spec in enumerate(specs):
         if not isinstance(spec, EpisodeSpec):
@@ -257,18 +273,70 @@ def run_specs(
     queue = deque(range(len(specs)))
     attempts = [0] * len(specs)
     done = [False] * len(specs)
-    idle = deque(range(workers.num_workers))
+    idle: deque[int] = deque()
+    starting: dict[Any, int] = {}  # ObjectRef of a worker's ready() -> worker position
+    start_losses = [0] * workers.num_workers
     in_flight: dict[Any, tuple[int, int]] = {}  # ObjectRef -> (spec index, worker position)
     successes = retries = finished = 0
     bar = tqdm(total=len(specs), desc="episodes", unit="ep", disable=not progress)
     started = time.perf_counter()
+    nobody_up_since: float | None = None
+
+    def restart(w: int, exc: Exception) -> None:
+        start_losses[w] += 1
+        if start_losses[w] > max_retries + 1:
+            raise PoolError(
+                f"episode worker {w} was lost {start_losses[w]} times in a row while starting (last: "
+                f"{type(exc).__name__}); see the worker logs under /tmp/ray/session_latest/logs"
+            ) from None
+        workers.replace(workers.slots[w])
+        starting[workers.slots[w].ready] = w
+
+    def came_up(refs: list[Any]) -> None:
+        for ref in sorted(refs, key=lambda r: starting[r]):  # by position: worker 0 first
+            w = starting.pop(ref)
+            try:
+                ray.get(ref)
+            except ActorDiedError as exc:
+                if exc.actor_init_failed:
+                    raise PoolError(f"an episode worker failed to start: {_first_line(exc)}") from None
+                restart(w, exc)
+            except WORKER_LOST as exc:
+                restart(w, exc)
+            else:
+                start_losses[w] = 0
+                idle.append(w)
+
+    for w, slot in enumerate(workers.slots):
+        starting[slot.ready] = w
     try:
+        ready, _ = ray.wait(list(starting), num_returns=len(starting), timeout=0)
+        came_up(ready)
         while queue or in_flight:
             while queue and idle:
                 i, w = queue.popleft(), idle.popleft()
                 attempts[i] += 1
                 in_flight[workers.slots[w].actor.run.remote(checkpoint, specs[i])] = (i, w)
-            (ref,), _ = ray.wait(list(in_flight), num_returns=1)
+            ready, _ = ray.wait(list(in_flight) + list(starting), num_returns=1, timeout=1.0)
+            if not ready:
+                if in_flight or idle:
+                    nobody_up_since = None
+                    continue
+                nobody_up_since = nobody_up_since or time.perf_counter()
+                if time.perf_counter() - nobody_up_since > start_timeout_s:
+                    free = ray.available_resources()
+                    raise PoolError(
+                        f"no episode worker was up for {start_timeout_s:g} s (each needs "
+                        f"{workers.spec.cpus_per_worker:g} CPU, {workers.spec.gpus_per_worker:g} GPU; the cluster "
+                        f"has {free.get('CPU', 0):g} CPU, {free.get('GPU', 0):g} GPU free); a lost node's "
+                        "workers fit nowhere else: add a node, or lower the workers or their shares"
+                    )
+                continue
+            nobody_up_since = None
+            (ref,) = ready
+            if ref in starting:
+                came_up([ref])
+                continue
             i, w = in_flight.pop(ref)
             slot = workers.slots[w]
             try:
@@ -276,15 +344,15 @@ def run_specs(
             except ActorDiedError as exc:
                 if exc.actor_init_failed:
                     raise PoolError(f"an episode worker failed to start: {_first_line(exc)}") from None
-                _retry(workers, specs[i], i, attempts[i], max_retries, exc, slot)
+                _retry(specs[i], i, attempts[i], max_retries, exc)
+                restart(w, exc)
                 queue.appendleft(i)
-                idle.append(w)
                 retries += 1
                 continue
             except WORKER_LOST as exc:
-                _retry(workers, specs[i], i, attempts[i], max_retries, exc, slot)
+                _retry(specs[i], i, attempts[i], max_retries, exc)
+                restart(w, exc)
                 queue.appendleft(i)
-                idle.append(w)
                 retries += 1
                 continue
             except ray.exceptions.RayTaskError as exc:
@@ -314,17 +382,14 @@ def run_specs(
         raise PoolError(f"specs {missing} yielded no record")
 
 
-def _retry(
-    workers: WorkerSet, spec: EpisodeSpec, i: int, tries: int, max_retries: int, exc: Exception, slot: _Slot
-) -> None:
-    """Replace the dead worker of `slot`, or raise when spec `i` has used up its retries."""
+def _retry(spec: EpisodeSpec, i: int, tries: int, max_retries: int, exc: Exception) -> None:
+    """Raise when spec `i` has used up its retries (its worker is then replaced by the caller)."""
     if tries > max_retries:
         raise PoolError(
             f"spec {i} (task {spec.task_id}, episode {spec.episode_index}, {spec.method}) "
             f"lost its worker {tries} times (last: {type(exc).__name__}); it may be crashing its "
             "worker, e.g. out of memory: see the worker logs under /tmp/ray/session_latest/logs"
         ) from None
-    workers.replace(slot)
 
 
 class EpisodePool:

@@ -126,6 +126,9 @@ def run(args: argparse.Namespace) -> int:
     ttt = ttt_from_args(args)
     if args.episodes_per_task < 1:
         raise UsageError(f"--episodes-per-task must be at least 1 (got {args.episodes_per_task})")
+    if args.seed < 0 or args.heldout_seed < 0:
+        flag, value = ("--seed", args.seed) if args.seed < 0 else ("--heldout-seed", args.heldout_seed)
+        raise UsageError(f"{flag} must be 0 or more (got {value})")
     if args.heldout_size < 1:
         raise UsageError(f"--heldout-size must be at least 1 (got {args.heldout_size})")
     if args.threads is not None:

@@ -27,7 +27,7 @@ from gcttt.data.files import OfflineData, split_paths, write_dataset_file
 from gcttt.data.provenance import write_sidecar
 from gcttt.envs import dataset_info
 from gcttt.errors import UsageError
-from gcttt.fileio import check_writable_dir
+from gcttt.fileio import check_writable_dir, exclusive_lock
 from gcttt.provenance import git_sha
 from gcttt.seeding import derive_seed
 
@@ -112,8 +112,14 @@ def generation_spec(dataset: str) -> GenerationSpec:
             raise UsageError(
                 "antmaze-giant-explore-v0 is not an OGBench dataset (explore exists for medium, large, teleport)"
             )
+        import difflib
+
+        from gcttt.envs import DATASETS
+
+        close = difflib.get_close_matches(dataset, [*SUPPORTED, *DATASETS], n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]}? " if close else ""
         raise UsageError(
-            f"no local generator for {dataset!r}; supported: {', '.join(sorted(SUPPORTED))} "
+            f"no local generator for {dataset!r}; {hint}supported: {', '.join(sorted(SUPPORTED))} "
             "(other datasets: download the official files with network access)"
         )
     return SUPPORTED[dataset]
@@ -223,11 +229,34 @@ def generate_dataset(
         raise UsageError(f"--max-episode-steps must be at least 2 (got {steps})")
     if workers is not None and workers < 1:
         raise UsageError(f"--workers must be at least 1 (got {workers}); leave it out to use every core")
+    if seed < 0:
+        raise UsageError(f"--seed must be 0 or more (got {seed})")
     out_dir = check_writable_dir(out_dir, "--out")
     if spec.expert:
         from gcttt.expert.shipped import load_expert
 
         load_expert(spec.expert)  # a missing or damaged expert is refused before any episode
+    # One writer per dataset and folder: a second `gcttt data generate` (or a sweep generating
+    # its data) into the same folder is refused instead of silently replacing the first's files.
+    refusal = (
+        f"another process is generating {dataset} into {out_dir}; wait for it to finish (its files are then "
+        "there to use), or pass --out elsewhere"
+    )
+    with exclusive_lock(out_dir / f".{dataset}.lock", refusal):
+        return _generate_locked(spec, dataset, out_dir, n_train, steps, seed, workers, progress, overwrite)
+
+
+def _generate_locked(
+    spec: GenerationSpec,
+    dataset: str,
+    out_dir: Path,
+    n_train: int,
+    steps: int,
+    seed: int,
+    workers: int | None,
+    progress: bool,
+    overwrite: bool,
+) -> GenerationReport:
     existing = [p for p in split_paths(out_dir, dataset) if p.exists()]
     if existing and not overwrite:
         names = " and ".join(p.name for p in existing)

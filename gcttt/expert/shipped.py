@@ -72,10 +72,17 @@ def load_expert(name: str = "ant", folder: str | os.PathLike | None = None) -> E
             f"{weights}: no expert weights; train them with `gcttt expert train {name} --out {folder}` "
             "(about an hour on one core)"
         )
-    manifest = read_manifest(folder) if (folder / "manifest.json").exists() else {}
+    fix = f"reinstall gcttt, or retrain the expert with `gcttt expert train {name} --out {folder}`"
+    if not (folder / "manifest.json").is_file():
+        raise UsageError(f"{weights}: no manifest.json beside it, so nothing vouches for these weights; {fix}")
+    manifest = read_manifest(folder)
     fingerprint = file_fingerprint(weights)
-    expected = manifest.get("actor_fingerprint")
-    if expected and expected != fingerprint:
+    expected = manifest.get("actor_fingerprint") if isinstance(manifest, dict) else None
+    if not isinstance(expected, str) or not expected.strip():
+        raise UsageError(
+            f"{folder / 'manifest.json'} has no actor_fingerprint, so nothing vouches for {weights}; {fix}"
+        )
+    if expected != fingerprint:
         raise UsageError(
             f"{weights} has fingerprint {fingerprint} but its manifest says {expected}: the file was changed "
             "or damaged; reinstall gcttt or retrain the expert"
