@@ -160,7 +160,12 @@ def split_new(published: pd.DataFrame, rows: pd.DataFrame) -> tuple[pd.DataFrame
     merged = rows.merge(published[[*key, *OUTCOME, "sweep_id"]], on=key, how="left", suffixes=("", "_published"))
     known = merged["success_published"].notna().to_numpy()
     for column in OUTCOME:
-        differs = known & (merged[column].astype(str) != merged[f"{column}_published"].astype(str)).to_numpy()
+        ours, theirs = merged[column], merged[f"{column}_published"]
+        if column in ("success", "episode_steps"):  # the join made the study's side float (NaN where absent)
+            same = ours.astype(float).to_numpy() == theirs.astype(float).to_numpy()
+        else:
+            same = (ours.astype(str) == theirs.astype(str)).to_numpy()
+        differs = known & ~same
         if differs.any():
             row = merged[differs].iloc[0]
             raise UsageError(

@@ -115,7 +115,15 @@ def main(argv: list[str] | None = None) -> int:
             arms = baseline_arms(list(args.seeds), [width], suite=settings.suite) + arms
         from sweeps.driver import run_sweep
 
-        code = run_sweep(settings, at_checkpoints(arms, settings.checkpoint_steps), PROG)
+        arms = at_checkpoints(arms, settings.checkpoint_steps)
+        if args.check_against and not settings.resume:
+            from sweeps.driver import sweep_state
+
+            if sweep_state(settings, arms) == "done":  # a second `make demo`: check the finished sweep again
+                print(f"{PROG}: sweep {settings.name} already finished ({settings.sweep_dir})", file=sys.stderr)
+                check_against(settings, args.check_against)
+                return 0
+        code = run_sweep(settings, arms, PROG)
         if code == 0 and args.check_against:
             check_against(settings, args.check_against)
         return code

@@ -145,3 +145,20 @@ def test_a_sweep_resumes_from_published_rows_and_refuses_other_weights(tmp_path,
 def test_published_rows_of_an_empty_study_have_the_schema(tmp_path):
     assert list(published_rows(tmp_path / "nothing").columns) == [f.name for f in SCHEMA]
     assert isinstance(published_rows(tmp_path / "nothing"), pd.DataFrame)
+
+
+def test_the_demo_self_check_says_identical_or_names_the_rows_beyond_their_cis():
+    from gcttt.records import records_table
+    from gcttt.store import compare_with_reference
+
+    def frame(records):
+        return records_table(((r, {}) for r in records), RunContext(trial_id="arm-a")).to_pandas()
+
+    reference = frame(_episodes(20, checkpoint_fingerprint="w1"))
+    assert compare_with_reference(reference.copy(), reference)[0].startswith("identical: every one of the 20")
+    # Other weights (another CPU): every episode fails here, half succeeded there.
+    other = frame([replace(r, success=False, checkpoint_fingerprint="w2", machine="cpu-b") for r in _episodes(20)])
+    lines = compare_with_reference(other, reference, "results/demo")
+    assert "the checkpoint differs" in lines[0] and "w2" in lines[0] and "w1" in lines[0]
+    assert any("beyond the 95% CIs: arm-a" in line for line in lines)
+    assert lines[-1].strip() == "1 of 1 rows of the table differ beyond their 95% CIs"
