@@ -26,7 +26,9 @@ def add_parser(sub) -> None:
     pub.add_argument("sweeps", nargs="+", help="sweep folders, e.g. ~/gcttt-results/sweeps/NAME")
     pub.add_argument("--study", required=True, help="study (folder of the store) the rows belong to, e.g. table1-cpu")
     pub.add_argument("--store", default=str(DEFAULT_STORE), help="the store (default: results/ of this checkout)")
-    pub.add_argument("--command", default=None, help="the command that produced the rows (default: the sweep's own)")
+    pub.add_argument(
+        "--command", dest="made_by", default=None, help="the command that produced the rows (default: the sweep's own)"
+    )
     pub.add_argument("--description", default=None, help="one line saying what the study is")
     pub.set_defaults(handler=run_publish)
     lst = results_sub.add_parser("list", help="the studies of the store, their rows, machines and size")
@@ -37,7 +39,7 @@ def add_parser(sub) -> None:
 def run_publish(args: argparse.Namespace) -> int:
     from gcttt.store import publish
 
-    report = publish(args.sweeps, args.store, args.study, command=args.command, description=args.description)
+    report = publish(args.sweeps, args.store, args.study, command=args.made_by, description=args.description)
     where = f" into {report.path}" if report.path else ""
     print(f"published {report.added} new rows{where}; {report.repeats} already in study {args.study}")
     return 0
