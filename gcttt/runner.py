@@ -29,6 +29,7 @@ from gcttt.provenance import device_name, file_fingerprint
 from gcttt.records import EpisodeRecord
 from gcttt.selection import DistanceCache, SelectionConfig, Selector
 from gcttt.tasks import OGBENCH, TaskSuite, parse_suite, task_suite
+from gcttt.trajectories import EpisodeTrajectory, TrajectoryRecorder
 from gcttt.ttt import TestTimeTrainer, TTTConfig, schedule_for
 
 COMPILE_MODES = ("auto", "on", "off")
@@ -140,6 +141,19 @@ class EpisodeRunner:
             schedule_for(spec.ttt, self.episode_limit)
 
     def run(self, spec: EpisodeSpec) -> EpisodeRecord:
+        return self._play(spec)
+
+    def run_traced(self, spec: EpisodeSpec) -> tuple[EpisodeRecord, EpisodeTrajectory]:
+        """`run`, and the episode's x-y path and selections (gcttt.trajectories); the record is
+        the one `run` gives."""
+        if not self.info.is_maze:
+            raise UsageError(f"trajectories are recorded for maze datasets only (x-y paths), not {self.dataset}")
+        recorder = TrajectoryRecorder(self.data.rows, self.data.episode)
+        record = self._play(spec, recorder)
+        final = self.env.unwrapped.get_xy()
+        return record, recorder.finish(final, record.task_suite, spec.task_id, spec.episode_index, record.seed)
+
+    def _play(self, spec: EpisodeSpec, recorder: TrajectoryRecorder | None = None) -> EpisodeRecord:
         self.check(spec)
         suite = self.suite(spec.suite)
         seed = episode_seed(spec.seed, spec.task_id, spec.episode_index)
@@ -150,16 +164,17 @@ class EpisodeRunner:
         options = suite.reset_options(spec.task_id)
         if spec.method == "baseline":
             controller = PolicyController(self.agent)
-            outcome = play_episode(self.env, controller, options, seed)
+            outcome = play_episode(self.env, recorder.controller(controller) if recorder else controller, options, seed)
             act_flops = controller.act_calls * self.costs.act
             return self._record(spec, suite, seed, outcome, act_seconds=controller.act_seconds, flops_act=act_flops)
         selector = self.selector(spec.ttt.selection)
         if self.compiled and self._update is None:
             self._update = self.agent.compiled_update()
+        watched = recorder.selector(selector) if recorder else selector
         trainer = TestTimeTrainer(
-            self.agent, self.pretrained, self.sampler, selector, spec.ttt, self.episode_limit, update=self._update
+            self.agent, self.pretrained, self.sampler, watched, spec.ttt, self.episode_limit, update=self._update
         )
-        outcome = play_episode(self.env, trainer, options, seed)
+        outcome = play_episode(self.env, recorder.controller(trainer) if recorder else trainer, options, seed)
         self.agent.restore(self.pretrained)
         stats = trainer.stats
         batch = trainer.batch_size

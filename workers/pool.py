@@ -246,8 +246,10 @@ def run_specs(
     specs: Sequence[EpisodeSpec],
     max_retries: int = 3,
     progress: bool = True,
+    trace: bool = False,
 ) -> Iterator[PoolResult]:
-    """Play every spec once with `checkpoint`; yield its `PoolResult` as soon as it is done."""
+    """Play every spec once with `checkpoint`; yield its `PoolResult` as soon as it is done.
+    `trace`: also record each episode's trajectory (`PoolResult.trajectory`)."""
     specs = list(specs)
     for i, spec in enumerate(specs):
         if not isinstance(spec, EpisodeSpec):
@@ -267,12 +269,14 @@ def run_specs(
             while queue and idle:
                 i, w = queue.popleft(), idle.popleft()
                 attempts[i] += 1
-                in_flight[workers.slots[w].actor.run.remote(checkpoint, specs[i])] = (i, w)
+                actor = workers.slots[w].actor
+                play = actor.run_traced if trace else actor.run
+                in_flight[play.remote(checkpoint, specs[i])] = (i, w)
             (ref,), _ = ray.wait(list(in_flight), num_returns=1)
             i, w = in_flight.pop(ref)
             slot = workers.slots[w]
             try:
-                record = ray.get(ref)
+                record, trajectory = ray.get(ref) if trace else (ray.get(ref), None)
             except ActorDiedError as exc:
                 if exc.actor_init_failed:
                     raise PoolError(f"an episode worker failed to start: {_first_line(exc)}") from None
@@ -303,7 +307,7 @@ def run_specs(
                 retries=retries,
                 ep_per_s=f"{finished / (time.perf_counter() - started):.2f}",
             )
-            yield PoolResult(i, record, info.node, info.pid, attempts[i])
+            yield PoolResult(i, record, info.node, info.pid, attempts[i], trajectory)
     finally:
         bar.close()
         for ref in in_flight:  # only when the caller stopped early or an error is propagating
