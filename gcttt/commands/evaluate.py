@@ -98,6 +98,12 @@ def add_parser(sub) -> None:
         default="auto",
         help="fine-tuning updates through torch.compile: auto = on CUDA only (default: auto)",
     )
+    o.add_argument(
+        "--record-trajectories",
+        action="store_true",
+        help="also store each episode's x-y path and per re-plan the selected dataset segments in OUT/trajectories/ "
+        "(maze datasets; the rows are the same; docs/trajectories.md; draw with analysis/plot_episodes.py)",
+    )
     p.set_defaults(handler=run)
 
 
@@ -143,8 +149,16 @@ def run(args: argparse.Namespace) -> int:
     ]
     for spec in specs[:: args.episodes_per_task]:
         runner.check(spec)
-    records = [runner.run(spec) for spec in tqdm(specs, desc=f"evaluate {args.method}", unit="ep")]
+    if args.record_trajectories and not runner.info.is_maze:
+        raise UsageError(f"--record-trajectories records x-y paths of maze datasets only, not {meta['dataset']}")
+    play = runner.run_traced if args.record_trajectories else runner.run
+    played = [play(spec) for spec in tqdm(specs, desc=f"evaluate {args.method}", unit="ep")]
+    records = [p[0] for p in played] if args.record_trajectories else played
     path = write_records(out, records, RunContext(sweep_id=name, sweep_kind="evaluate", trial_id=name))
+    if args.record_trajectories:
+        from gcttt.trajectories import write_trajectories_beside
+
+        write_trajectories_beside(path, [p[1] for p in played], name, name, records[0])
     label = (
         "baseline"
         if args.method == "baseline"
