@@ -75,6 +75,10 @@ def run_trial(
     specs = arm.specs(tasks, settings.episodes_per_task, settings.eval_seed)
     rows_dir = settings.episodes_dir / arm.name
     shutil.rmtree(rows_dir, ignore_errors=True)  # an earlier, unfinished attempt of this arm
+    if settings.record_trajectories:
+        from sweeps import trajectories
+
+        trajectories.clear(settings, arm)
 
     tags = {
         "gcttt.sweep_id": settings.name,
@@ -95,7 +99,7 @@ def run_trial(
         workers = WorkerSet.attach(worker_spec, actors)
         prepare_seconds = workers.prepare(checkpoint)  # nothing to do once the workers know the checkpoint
         episodes_started = time.perf_counter()
-        results = list(run_specs(workers, checkpoint, specs, progress=True))
+        results = list(run_specs(workers, checkpoint, specs, progress=True, trace=settings.record_trajectories))
         episodes_seconds = time.perf_counter() - episodes_started
 
         context = RunContext(sweep_id=settings.name, sweep_kind=settings.kind, trial_id=arm.name)
@@ -103,6 +107,8 @@ def run_trial(
         records = [r.record for r in results]
         metrics = summarize(records)
         tracking.log_artifact(settings.mlflow_uri, run_id, path, artifact_path="episodes", name=f"{arm.name}.parquet")
+        if settings.record_trajectories:
+            metrics.update(trajectories.save_trial(settings, arm, results, path, run_id, worker_spec.dataset.data))
         provenance = records[0]
         tracking.set_tags(
             settings.mlflow_uri,
