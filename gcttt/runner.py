@@ -143,12 +143,14 @@ class EpisodeRunner:
     def run(self, spec: EpisodeSpec) -> EpisodeRecord:
         return self._play(spec)
 
-    def run_traced(self, spec: EpisodeSpec) -> tuple[EpisodeRecord, EpisodeTrajectory]:
+    def run_traced(
+        self, spec: EpisodeSpec, recorder: TrajectoryRecorder | None = None
+    ) -> tuple[EpisodeRecord, EpisodeTrajectory]:
         """`run`, and the episode's x-y path and selections (gcttt.trajectories); the record is
-        the one `run` gives."""
+        the one `run` gives. `recorder`: one of its own (e.g. gcttt.video's, which also renders)."""
         if not self.info.is_maze:
             raise UsageError(f"trajectories are recorded for maze datasets only (x-y paths), not {self.dataset}")
-        recorder = TrajectoryRecorder(self.data.rows, self.data.episode)
+        recorder = recorder or TrajectoryRecorder(self.data.rows, self.data.episode)
         record = self._play(spec, recorder)
         final = self.env.unwrapped.get_xy()
         return record, recorder.finish(final, record.task_suite, spec.task_id, spec.episode_index, record.seed)

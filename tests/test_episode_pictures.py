@@ -237,3 +237,32 @@ def test_plot_episodes_on_a_smoke_sweep_and_pictures_in_mlflow(tmp_path):
     assert plot_episodes.main([*mlflow_args, "--out", str(tmp_path / "fig2")]) == 0
     again = pd.read_csv(tmp_path / "fig2" / "episodes-pointmaze-medium-navigate.csv")
     pd.testing.assert_frame_equal(panels, again)
+
+
+def test_video_where_rendering_works_else_one_line_and_the_trajectories(
+    smoke_checkpoint, maze_dir, tmp_path, capsys, monkeypatch
+):
+    from gcttt import video
+    from gcttt.cli import main
+
+    argv = ["evaluate", "--checkpoint", str(smoke_checkpoint), "--data-dir", str(maze_dir), "--device", "cpu"]
+    argv += ["--method", "gcttt", "--K", "500", "--N", "1", "--eps", "3", "--task-ids", "1", "--episodes-per-task", "1"]
+    argv += ["--video", "--video-every", "250", "--video-size", "48"]
+    assert main([*argv, "--out", str(tmp_path / "a")]) == 0
+    problem = video.offscreen_problem()
+    gifs = list((tmp_path / "a" / "videos").glob("*.gif"))
+    if problem is None:
+        (gif,) = gifs
+        from PIL import Image
+
+        assert Image.open(gif).n_frames >= 2
+    else:
+        assert not gifs and "no video: MuJoCo offscreen rendering failed" in capsys.readouterr().err
+    assert trajectory_files(tmp_path / "a")  # trajectories either way
+
+    capsys.readouterr()
+    monkeypatch.setattr(video, "offscreen_problem", lambda: "MuJoCo offscreen rendering failed with MUJOCO_GL=x")
+    assert main([*argv, "--out", str(tmp_path / "b")]) == 0
+    err = [line for line in capsys.readouterr().err.splitlines() if "no video" in line]
+    assert len(err) == 1 and "analysis/plot_episodes.py" in err[0]
+    assert not (tmp_path / "b" / "videos").exists() and trajectory_files(tmp_path / "b")
