@@ -30,6 +30,7 @@ from gcttt.provenance import device_name, file_fingerprint, machine_name, weight
 from gcttt.records import EpisodeRecord
 from gcttt.selection import DistanceCache, SelectionConfig, Selector
 from gcttt.tasks import OGBENCH, TaskSuite, parse_suite, task_suite
+from gcttt.trajectories import EpisodeTrajectory, TrajectoryRecorder
 from gcttt.ttt import TestTimeTrainer, TTTConfig, schedule_for
 
 COMPILE_MODES = ("auto", "on", "off")
@@ -147,6 +148,21 @@ class EpisodeRunner:
             schedule_for(spec.ttt, self.episode_limit)
 
     def run(self, spec: EpisodeSpec) -> EpisodeRecord:
+        return self._play(spec)
+
+    def run_traced(
+        self, spec: EpisodeSpec, recorder: TrajectoryRecorder | None = None
+    ) -> tuple[EpisodeRecord, EpisodeTrajectory]:
+        """`run`, and the episode's x-y path and selections (gcttt.trajectories); the record is
+        the one `run` gives. `recorder`: one of its own (e.g. gcttt.video's, which also renders)."""
+        if not self.info.is_maze:
+            raise UsageError(f"trajectories are recorded for maze datasets only (x-y paths), not {self.dataset}")
+        recorder = recorder or TrajectoryRecorder(self.data.rows, self.data.episode)
+        record = self._play(spec, recorder)
+        final = self.env.unwrapped.get_xy()
+        return record, recorder.finish(final, record.task_suite, spec.task_id, spec.episode_index, record.seed)
+
+    def _play(self, spec: EpisodeSpec, recorder: TrajectoryRecorder | None = None) -> EpisodeRecord:
         self.check(spec)
         suite = self.suite(spec.suite)
         seed = episode_seed(spec.seed, spec.task_id, spec.episode_index)
@@ -157,7 +173,7 @@ class EpisodeRunner:
         options = suite.reset_options(spec.task_id)
         if spec.method == "baseline":
             controller = PolicyController(self.agent)
-            outcome = play_episode(self.env, controller, options, seed)
+            outcome = play_episode(self.env, recorder.controller(controller) if recorder else controller, options, seed)
             act_flops = controller.act_calls * self.costs.act
             return self._record(spec, suite, seed, outcome, act_seconds=controller.act_seconds, flops_act=act_flops)
         selector = self.selector(spec.ttt.selection)
@@ -169,13 +185,13 @@ class EpisodeRunner:
             self.agent,
             self.pretrained,
             self.sampler,
-            selector,
+            recorder.selector(selector) if recorder else selector,
             spec.ttt,
             self.episode_limit,
             update=self._update,
             updates=self._graphed,
         )
-        outcome = play_episode(self.env, trainer, options, seed)
+        outcome = play_episode(self.env, recorder.controller(trainer) if recorder else trainer, options, seed)
         self.agent.restore(self.pretrained)
         stats = trainer.stats
         batch = trainer.batch_size

@@ -89,6 +89,9 @@ class SweepSettings:
     verbose: int = 0
     """Console: 0 = one progress bar for the sweep and the final table; 1+ = also Ray's INFO lines,
     each trial's episode bar and Ray Tune's status table (its `verbose` level, at most 3)."""
+    record_trajectories: bool = False
+    """Also store each episode's x-y path and selections (SWEEP/trajectories/, docs/trajectories.md) and
+    log one maze picture per trial to MLflow; the Parquet rows are the same either way."""
 
     @property
     def sweep_dir(self) -> Path:
@@ -97,6 +100,10 @@ class SweepSettings:
     @property
     def episodes_dir(self) -> Path:
         return self.sweep_dir / "episodes"
+
+    @property
+    def trajectories_dir(self) -> Path:
+        return self.sweep_dir / "trajectories"
 
     @property
     def checkpoint_root(self) -> Path:
@@ -123,7 +130,8 @@ def distance_discount_flag(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number in (0, 1) or 'backbone', got {text!r}") from None
 
 
-def add_common_arguments(parser: argparse.ArgumentParser, default_backbone: str) -> None:
+def add_common_arguments(parser: argparse.ArgumentParser, default_backbone: str, trajectories: bool = False) -> None:
+    """`trajectories`: --record-trajectories is on by default for maze datasets (the demo's sweep)."""
     g = parser.add_argument_group("what to evaluate")
     g.add_argument("--dataset", default="pointmaze-medium-navigate-v0", help="OGBench dataset name")
     g.add_argument("--backbone", default=default_backbone, help="gcbc, gciql or saw")
@@ -210,6 +218,14 @@ def add_common_arguments(parser: argparse.ArgumentParser, default_backbone: str)
         help="a study of the results store, e.g. results/table1-cpu: play only the episodes it lacks (its rows are "
         "copied into this sweep); checkpoints re-created here must match its weights fingerprints, else refused",
     )
+    o.add_argument(
+        "--record-trajectories",
+        action=argparse.BooleanOptionalAction,
+        default=None if trajectories else False,
+        help="store each episode's x-y path and selected data segments beside its rows (SWEEP/trajectories/) and "
+        "log a maze picture per trial to MLflow; rows are identical either way "
+        f"(default: {'on for maze datasets' if trajectories else 'off'})",
+    )
     k = parser.add_argument_group("selection and fine-tuning knobs (every arm; strategies read what they need)")
     k.add_argument("--eps", type=float, default=None, help="relevance radius (default: 1)")
     k.add_argument("--min-steps", type=int, default=None, help="minimum segment of the critic strategies (default: 10)")
@@ -238,7 +254,7 @@ def _check_config_value(path: Path, key: str, value: Any, action: argparse.Actio
     """A --config value must have the shape and type its flag takes (one line naming the key)."""
     many = action.nargs in ("+", "*") or isinstance(action.nargs, int)
     flag = "--" + key.replace("_", "-")
-    if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+    if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction, argparse.BooleanOptionalAction)):
         if not isinstance(value, bool):
             raise UsageError(f"--config {path}: {key!r} must be true or false (got {value!r})")
         return
@@ -372,6 +388,11 @@ def build_settings(args: argparse.Namespace, kind: str, grid_key: dict[str, Any]
     if check.get("distance_discount") == -1.0:
         check["distance_discount"] = None
     SelectionConfig(**check)
+    record_trajectories = getattr(args, "record_trajectories", False)
+    if record_trajectories is None:  # the demo's default: wherever there is an x-y path to draw
+        record_trajectories = info.is_maze
+    elif record_trajectories and not info.is_maze:
+        raise UsageError(f"--record-trajectories records x-y paths of maze datasets only, not {info.dataset}")
     out = check_writable_dir(args.out, "--out")
     if args.data_dir:
         data_dir = check_writable_dir(args.data_dir, "--data-dir")
@@ -443,6 +464,7 @@ def build_settings(args: argparse.Namespace, kind: str, grid_key: dict[str, Any]
         knobs=knobs,
         extra=grid_key,
         verbose=args.verbose,
+        record_trajectories=record_trajectories,
     )
 
 

@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
             + "; ".join(f"{k}: {v['K']} / {v['N']} / {v['lr']} / {v['q']}" for k, v in GRIDS.items())
         ),
     )
-    add_common_arguments(p, default_backbone="gcbc")
+    add_common_arguments(p, default_backbone="gcbc", trajectories=True)
     g = p.add_argument_group("the grid (each flag replaces the preset's default axis)")
     g.add_argument(
         "--K",

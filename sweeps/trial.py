@@ -100,6 +100,10 @@ def run_trial(
     rows_dir = settings.episodes_dir / arm.name
     shutil.rmtree(rows_dir, ignore_errors=True)  # an earlier, unfinished attempt of this arm
     to_play, published = _unpublished(settings, arm, specs)
+    if settings.record_trajectories:
+        from sweeps import trajectories
+
+        trajectories.clear(settings, arm)
 
     tags = {
         "gcttt.sweep_id": settings.name,
@@ -121,7 +125,15 @@ def run_trial(
         prepare_seconds = workers.prepare(checkpoint)  # nothing to do once the workers know the checkpoint
         episodes_started = time.perf_counter()
         played = [specs[i] for i in to_play]
-        results = list(run_specs(workers, checkpoint, played, progress=settings.verbose > 0)) if played else []
+        results = (
+            list(
+                run_specs(
+                    workers, checkpoint, played, progress=settings.verbose > 0, trace=settings.record_trajectories
+                )
+            )
+            if played
+            else []
+        )
         # Positions in this trial's spec list (run_specs counts within the episodes it was given).
         results = [r._replace(spec_index=to_play[r.spec_index]) for r in results]
         episodes_seconds = time.perf_counter() - episodes_started
@@ -138,6 +150,8 @@ def run_trial(
             records += rows_to_records(published)
         metrics = summarize(records)
         tracking.log_artifact(settings.mlflow_uri, run_id, path, artifact_path="episodes", name=f"{arm.name}.parquet")
+        if settings.record_trajectories:
+            metrics.update(trajectories.save_trial(settings, arm, results, path, run_id, worker_spec.dataset.data))
         provenance = records[0]
         tracking.set_tags(
             settings.mlflow_uri,

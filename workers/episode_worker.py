@@ -44,6 +44,7 @@ from gcttt.errors import UsageError
 from gcttt.records import EpisodeRecord
 from gcttt.runner import EpisodeRunner, EpisodeSpec
 from gcttt.selection import DistanceCache
+from gcttt.trajectories import EpisodeTrajectory
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,8 @@ class PoolResult(NamedTuple):
     """Process id of the worker that played it."""
     attempts: int
     """Times the spec was started (1 unless a worker died under it)."""
+    trajectory: EpisodeTrajectory | None = None
+    """The episode's path and selections, when the pool was asked to record them."""
 
 
 def threads_for(num_cpus: float) -> int:
@@ -218,6 +221,10 @@ class EpisodeWorker:
     def run(self, checkpoint: str, spec: EpisodeSpec) -> EpisodeRecord:
         """Play one episode with `checkpoint`."""
         return self.runner(checkpoint).run(spec)
+
+    def run_traced(self, checkpoint: str, spec: EpisodeSpec) -> tuple[EpisodeRecord, EpisodeTrajectory]:
+        """Play one episode and record its trajectory (gcttt.trajectories)."""
+        return self.runner(checkpoint).run_traced(spec)
 
     def pid(self) -> int:
         return os.getpid()

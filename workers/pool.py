@@ -256,13 +256,15 @@ def run_specs(
     max_retries: int = 3,
     progress: bool = True,
     start_timeout_s: float = 600.0,
+    trace: bool = False,
 ) -> Iterator[PoolResult]:
     """Play every spec once with `checkpoint`; yield its `PoolResult` as soon as it is done.
 
     A worker that is lost (its process or its whole node) is replaced in the background: its
     spec goes back to the front of the queue and the surviving workers go on taking specs while
     the replacement waits for room on the cluster (a lost node's share may fit nowhere else).
-    Only when no worker is up for `start_timeout_s` is a `PoolError` raised.
+    Only when no worker is up for `start_timeout_s` is a `PoolError` raised. `trace`: also record
+    each episode's trajectory (`PoolResult.trajectory`).
     """
     specs = list(specs)
     for i, spec in enumerate(specs):
@@ -316,7 +318,9 @@ def run_specs(
             while queue and idle:
                 i, w = queue.popleft(), idle.popleft()
                 attempts[i] += 1
-                in_flight[workers.slots[w].actor.run.remote(checkpoint, specs[i])] = (i, w)
+                actor = workers.slots[w].actor
+                play = actor.run_traced if trace else actor.run
+                in_flight[play.remote(checkpoint, specs[i])] = (i, w)
             ready, _ = ray.wait(list(in_flight) + list(starting), num_returns=1, timeout=1.0)
             if not ready:
                 if in_flight or idle:
@@ -340,7 +344,7 @@ def run_specs(
             i, w = in_flight.pop(ref)
             slot = workers.slots[w]
             try:
-                record = ray.get(ref)
+                record, trajectory = ray.get(ref) if trace else (ray.get(ref), None)
             except ActorDiedError as exc:
                 if exc.actor_init_failed:
                     raise PoolError(f"an episode worker failed to start: {_first_line(exc)}") from None
@@ -371,7 +375,7 @@ def run_specs(
                 retries=retries,
                 ep_per_s=f"{finished / (time.perf_counter() - started):.2f}",
             )
-            yield PoolResult(i, record, info.node, info.pid, attempts[i])
+            yield PoolResult(i, record, info.node, info.pid, attempts[i], trajectory)
     finally:
         bar.close()
         for ref in in_flight:  # only when the caller stopped early or an error is propagating

@@ -106,7 +106,39 @@ def add_parser(sub) -> None:
         help="how fine-tuning updates run (overrides --compile): a captured CUDA graph, torch.compile or "
         "eager; auto = graph on CUDA, eager on the CPU (default: from --compile)",
     )
+    o.add_argument(
+        "--record-trajectories",
+        action="store_true",
+        help="also store each episode's x-y path and per re-plan the selected dataset segments in OUT/trajectories/ "
+        "(maze datasets; the rows are the same; docs/trajectories.md; draw with analysis/plot_episodes.py)",
+    )
+    o.add_argument(
+        "--video",
+        action="store_true",
+        help="also render each episode offscreen (MuJoCo, MUJOCO_GL=egl or osmesa) into OUT/videos/*.gif, the "
+        "selected segments' end points marked; implies --record-trajectories. Where rendering cannot work, one "
+        "line says why and only the trajectories are stored",
+    )
+    o.add_argument("--video-every", type=int, default=20, help="env steps between video frames (default: 20)")
+    o.add_argument("--video-size", type=int, default=240, help="video frame side in pixels (default: 240)")
     p.set_defaults(handler=run)
+
+
+def _video_player(runner, out: Path, every: int, size: int):
+    """`runner.run_traced` that also writes OUT/videos/task{T}-ep{I}.gif."""
+    from gcttt.video import VideoRecorder, write_gif
+
+    positions = runner.data.observations[:, :2].cpu().numpy()
+
+    def play(spec):
+        recorder = VideoRecorder(runner.data.rows, runner.data.episode, every=every, size=size)
+        recorder.attach(runner.env, positions)
+        record, trajectory = runner.run_traced(spec, recorder)
+        recorder.frame_now()
+        write_gif(out / "videos" / f"task{spec.task_id}-ep{spec.episode_index}-{spec.method}.gif", recorder.frames)
+        return record, trajectory
+
+    return play
 
 
 def run(args: argparse.Namespace) -> int:
@@ -131,6 +163,9 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"{flag} must be 0 or more (got {value})")
     if args.heldout_size < 1:
         raise UsageError(f"--heldout-size must be at least 1 (got {args.heldout_size})")
+    if args.video_every < 1 or args.video_size < 16:
+        raise UsageError(f"--video-every must be at least 1 and --video-size at least 16 (got {args.video_every}, "
+                         f"{args.video_size})")  # fmt: skip
     if args.threads is not None:
         if args.threads < 1:
             raise UsageError(f"--threads must be at least 1 (got {args.threads})")
@@ -162,8 +197,26 @@ def run(args: argparse.Namespace) -> int:
     ]
     for spec in specs[:: args.episodes_per_task]:
         runner.check(spec)
-    records = [runner.run(spec) for spec in tqdm(specs, desc=f"evaluate {args.method}", unit="ep")]
+    args.record_trajectories = args.record_trajectories or args.video
+    if args.record_trajectories and not runner.info.is_maze:
+        raise UsageError(f"--record-trajectories records x-y paths of maze datasets only, not {meta['dataset']}")
+    play = runner.run_traced if args.record_trajectories else runner.run
+    if args.video:
+        from gcttt.video import offscreen_problem
+
+        problem = offscreen_problem()
+        if problem:
+            print(f"gcttt evaluate: no video: {problem}; recording the trajectories only (draw them with "
+                  f"analysis/plot_episodes.py {out} --data-dir DIR)", file=sys.stderr)  # fmt: skip
+        else:
+            play = _video_player(runner, out, args.video_every, args.video_size)
+    played = [play(spec) for spec in tqdm(specs, desc=f"evaluate {args.method}", unit="ep")]
+    records = [p[0] for p in played] if args.record_trajectories else played
     path = write_records(out, records, RunContext(sweep_id=name, sweep_kind="evaluate", trial_id=name))
+    if args.record_trajectories:
+        from gcttt.trajectories import write_trajectories_beside
+
+        write_trajectories_beside(path, [p[1] for p in played], name, name, records[0])
     label = (
         "baseline"
         if args.method == "baseline"

@@ -1,0 +1,100 @@
+"""A trial's trajectories: its side file beside its Parquet rows, and its maze picture in MLflow.
+
+Called by `sweeps.trial.run_trial` when the sweep records trajectories (``--record-trajectories``).
+The side file goes to ``SWEEP/trajectories/ARM/`` (named after the trial's Parquet part file) and to
+the trial's MLflow run under ``trajectories/``; the picture (analysis/episode_pictures.py: a panel
+per episode, the pre-trained path of the same seed where its trial already ran) to
+``SWEEP/pictures/ARM.png`` and to the run under ``pictures/``, so ``mlflow ui`` shows it beside
+the metrics. A picture that cannot be drawn is reported as a warning and a run tag, never a
+failed trial: the side file holds everything needed to draw it again (analysis/plot_episodes.py).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from gcttt.trajectories import (
+    EpisodeTrajectory,
+    read_trajectories,
+    side_file_name,
+    side_meta,
+    trajectory_files,
+    write_trajectories,
+)
+from sweeps import tracking
+from sweeps.arms import Arm, baseline_arms
+from sweeps.common import SweepSettings
+
+ARTIFACT_DIR = "trajectories"
+PICTURE_DIR = "pictures"
+
+
+def clear(settings: SweepSettings, arm: Arm) -> None:
+    """Remove what an earlier, unfinished attempt of `arm` left (as the trial does with its rows)."""
+    import shutil
+
+    shutil.rmtree(settings.trajectories_dir / arm.name, ignore_errors=True)
+    (settings.sweep_dir / PICTURE_DIR / f"{arm.name}.png").unlink(missing_ok=True)
+
+
+def _baselines(settings: SweepSettings, arm: Arm) -> dict[tuple[int, int], EpisodeTrajectory]:
+    """The pre-trained policy's recorded episodes of the same seed, width and suite (if already run)."""
+    if arm.method == "baseline":
+        return {}
+    base = baseline_arms([arm.seed], [arm.width], suite=arm.suite)[0]
+    out = {}
+    folder = settings.trajectories_dir / base.name
+    for path in trajectory_files(folder) if folder.is_dir() else []:
+        for episode in read_trajectories(path).episodes:
+            out[(episode.task_id, episode.episode_index)] = episode
+    return out
+
+
+def save_trial(
+    settings: SweepSettings, arm: Arm, results: list, parquet: Path, run_id: str, dataset_ref: Any
+) -> dict[str, float]:
+    """Write and log the side file of `results` (PoolResults with trajectories), then the picture.
+    Returns metrics: side-file bytes, seconds for the file and for the picture."""
+    import ray
+
+    started = time.perf_counter()
+    first = results[0].record
+    meta = side_meta(first, settings.name, arm.name, parquet)
+    path = settings.trajectories_dir / arm.name / side_file_name(parquet)
+    write_trajectories(path, [r.trajectory for r in results], meta)
+    tracking.log_artifact(settings.mlflow_uri, run_id, path, artifact_path=ARTIFACT_DIR, name=f"{arm.name}.npz")
+    written = time.perf_counter()
+    metrics = {"trajectory_bytes": float(path.stat().st_size), "trajectory_seconds": written - started}
+    try:
+        from analysis.episode_pictures import maze_layout, trial_figure
+
+        positions = ray.get(dataset_ref).observations[:, :2]
+        rows = [r.record.to_row() for r in results]
+        fig, _ = trial_figure(
+            maze_layout(first.dataset), rows, [r.trajectory for r in results], positions, _baselines(settings, arm)
+        )
+        picture = _save_png(fig, settings.sweep_dir / PICTURE_DIR, arm.name)
+        tracking.log_artifact(settings.mlflow_uri, run_id, picture, artifact_path=PICTURE_DIR, name=picture.name)
+    except Exception as exc:  # a picture must never cost the trial its results
+        message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+        print(f"warning: no picture for {arm.name} ({message})", file=sys.stderr)
+        tracking.set_tags(settings.mlflow_uri, run_id, {"gcttt.picture_error": message[:500]})
+    metrics["picture_seconds"] = time.perf_counter() - written
+    return metrics
+
+
+def _save_png(fig, directory: Path, stem: str) -> Path:
+    """The picture as PNG only (what MLflow's UI shows); plot_episodes.py writes the PDFs."""
+    import matplotlib.pyplot as plt
+
+    from gcttt.fileio import atomic_write
+
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{stem}.png"
+    with atomic_write(path, "wb") as f:
+        fig.savefig(f, format="png")
+    plt.close(fig)
+    return path
