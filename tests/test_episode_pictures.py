@@ -90,8 +90,8 @@ def test_the_segments_recorded_and_drawn_are_the_ones_the_selector_returned(maze
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from analysis.episode_pictures import draw_episode, maze_layout
     from gcttt.data.transitions import TransitionData
+    from gcttt.episode_pictures import draw_episode, maze_layout
     from gcttt.selection import SelectionConfig, Selector
 
     data = TransitionData.from_offline(maze_train)
