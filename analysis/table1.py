@@ -232,6 +232,7 @@ def figure(table: pd.DataFrame, out: Path) -> list[Path]:
         [f"{backbone_label(b)}\n{dataset_label(d)}" for b, d in zip(table["backbone"], table["dataset"], strict=True)],
     )
     ax.set_ylim(-0.03, 1.05)
+    ax.set_xlim(-0.6, len(table) - 0.4)  # a column per cell, however few there are
     ax.set_ylabel("success rate")
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     add_caption(
