@@ -95,31 +95,43 @@ def check_writable_dir(path: str | os.PathLike, flag: str) -> Path:
     return path
 
 
-@contextlib.contextmanager
-def exclusive_lock(path: str | os.PathLike, refusal: str) -> Iterator[Path]:
-    """Hold an exclusive `fcntl.flock` on `path` (created) for the block, or raise `UsageError`
-    at once with `refusal` and the holder's pid. The operating system drops the lock when the
-    holder ends in any way (SIGKILL included), so a stale lock file never blocks a later run."""
+def take_lock(path: str | os.PathLike) -> tuple[int | None, dict]:
+    """Try an exclusive `fcntl.flock` on `path` (created): (its descriptor, {}) with this process
+    recorded in the file, or (None, what the file says of the holder) when another one holds it.
+    The operating system drops the lock when the holder ends in any way (SIGKILL included), so a
+    stale lock file never blocks a later run; closing the descriptor releases it."""
     import fcntl
     import json
     import socket
-
-    from gcttt.errors import UsageError
+    import time
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            try:
-                holder = json.loads(os.pread(fd, 4096, 0) or b"{}")
-            except ValueError:
-                holder = {}
-            raise UsageError(f"{refusal} (pid {holder.get('pid', '?')} on {holder.get('host', '?')})") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode(), 0)
-        yield path
+            holder = json.loads(os.pread(fd, 4096, 0) or b"{}")
+        except ValueError:
+            holder = {}
+        os.close(fd)
+        return None, holder
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}).encode(), 0)
+    return fd, {}
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: str | os.PathLike, refusal: str) -> Iterator[Path]:
+    """Hold `take_lock(path)` for the block, or raise `UsageError` at once with `refusal` and the
+    holder's pid."""
+    from gcttt.errors import UsageError
+
+    fd, holder = take_lock(path)
+    if fd is None:
+        raise UsageError(f"{refusal} (pid {holder.get('pid', '?')} on {holder.get('host', '?')})")
+    try:
+        yield Path(path)
     finally:
         os.close(fd)  # closing the descriptor releases the lock

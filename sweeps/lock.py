@@ -8,13 +8,12 @@ file also records who holds it, for the refusal message.
 from __future__ import annotations
 
 import fcntl
-import json
 import os
-import socket
 import time
 from pathlib import Path
 
 from gcttt.errors import UsageError
+from gcttt.fileio import take_lock
 
 
 class SweepLock:
@@ -26,24 +25,13 @@ class SweepLock:
         self.fd: int | None = None
 
     def acquire(self) -> SweepLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            try:
-                holder = json.loads(os.pread(fd, 4096, 0) or b"{}")
-            except ValueError:
-                holder = {}
-            os.close(fd)
+        fd, holder = take_lock(self.path)
+        if fd is None:
             since = time.strftime("%H:%M:%S", time.localtime(holder.get("since", 0))) if holder else "?"
             raise UsageError(
                 f"sweep {self.name} is already running (pid {holder.get('pid', '?')} on {holder.get('host', '?')}, "
                 f"since {since}); wait for it to finish, or use --name to start another sweep"
-            ) from None
-        info = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}).encode()
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, info, 0)
+            )
         self.fd = fd
         return self
 
