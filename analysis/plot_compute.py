@@ -1,6 +1,6 @@
-"""The compute-allocation study drawn three ways from the same rows (sweep_kind 'compute').
+"""The compute-allocation study drawn four ways from the same rows (sweep_kind 'compute').
 
-Does test-time compute spent on GC-TTT beat compute spent on a bigger model? Three panels:
+Does test-time compute spent on GC-TTT beat compute spent on a bigger model? Four panels:
 
 - (a) paper: the paper's accounting (its Figure 6, right; its code counts no FLOPs): models at
   x = (w / w0)^2, the GC-TTT curve starting at the 1x baseline with its K points placed at the x
@@ -62,8 +62,8 @@ BUDGETS = (1, 2, 4, 8, 16, 32, 64)
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="plot_compute.py",
-        description="Compute-allocation figure in three panels: the paper's accounting, exact counted FLOPs, "
-        "and the compute-matched frontier; 95% bootstrap CIs.",
+        description="Compute-allocation figure in four panels: the paper's accounting, exact counted FLOPs, "
+        "the compute-matched frontier, and total compute (pre-training + E episodes); 95% bootstrap CIs.",
     )
     add_source_arguments(parser, default_out="results/figures")
     parser.add_argument("--base-width", type=int, default=None, help="the GC-TTT model's width [default: smallest]")
