@@ -217,7 +217,7 @@ def figure(table: pd.DataFrame, out: Path) -> list[Path]:
     from analysis.summary import add_caption, save, style
 
     style()
-    fig, ax = plt.subplots(figsize=(max(4.5, 1.1 * len(table) + 1.5), 3.6))
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.5 * len(table) + 3.5), 3.8))  # room for each cell's two-line label
     x = np.arange(len(table))
     for offset, key, colour, name in (
         (-0.12, "pretrained", "#7f7f7f", "pre-trained"),
