@@ -33,8 +33,6 @@ from gcttt.errors import UsageError
 from gcttt.flops import CostModel
 from gcttt.selection import SelectionConfig, Selector
 
-SCHEDULES = ("receding", "once", "once-keep")
-
 
 @dataclass(frozen=True)
 class TTTConfig:

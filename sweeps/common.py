@@ -20,7 +20,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -466,10 +466,6 @@ def build_settings(args: argparse.Namespace, kind: str, grid_key: dict[str, Any]
         verbose=args.verbose,
         record_trajectories=record_trajectories,
     )
-
-
-def settings_dict(settings: SweepSettings) -> dict[str, Any]:
-    return asdict(settings)
 
 
 def fail(prog: str, exc: GctttError) -> int:

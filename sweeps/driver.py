@@ -173,8 +173,9 @@ def _write_manifest(settings: SweepSettings, arms: list[Arm]) -> None:
     atomic_write_text(_manifest_path(settings), json.dumps(manifest, indent=2, default=str) + "\n")
 
 
-def _arm_name(trial) -> str:
-    return Arm(**trial.config["arm"]).name
+def _arm_name(trial_or_result) -> str:
+    """The arm of a Tune trial or result (both carry the arm's dict in their config)."""
+    return Arm(**trial_or_result.config["arm"]).name
 
 
 def run_sweep(settings: SweepSettings, arms: list[Arm], prog: str) -> int:
@@ -300,7 +301,7 @@ def _run_locked(settings: SweepSettings, arms: list[Arm], prog: str, started: fl
             progress.close()
         # A trial that reported but whose part files are missing or damaged is played again, once
         # (a fresh Tune experiment of those arms only: Tune never reruns a finished trial).
-        reported = {_arm_name_of(r) for r in grid if r.metrics and "success" in r.metrics}
+        reported = {_arm_name(r) for r in grid if r.metrics and "success" in r.metrics}
         replay = [a for a in arms if a.name in reported and a.name not in complete_arms(settings, [a])]
         if replay and not interrupted:
             set_aside_damaged(settings, replay, set())
@@ -321,12 +322,12 @@ def _run_locked(settings: SweepSettings, arms: list[Arm], prog: str, started: fl
             finally:
                 progress.close()
             names = {a.name for a in replay}
-            grid = [r for r in grid if _arm_name_of(r) not in names] + again
+            grid = [r for r in grid if _arm_name(r) not in names] + again
         fit_seconds = time.perf_counter() - fit_started
 
         # A trial counts as finished only if it reported its success (an interrupted trial's
         # result holds nothing but its id).
-        finished = {_arm_name_of(r) for r in grid if r.metrics and "success" in r.metrics}
+        finished = {_arm_name(r) for r in grid if r.metrics and "success" in r.metrics}
         finished &= complete_arms(settings, arms)  # a missing or damaged part is never "done"
         errors = [r for r in grid if r.error is not None]
         unfinished = [a for a in arms if a.name not in finished]
@@ -447,17 +448,13 @@ def _finished_before(tuner) -> dict[str, dict]:
         grid = tuner.get_results()
     except Exception:  # no results saved yet
         return {}
-    return {_arm_name_of(r): r.metrics for r in grid if r.metrics and "success" in r.metrics}
+    return {_arm_name(r): r.metrics for r in grid if r.metrics and "success" in r.metrics}
 
 
 def _arm_episodes(settings: SweepSettings, arm: Arm) -> int:
     from sweeps.parts import expected_episodes
 
     return expected_episodes(settings, arm)
-
-
-def _arm_name_of(result) -> str:
-    return Arm(**result.config["arm"]).name
 
 
 def _close_unfinished_runs(settings: SweepSettings, arms: list[Arm], status: str) -> None:

@@ -226,9 +226,6 @@ class EpisodeWorker:
         """Play one episode and record its trajectory (gcttt.trajectories)."""
         return self.runner(checkpoint).run_traced(spec)
 
-    def pid(self) -> int:
-        return os.getpid()
-
     def memory(self) -> dict[str, int]:
         """This process's memory in bytes: rss (resident, shared pages included), uss (pages only
         this process holds: what the worker costs), pss (rss with shared pages split evenly
