@@ -36,7 +36,7 @@ from analysis.paper import TABLE1
 from analysis.summary import BACKBONE_LABELS, backbone_label, dataset_label, dataset_order, fmt_lr
 from gcttt.errors import UsageError, run_main
 from gcttt.stats import success_ci
-from gcttt.summary import summarize
+from gcttt.summary import checkpoint_groups, summarize
 
 CONFIG = ("selection", "schedule", "horizon", "grad_steps", "lr", "q", "finetune_batch")
 PAIR = ("pretrain_seed", "checkpoint_step", "task_id", "episode_index")
@@ -90,8 +90,7 @@ def paired_difference(base: pd.DataFrame, ttt: pd.DataFrame) -> tuple[float, flo
     if pairs.empty:
         return np.nan, np.nan, np.nan, 0
     diff = pairs["success_ttt"].astype(float) - pairs["success_base"].astype(float)
-    groups = pairs["pretrain_seed"].astype(str) + "@" + pairs["checkpoint_step"].astype(str)
-    ci = success_ci(diff.to_numpy(), groups=groups.to_numpy())
+    ci = success_ci(diff.to_numpy(), groups=checkpoint_groups(pairs))
     return ci.mean, ci.low, ci.high, len(pairs)
 
 

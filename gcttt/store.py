@@ -20,6 +20,7 @@ already holds (`--published`), on any machine whose checkpoints match the study'
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import uuid
@@ -73,19 +74,25 @@ def study_dir(store: str | os.PathLike, study: str) -> Path:
 
 
 def published_rows(study: str | os.PathLike) -> pd.DataFrame:
-    """Every row of a study (empty frame with the schema's columns when it has none yet)."""
+    """Every row of a study (empty frame with the schema's columns when it has none yet).
+
+    Read once per state of its files: every trial of a `--published` sweep asks for it."""
     rows = Path(study) / "rows"
-    if not rows.exists():
-        return SCHEMA.empty_table().to_pandas()
-    files = sorted(rows.glob("*.parquet"))
+    files = sorted(rows.glob("*.parquet")) if rows.exists() else []
     if not files:
         return SCHEMA.empty_table().to_pandas()
+    state = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
+    return _read_rows(state).copy()
+
+
+@functools.lru_cache(maxsize=4)
+def _read_rows(state: tuple[tuple[str, int, int], ...]) -> pd.DataFrame:
     frames = []
-    for path in files:
+    for name, _, _ in state:
         try:
-            frames.append(pq.read_table(path).to_pandas())
+            frames.append(pq.read_table(name).to_pandas())
         except (OSError, pa.ArrowInvalid) as exc:
-            raise UsageError(f"{path}: not a readable Parquet file ({exc}); restore it with git checkout") from None
+            raise UsageError(f"{name}: not a readable Parquet file ({exc}); restore it with git checkout") from None
     return pd.concat(frames, ignore_index=True)
 
 
@@ -176,8 +183,13 @@ def split_new(published: pd.DataFrame, rows: pd.DataFrame) -> tuple[pd.DataFrame
     return rows[~known], int(known.sum())
 
 
+def _as_table(rows: pd.DataFrame) -> pa.Table:
+    """Rows as an Arrow table with exactly the columns of `SCHEMA`."""
+    return pa.Table.from_pandas(rows[[f.name for f in SCHEMA]], schema=SCHEMA, preserve_index=False)
+
+
 def _write_rows(study: Path, rows: pd.DataFrame, label: str) -> Path:
-    table = pa.Table.from_pandas(rows[[f.name for f in SCHEMA]], schema=SCHEMA, preserve_index=False)
+    table = _as_table(rows)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     path = study / "rows" / f"{label}-{stamp}-{uuid.uuid4().hex[:6]}.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -323,8 +335,7 @@ def copy_rows(rows: pd.DataFrame, directory: str | os.PathLike) -> Path | None:
     """Write published rows as one part file of a sweep arm's folder (columns and values unchanged)."""
     from gcttt.records import write_part_file
 
-    table = pa.Table.from_pandas(rows[[f.name for f in SCHEMA]], schema=SCHEMA, preserve_index=False)
-    return write_part_file(directory, table)
+    return write_part_file(directory, _as_table(rows))
 
 
 def compare_with_reference(rows: pd.DataFrame, reference: pd.DataFrame, name: str = "the reference") -> list[str]:
@@ -335,7 +346,7 @@ def compare_with_reference(rows: pd.DataFrame, reference: pd.DataFrame, name: st
     only the configurations whose success differs beyond both 95% CIs are listed."""
     from gcttt.summary import summarize
 
-    key = [c for c in PUBLISH_KEY if c not in ("checkpoint_step",)] + ["checkpoint_step"]
+    key = list(PUBLISH_KEY)
     ours = rows.drop_duplicates(subset=key, keep="last")
     theirs = reference[reference["trial_id"].isin(set(ours["trial_id"]))].drop_duplicates(subset=key, keep="last")
     if theirs.empty:

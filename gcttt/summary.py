@@ -65,7 +65,7 @@ def summarize(
     for key, group in frame.groupby(list(by), sort=True, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
         successes = group["success"].to_numpy(dtype=float)
-        runs = _checkpoint_groups(group)
+        runs = checkpoint_groups(group)
         per_seed = seed_means(group)
         if with_ci:
             # Stratified by (seed, checkpoint): with the same checkpoints per seed, the mean over
@@ -92,7 +92,7 @@ def summarize(
     return pd.DataFrame(rows)
 
 
-def _checkpoint_groups(frame: pd.DataFrame) -> np.ndarray:
+def checkpoint_groups(frame: pd.DataFrame) -> np.ndarray:
     """A label per row for its (pre-training seed, checkpoint step): one pre-trained network."""
     seeds = frame["pretrain_seed"].astype(str).to_numpy()
     if "checkpoint_step" not in frame:
@@ -103,7 +103,7 @@ def _checkpoint_groups(frame: pd.DataFrame) -> np.ndarray:
 def seed_means(frame: pd.DataFrame) -> np.ndarray:
     """Success per pre-training seed as the authors compute it (SPEC §3): the mean over the seed's
     checkpoints of each checkpoint's success rate; one value per seed, seeds sorted."""
-    runs = _checkpoint_groups(frame)
+    runs = checkpoint_groups(frame)
     successes = frame["success"].to_numpy(dtype=float)
     seeds = frame["pretrain_seed"].to_numpy()
     _, first = np.unique(runs, return_index=True)  # one row of each run, in sorted label order

@@ -173,6 +173,22 @@ def _write_manifest(settings: SweepSettings, arms: list[Arm]) -> None:
     atomic_write_text(_manifest_path(settings), json.dumps(manifest, indent=2, default=str) + "\n")
 
 
+def _fit(tuner, progress) -> tuple[list, bool]:
+    """Run a Tuner to its end: its results and whether Ctrl-C cut it short (then no results)."""
+    try:
+        return list(tuner.fit()), False
+    except KeyboardInterrupt:
+        return [], True
+    finally:
+        progress.close()
+
+
+def _reported(grid) -> dict[str, dict]:
+    """Metrics of the arms whose trials reported their success (an interrupted trial's result holds
+    nothing but its id), by arm name."""
+    return {_arm_name(r): r.metrics for r in grid if r.metrics and "success" in r.metrics}
+
+
 def _arm_name(trial_or_result) -> str:
     """The arm of a Tune trial or result (both carry the arm's dict in their config)."""
     return Arm(**trial_or_result.config["arm"]).name
@@ -292,16 +308,10 @@ def _run_locked(settings: SweepSettings, arms: list[Arm], prog: str, started: fl
         else:
             tuner = _new_tuner(trainable, settings, arms, "tune", progress)
         fit_started = time.perf_counter()
-        interrupted = False
-        try:
-            grid = list(tuner.fit())
-        except KeyboardInterrupt:
-            interrupted, grid = True, []
-        finally:
-            progress.close()
+        grid, interrupted = _fit(tuner, progress)
         # A trial that reported but whose part files are missing or damaged is played again, once
         # (a fresh Tune experiment of those arms only: Tune never reruns a finished trial).
-        reported = {_arm_name(r) for r in grid if r.metrics and "success" in r.metrics}
+        reported = _reported(grid)
         replay = [a for a in arms if a.name in reported and a.name not in complete_arms(settings, [a])]
         if replay and not interrupted:
             set_aside_damaged(settings, replay, set())
@@ -314,20 +324,14 @@ def _run_locked(settings: SweepSettings, arms: list[Arm], prog: str, started: fl
                 trial_cpus=settings.trial_cpus,
                 prog=prog,
             )
-            replayed = _new_tuner(trainable, settings, replay, "tune-replay", progress)
-            try:
-                again = list(replayed.fit())
-            except KeyboardInterrupt:
-                interrupted, again = True, []
-            finally:
-                progress.close()
+            again, interrupted = _fit(_new_tuner(trainable, settings, replay, "tune-replay", progress), progress)
             names = {a.name for a in replay}
             grid = [r for r in grid if _arm_name(r) not in names] + again
         fit_seconds = time.perf_counter() - fit_started
 
         # A trial counts as finished only if it reported its success (an interrupted trial's
         # result holds nothing but its id).
-        finished = {_arm_name(r) for r in grid if r.metrics and "success" in r.metrics}
+        finished = set(_reported(grid))
         finished &= complete_arms(settings, arms)  # a missing or damaged part is never "done"
         errors = [r for r in grid if r.error is not None]
         unfinished = [a for a in arms if a.name not in finished]
@@ -448,7 +452,7 @@ def _finished_before(tuner) -> dict[str, dict]:
         grid = tuner.get_results()
     except Exception:  # no results saved yet
         return {}
-    return {_arm_name(r): r.metrics for r in grid if r.metrics and "success" in r.metrics}
+    return _reported(grid)
 
 
 def _arm_episodes(settings: SweepSettings, arm: Arm) -> int:
