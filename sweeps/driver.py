@@ -462,11 +462,14 @@ def _arm_episodes(settings: SweepSettings, arm: Arm) -> int:
 
 
 def _close_unfinished_runs(settings: SweepSettings, arms: list[Arm], status: str) -> None:
-    """Child runs of arms that did not finish (their trial was killed mid-way) end KILLED or FAILED."""
+    """Child runs of arms that did not finish end KILLED or FAILED: those whose trial was killed
+    mid-way, and those whose trial closed its run but was stopped before it reported to Tune (an
+    interrupt between the two): the sweep does not count their rows, so their runs must not say
+    FINISHED either; --resume plays them again and finds the same run."""
     for arm in arms:
         tags = {"gcttt.sweep_id": settings.name, "gcttt.arm": arm.name}
         run_id = tracking.find_run(settings.mlflow_uri, settings.experiment, tags)
-        if run_id is not None and tracking.run_status(settings.mlflow_uri, run_id) == "RUNNING":
+        if run_id is not None and tracking.run_status(settings.mlflow_uri, run_id) in ("RUNNING", "FINISHED"):
             tracking.end_run(settings.mlflow_uri, run_id, status)
 
 
