@@ -171,7 +171,7 @@ def download_mlflow(uri: str | None, experiment: str, destination: Path) -> list
 
     Returns the ids of the runs that had episode files.
     """
-    from sweeps.tracking import check_reachable, check_tracking_uri
+    from gcttt.tracking_uri import check_reachable, check_tracking_uri
 
     uri = check_tracking_uri(uri, must_exist=True)
     check_reachable(uri)

@@ -259,15 +259,14 @@ def arm_label(row: dict) -> str:
     return f"{row['selection']}, {when} N={int(row['grad_steps'])} lr={fmt_lr(float(row['lr']))}"
 
 
-KNOB_COLUMNS = ("eps", "min_steps", "top_k", "q", "slack", "random_size", "distance_discount")
-
-
 def knobs_text(row: dict) -> str:
     """The selection knobs the row's strategy read ('eps=1, top_k=10, ...'); '' for the baseline."""
     if row["method"] == "baseline":
         return ""
     parts = []
-    for name in KNOB_COLUMNS:
+    from gcttt.selection import KNOBS
+
+    for name in KNOBS:
         value = row.get(name)
         if value is None or value == 0:
             continue
@@ -301,7 +300,7 @@ def episodes_figure(
     `replan_steps`: the env steps of the re-plans, named in the legend when every row shares them."""
     import matplotlib.pyplot as plt
 
-    from analysis.summary import add_caption, style
+    from gcttt.figure_style import add_caption, style
 
     style()
     rows, cols = len(grid), max(len(r) for r in grid)
@@ -343,7 +342,7 @@ def episodes_figure(
 
 def trial_caption(rows: list[dict]) -> str:
     """Caption of one trial's picture: the arm, its knobs, success, the data's provenance."""
-    from analysis.summary import backbone_label
+    from gcttt.figure_style import backbone_label
 
     first = rows[0]
     knobs = knobs_text(first)

@@ -22,9 +22,10 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 import torch
+import tyro
 from tqdm.auto import tqdm
 
 from gcttt.agents import Agent, make_agent
@@ -74,7 +75,7 @@ class JsonlSink:
 
 @dataclass(frozen=True)
 class PretrainConfig:
-    """One pre-training run. Unset (None) scale fields take the preset's value."""
+    """One pre-training run. Scale fields left at 'preset' take the preset's value."""
 
     dataset: str
     """OGBench dataset name."""
@@ -84,24 +85,24 @@ class PretrainConfig:
     """Scale preset: paper, cpu or smoke."""
     seed: int = 0
     """Seed of the initial weights and of the batch stream."""
-    steps: int | None = None
-    """Gradient updates (default: the preset's)."""
-    width: int | None = None
-    """Hidden units per layer (default: the preset's)."""
-    depth: int | None = None
-    """Hidden layers per network (default: the preset's)."""
-    batch_size: int | None = None
-    """Transitions per update (default: the preset's)."""
-    lr: float | None = None
-    """Adam learning rate (default: the preset's)."""
-    eval_every: int | None = None
-    """Updates between evaluations on the 5 tasks; 0 evaluates only at the end (default: the preset's)."""
-    eval_episodes: int | None = None
-    """Episodes per task in each evaluation (default: the preset's)."""
-    checkpoint_steps: tuple[int, ...] | None = None
-    """Steps whose checkpoints are kept (default: the preset's; the last step always)."""
-    save_every: int | None = None
-    """Updates between resumable saves of latest.pt (default: the preset's)."""
+    steps: int | Literal["preset"] = "preset"
+    """Gradient updates ('preset': the preset's)."""
+    width: int | Literal["preset"] = "preset"
+    """Hidden units per layer ('preset': the preset's)."""
+    depth: int | Literal["preset"] = "preset"
+    """Hidden layers per network ('preset': the preset's)."""
+    batch_size: int | Literal["preset"] = "preset"
+    """Transitions per update ('preset': the preset's)."""
+    lr: float | Literal["preset"] = "preset"
+    """Adam learning rate ('preset': the preset's)."""
+    eval_every: int | Literal["preset"] = "preset"
+    """Updates between evaluations on the 5 tasks; 0 evaluates only at the end ('preset': the preset's)."""
+    eval_episodes: int | Literal["preset"] = "preset"
+    """Episodes per task in each evaluation ('preset': the preset's)."""
+    checkpoint_steps: tuple[int, ...] | Literal["preset"] = "preset"
+    """Steps whose checkpoints are kept ('preset': the preset's; the last step always)."""
+    save_every: int | Literal["preset"] = "preset"
+    """Updates between resumable saves of latest.pt ('preset': the preset's)."""
     log_every: int = 100
     """Updates between metric logs."""
 
@@ -111,10 +112,10 @@ class PretrainConfig:
         if self.seed < 0:  # a seed names the run (...-s0): -1 would give '-s-1' and no meaning
             raise UsageError(f"--seed must be 0 or more (got {self.seed})")
 
-    out_dir: str = "runs/pretrain"
+    out_dir: Annotated[str, tyro.conf.arg(name="out")] = "runs/pretrain"
     """Root of the run directories."""
     data_dir: str | None = None
-    """Dataset directory (default: $GCTTT_DATA_DIR, else ~/.ogbench/data)."""
+    """Dataset directory (None: $GCTTT_DATA_DIR, else ~/.ogbench/data)."""
     device: str = "auto"
     """cpu, cuda, cuda:N or auto (CUDA when available)."""
 
@@ -135,20 +136,20 @@ def resolved_scale(config: PretrainConfig) -> dict[str, Any]:
     preset = get_preset(config.preset)
 
     def pick(name: str):
-        # Only None means "the preset's": an explicit 0 is a value, validated below.
+        # Only 'preset' means the preset's: an explicit 0 is a value, validated below.
         value = getattr(config, name)
-        return getattr(preset, name) if value is None else value
+        return getattr(preset, name) if value == "preset" else value
 
     scale = {
         name: pick(name)
         for name in ("width", "depth", "batch_size", "lr", "steps", "eval_every", "eval_episodes", "save_every")
     }
     steps = scale["steps"]
-    if config.checkpoint_steps is not None:
+    if config.checkpoint_steps != "preset":
         outside = [s for s in config.checkpoint_steps if not 0 < s <= steps]
         if outside:
             raise UsageError(f"--checkpoint-steps must lie in 1-{steps} (the run's steps); got {outside}")
-    kept = config.checkpoint_steps if config.checkpoint_steps is not None else preset.checkpoint_steps
+    kept = config.checkpoint_steps if config.checkpoint_steps != "preset" else preset.checkpoint_steps
     scale["checkpoint_steps"] = tuple(sorted({s for s in kept if 0 < s <= steps} | {steps}))
     for key in ("width", "depth", "batch_size", "steps", "save_every", "eval_episodes"):
         if scale[key] < 1:

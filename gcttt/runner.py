@@ -31,7 +31,7 @@ from gcttt.records import EpisodeRecord
 from gcttt.selection import DistanceCache, SelectionConfig, Selector
 from gcttt.tasks import OGBENCH, TaskSuite, parse_suite, task_suite
 from gcttt.trajectories import EpisodeTrajectory, TrajectoryRecorder
-from gcttt.ttt import TestTimeTrainer, TTTConfig, schedule_for
+from gcttt.ttt import TestTimeTrainer, TTTConfig, schedule_for, ttt_columns
 
 COMPILE_MODES = ("auto", "on", "off")
 
@@ -224,12 +224,8 @@ class EpisodeRunner:
         meta = self.meta
         pretrain = meta.get("pretrain_config", {})
         config = self.agent.config
-        ttt = spec.ttt
         baseline = spec.method == "baseline"
-        knobs = {name: type(value)(0) for name, value in ttt.selection.knob_values().items()}
-        if not baseline:
-            knobs = ttt.selection.knob_values()
-        horizon = 0 if baseline or ttt.schedule == "once-keep" else ttt.horizon
+        method = ttt_columns(None if baseline else spec.ttt)
         prov = self.provenance
         step = int(meta.get("step", 0))
         record = EpisodeRecord(
@@ -246,12 +242,7 @@ class EpisodeRunner:
             checkpoint_fingerprint=self.checkpoint_fingerprint,
             pretrain_flops=step * self.costs.update_flops(config.batch_size),
             method=spec.method,
-            selection="" if baseline else ttt.selection.strategy,
             schedule="",
-            horizon=horizon,
-            grad_steps=0 if baseline else ttt.steps,
-            lr=0.0 if baseline else ttt.lr,
-            finetune_batch=0,
             compiled=False,
             task_suite=suite.name,
             task_id=spec.task_id,
@@ -270,7 +261,7 @@ class EpisodeRunner:
             flops_per_update=self.costs.update_flops(config.batch_size),
             device=self.device_label,
             machine=self.machine,
-            **knobs,
+            **method,
         )
         record = replace(record, **extra)
         return replace(record, flops_total=record.flops_act + record.flops_selection + record.flops_finetune)

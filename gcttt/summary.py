@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from gcttt.selection.strategies import KNOBS
+from gcttt.selection import KNOBS
 from gcttt.stats import DEFAULT_RESAMPLES, Interval, group_means, standard_error, success_ci
 
 CONFIG_COLUMNS: tuple[str, ...] = (

@@ -22,30 +22,33 @@ K above the episode limit is refused: it would silently be the same trial as K =
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
+import tyro
 
 from gcttt.agents.base import Agent
 from gcttt.data.sampler import GoalSampler
 from gcttt.errors import UsageError
 from gcttt.flops import CostModel
-from gcttt.selection import SelectionConfig, Selector
+from gcttt.selection import SelectionConfig, Selector, knob_columns, knobs_from_columns
 
 
 @dataclass(frozen=True)
 class TTTConfig:
     """The knobs of test-time training."""
 
-    horizon: int = 100
+    horizon: Annotated[int, tyro.conf.arg(name="K")] = 100
     """K: env steps between re-plans (equal to the episode limit: once per episode)."""
-    steps: int = 200
+    steps: Annotated[int, tyro.conf.arg(name="N")] = 200
     """N: gradient updates per re-plan."""
     lr: float = 3e-4
     """Learning rate of the fine-tuning updates."""
-    batch_size: int | None = None
-    """Transitions per fine-tuning update (None: the backbone's pre-training batch size)."""
+    batch_size: Annotated[int | Literal["backbone"], tyro.conf.arg(name="finetune-batch")] = "backbone"
+    """Transitions per fine-tuning update ('backbone': the backbone's pre-training batch size)."""
     once: bool = False
     """Fine-tune at the first step only and return to the pre-trained policy after the selected
     segment (the 'once per episode' ablation)."""
@@ -59,7 +62,7 @@ class TTTConfig:
             raise UsageError(f"N (gradient steps) must be 0 or more (got {self.steps})")
         if not self.lr > 0:
             raise UsageError(f"lr must be positive (got {self.lr})")
-        if self.batch_size is not None and self.batch_size < 1:
+        if self.batch_size != "backbone" and self.batch_size < 1:
             raise UsageError(f"the fine-tuning batch size must be at least 1 (got {self.batch_size})")
 
     @property
@@ -82,6 +85,37 @@ def schedule_for(config: TTTConfig, episode_limit: int) -> str:
         if config.horizon == episode_limit:
             return "once"
     return schedule
+
+
+def ttt_columns(config: TTTConfig | None) -> dict[str, Any]:
+    """The one flattening of a method into record columns (and sweep parameters): the strategy, K
+    (0 where not read: the pre-trained policy, strategies that select once), N, lr, the fine-tuning
+    batch (0: the backbone's) and every selection knob (`knob_columns`). `None` is the pre-trained
+    policy, whose columns are all empty. `ttt_from_columns` reads them back."""
+    if config is None:
+        return {"selection": "", "horizon": 0, "grad_steps": 0, "lr": 0.0, "finetune_batch": 0, **knob_columns(None)}
+    return {
+        "selection": config.selection.strategy,
+        "horizon": config.horizon if config.selection.receding else 0,
+        "grad_steps": config.steps,
+        "lr": config.lr,
+        "finetune_batch": 0 if config.batch_size == "backbone" else config.batch_size,
+        **knob_columns(config.selection),
+    }
+
+
+def ttt_from_columns(columns: Mapping[str, Any]) -> TTTConfig | None:
+    """`ttt_columns` read back (None for the pre-trained policy); unread knobs take their defaults,
+    and a strategy that selects once gets K = 1 (it never reads K)."""
+    if not columns.get("selection"):
+        return None
+    return TTTConfig(
+        horizon=max(1, int(columns["horizon"])),
+        steps=int(columns["grad_steps"]),
+        lr=float(columns["lr"]),
+        batch_size=int(columns["finetune_batch"]) or "backbone",
+        selection=knobs_from_columns(columns["selection"], columns),
+    )
 
 
 @dataclass
@@ -130,7 +164,7 @@ class TestTimeTrainer:
         self.selector = selector
         self.config = config
         self.schedule = schedule_for(config, episode_limit)
-        self.batch_size = config.batch_size or agent.config.batch_size
+        self.batch_size = agent.config.batch_size if config.batch_size == "backbone" else config.batch_size
         self.update = update or agent.update
         self.updates = updates
         self.goal: torch.Tensor | None = None

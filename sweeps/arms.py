@@ -1,25 +1,26 @@
 """What a sweep evaluates: arms (one configuration each), grids of arms, and their names.
 
-An arm is one trial of a sweep: a checkpoint (width, pre-training seed), a method with every
-knob that can change an episode, and the task suite it plays. Arms are plain dicts in Ray Tune's
-param space, so they round-trip through Tune's experiment state on resume; `Arm` gives them a
-typed face and a stable name that keys the trial's Parquet folder and its MLflow run (a resumed
-sweep rewrites, never duplicates). Knobs a strategy does not read are fixed to neutral values
-(`gcttt.selection.STRATEGIES` says which it reads), so a grid never holds two identical trials.
+An arm is one trial of a sweep: a checkpoint (width, pre-training seed, step), a method (the
+pre-trained policy, or a `TTTConfig` with its selection inside) and the task suite it plays.
+In Ray Tune's param space an arm is its plain values (`Arm.params`: the record's own columns of
+the method, `gcttt.ttt.ttt_columns`), so it round-trips through Tune's experiment state on
+resume; its stable name keys the trial's Parquet folder and its MLflow run (a resumed sweep
+rewrites, never duplicates). Knobs a strategy does not read stay at their defaults
+(`SelectionConfig.canonical`), so a grid never holds two identical trials.
 """
 
 from __future__ import annotations
 
 import itertools
-from dataclasses import asdict, dataclass, fields, replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal
 
 from gcttt.errors import UsageError
 from gcttt.runner import EpisodeSpec
-from gcttt.selection import SelectionConfig, get_strategy
+from gcttt.selection import KNOBS, SelectionConfig, SelectionKnobs, knob_columns
 from gcttt.tasks import OGBENCH
-from gcttt.ttt import TTTConfig, schedule_for
-
-_SELECTION_DEFAULTS = SelectionConfig()
+from gcttt.ttt import TTTConfig, schedule_for, ttt_columns, ttt_from_columns
 
 AUTHORS_BUDGETS: dict[str, tuple[float, int]] = {
     "antmaze-medium-stitch-v0": (3e-5, 200),
@@ -27,41 +28,21 @@ AUTHORS_BUDGETS: dict[str, tuple[float, int]] = {
 }
 """(lr, N) of the authors' selection and re-plan ablations per dataset (GC-IQL; their
 grids/selection_ablation.yaml and grids/replanning_ablation.yaml at ea8e889, SPEC §6)."""
+DEFAULT_KNOBS = SelectionKnobs()
 REPLAN_K: tuple[int, ...] = (1000, 750, 500, 200, 100)
 """The re-plan intervals of the authors' re-plan ablation (SPEC §6)."""
 
 
 @dataclass(frozen=True)
 class Arm:
-    """One sweep trial."""
+    """One sweep trial: a checkpoint, a method, a task suite."""
 
-    method: str
-    """'baseline' or 'gcttt'."""
     seed: int
     """Pre-training seed of the checkpoint."""
     width: int
     """Width of the checkpoint's networks."""
-    selection: str = ""
-    """Selection strategy (gcttt)."""
-    horizon: int = 0
-    """K (gcttt; 0 for strategies that select once)."""
-    grad_steps: int = 0
-    """N (gcttt)."""
-    lr: float = 0.0
-    """Fine-tuning learning rate (gcttt)."""
-    finetune_batch: int = 0
-    """Fine-tuning batch size (gcttt; 0: the backbone's)."""
-    q: float = 0.0
-    """Selection quantile (strategies that read it)."""
-    eps: float = _SELECTION_DEFAULTS.eps
-    min_steps: int = _SELECTION_DEFAULTS.min_steps
-    top_k: int = _SELECTION_DEFAULTS.top_k
-    slack: int = _SELECTION_DEFAULTS.slack
-    random_size: int = _SELECTION_DEFAULTS.random_size
-    distance_discount: float = (
-        -1.0 if _SELECTION_DEFAULTS.distance_discount is None else _SELECTION_DEFAULTS.distance_discount
-    )
-    """-1: the backbone's own discount."""
+    ttt: TTTConfig | None = None
+    """GC-TTT's knobs, the selection inside; None: the pre-trained policy (the baseline)."""
     suite: str = OGBENCH
     """Task suite the arm plays."""
     checkpoint_step: int | None = None
@@ -69,58 +50,51 @@ class Arm:
     final checkpoint. The authors evaluate every run at three steps and average them (SPEC §3)."""
 
     @property
+    def method(self) -> str:
+        return "baseline" if self.ttt is None else "gcttt"
+
+    @property
     def name(self) -> str:
+        """Stable id of the trial (its Parquet folder and MLflow run): the method's columns that
+        differ from the defaults, the checkpoint and the suite."""
         suite = "" if self.suite == OGBENCH else f"-{self.suite}"
         if self.checkpoint_step is not None:
             suite = f"-c{self.checkpoint_step}{suite}"
-        if self.method == "baseline":
+        if self.ttt is None:
             return f"baseline-w{self.width}-s{self.seed}{suite}"
-        strategy = get_strategy(self.selection)
-        parts = [f"gcttt-{self.selection}"]
-        if self.horizon:
-            parts.append(f"K{self.horizon}")
-        parts += [f"N{self.grad_steps}", f"lr{self.lr:g}"]
-        if self.finetune_batch:
-            parts.append(f"b{self.finetune_batch}")
-        if "q" in strategy.knobs:
-            parts.append(f"q{self.q:g}")
-        defaults = Arm("gcttt", 0, 0)
-        for knob in ("eps", "min_steps", "top_k", "slack", "random_size", "distance_discount"):
-            value = getattr(self, knob)
-            if knob in strategy.knobs and value != getattr(defaults, knob):
-                parts.append(f"{knob}{value:g}")
+        columns = ttt_columns(self.ttt)
+        read = self.ttt.selection.reads
+        parts = [f"gcttt-{columns['selection']}"]
+        if columns["horizon"]:
+            parts.append(f"K{columns['horizon']}")
+        parts += [f"N{columns['grad_steps']}", f"lr{columns['lr']:g}"]
+        if columns["finetune_batch"]:
+            parts.append(f"b{columns['finetune_batch']}")
+        if "q" in read:  # the quantile always shows where it is read (a grid axis)
+            parts.append(f"q{columns['q']:g}")
+        defaults = knob_columns(SelectionConfig(strategy=self.ttt.selection.strategy))
+        parts += [f"{k}{columns[k]:g}" for k in KNOBS if k != "q" and k in read and columns[k] != defaults[k]]
         return "-".join(parts) + f"-w{self.width}-s{self.seed}{suite}"
 
-    def as_dict(self) -> dict:
-        return asdict(self)
+    def params(self) -> dict[str, Any]:
+        """The arm as plain values (Ray Tune's parameter space, resumable): the record's columns
+        of the method (`gcttt.ttt.ttt_columns`), read back by `from_params`."""
+        return {
+            "method": self.method,
+            "seed": self.seed,
+            "width": self.width,
+            **ttt_columns(self.ttt),
+            "suite": self.suite,
+            "checkpoint_step": self.checkpoint_step,
+        }
 
-    def selection_config(self) -> SelectionConfig:
-        discount = None if self.distance_discount < 0 else self.distance_discount
-        return SelectionConfig(
-            strategy=self.selection,
-            eps=self.eps,
-            min_steps=self.min_steps,
-            top_k=self.top_k,
-            q=self.q or _SELECTION_DEFAULTS.q,
-            slack=self.slack,
-            random_size=self.random_size,
-            distance_discount=discount,
-        )
-
-    def ttt_config(self) -> TTTConfig:
-        """The arm's TTT knobs (validated: bad values raise UsageError); defaults for the baseline."""
-        if self.method == "baseline":
-            return TTTConfig()
-        return TTTConfig(
-            horizon=max(1, self.horizon),
-            steps=self.grad_steps,
-            lr=self.lr,
-            batch_size=self.finetune_batch or None,
-            selection=self.selection_config(),
-        )
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> Arm:
+        ttt = None if params["method"] == "baseline" else ttt_from_columns(params)
+        return cls(params["seed"], params["width"], ttt, params.get("suite", OGBENCH), params.get("checkpoint_step"))
 
     def specs(self, tasks: tuple[int, ...], episodes_per_task: int, eval_seed: int) -> list[EpisodeSpec]:
-        ttt = self.ttt_config()
+        ttt = self.ttt or TTTConfig()
         return [
             EpisodeSpec(task_id=t, episode_index=i, seed=eval_seed, method=self.method, ttt=ttt, suite=self.suite)
             for t in tasks
@@ -128,68 +102,45 @@ class Arm:
         ]
 
 
-def selection_knobs_from(**values) -> dict:
-    """Arm fields for sweep-wide selection knobs (e.g. eps, top_k from the command line)."""
-    known = {f.name for f in fields(Arm)}
-    unknown = set(values) - known
-    if unknown:
-        raise UsageError(f"unknown selection knobs {sorted(unknown)}")
-    return {k: v for k, v in values.items() if v is not None}
-
-
 def ttt_grid(
-    seeds: list[int],
+    seeds: Sequence[int],
     width: int,
-    selections: list[str],
-    horizons: list[int],
-    grad_steps: list[int],
-    lrs: list[float],
-    qs: list[float],
+    selections: Sequence[str],
+    horizons: Sequence[int],
+    grad_steps: Sequence[int],
+    lrs: Sequence[float],
+    qs: Sequence[float],
     episode_limit: int,
     suite: str = OGBENCH,
-    **knobs,
+    knobs: SelectionKnobs = DEFAULT_KNOBS,
+    finetune_batch: int | Literal["backbone"] = "backbone",
 ) -> list[Arm]:
     """The Cartesian grid of gcttt arms, without repeats.
 
     K above `episode_limit` is refused (it would be the same trial as K = the limit, which means
     once per episode); strategies that select once ignore K, and strategies that do not read q
-    ignore it, so neither multiplies the grid.
+    (or any other knob) ignore it, so neither multiplies the grid.
     """
-    for name, values in (("selection", selections), ("K", horizons), ("N", grad_steps), ("lr", lrs), ("q", qs)):
+    for name, values in (("selections", selections), ("K", horizons), ("N", grad_steps), ("lr", lrs), ("q", qs)):
         if not values:
             raise UsageError(f"the grid is empty: give at least one value for --{name}")
     for k in horizons:  # validated even where only strategies that select once (and ignore K) run
         if k < 1:
             raise UsageError(f"K (re-plan horizon) must be at least 1 (got {k})")
-    extra = selection_knobs_from(**knobs)
-    for q in qs:  # validated even where no strategy of the grid reads it
-        SelectionConfig(q=q)
+    base = knobs.knobs()
     arms = []
-    finetune_batch = extra.pop("finetune_batch", 0)
     for seed, sel, k, n, lr, q in itertools.product(seeds, selections, horizons, grad_steps, lrs, qs):
-        strategy = get_strategy(sel)
-        read = {knob: value for knob, value in extra.items() if knob in strategy.knobs}
-        arm = Arm(
-            "gcttt",
-            seed,
-            width,
-            sel,
-            horizon=k if strategy.receding else 0,
-            grad_steps=n,
-            lr=lr,
-            finetune_batch=finetune_batch,
-            q=q if "q" in strategy.knobs else 0.0,
-            suite=suite,
-            **read,
+        selection = SelectionConfig(strategy=sel, **{**base, "q": q}).canonical()
+        ttt = TTTConfig(
+            horizon=k if selection.receding else 1, steps=n, lr=lr, batch_size=finetune_batch, selection=selection
         )
-        # Validate the knobs now, so that a bad grid fails before anything starts.
-        schedule_for(arm.ttt_config(), episode_limit)
-        arms.append(arm)
+        schedule_for(ttt, episode_limit)  # refuses K above the limit before anything starts
+        arms.append(Arm(seed, width, ttt, suite=suite))
     return list(dict.fromkeys(arms))
 
 
-def baseline_arms(seeds: list[int], widths: list[int], suite: str = OGBENCH) -> list[Arm]:
-    return [Arm("baseline", seed, width, suite=suite) for width in widths for seed in seeds]
+def baseline_arms(seeds: Sequence[int], widths: Sequence[int], suite: str = OGBENCH) -> list[Arm]:
+    return [Arm(seed, width, suite=suite) for width in widths for seed in seeds]
 
 
 def at_checkpoints(arms: list[Arm], steps: tuple[int, ...] | None) -> list[Arm]:

@@ -16,13 +16,19 @@ Arms:
 Every row carries its counted FLOPs per phase, the unit costs and the checkpoint's pre-training
 FLOPs, so `analysis/plot_compute.py` can draw the paper's axis, exact FLOPs and matched budgets.
 Missing checkpoints (one per width and seed) are pre-trained first.
+
+Examples:
+  python sweeps/compute_sweep.py                       # GC-IQL, antmaze-medium-stitch, cpu preset
+  python sweeps/compute_sweep.py --preset smoke --dataset pointmaze-medium-stitch-v0 --seeds 0
+  python analysis/plot_compute.py ~/gcttt-results/sweeps/NAME   # the panels
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 if __package__ in (None, ""):  # run as a script (`python sweeps/compute_sweep.py`, `ray job submit`)
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -30,7 +36,8 @@ if __package__ in (None, ""):  # run as a script (`python sweeps/compute_sweep.p
 from gcttt.errors import GctttError, UsageError
 from gcttt.presets import get_preset
 from sweeps.arms import AUTHORS_BUDGETS, REPLAN_K, at_checkpoints, baseline_arms, ttt_grid
-from sweeps.common import add_common_arguments, apply_config_file, build_settings, fail
+from sweeps.common import fail, settings_from
+from sweeps.config import Checkpoints, SweepConfig, parse
 
 PROG = "compute_sweep.py"
 PAPER_WIDTHS = (512, 624, 732, 992, 1332)
@@ -43,93 +50,94 @@ def scaled_widths(base: int) -> list[int]:
     return [round(base * w / PAPER_WIDTHS[0]) for w in PAPER_WIDTHS] + [base * MATCHED_WIDTH_RATIO]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog=PROG,
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=(
-            "Examples:\n"
-            "  python sweeps/compute_sweep.py                       # GC-IQL, antmaze-medium-stitch, cpu preset\n"
-            "  python sweeps/compute_sweep.py --preset smoke --dataset pointmaze-medium-stitch-v0 --seeds 0\n"
-            "  python analysis/plot_compute.py ~/gcttt-results/sweeps/NAME   # the three panels\n"
-        ),
+@dataclass(frozen=True)
+class ComputeStudy:
+    """The study's arms."""
+
+    widths: tuple[int, ...] | Literal["paper"] = "paper"
+    """Widths without TTT ('paper': the paper's ratios scaled to the preset's width, plus 4x)."""
+    K: tuple[int, ...] = REPLAN_K
+    """Re-plan intervals of GC-TTT."""
+    N: int | Literal["authors"] = "authors"
+    """Gradient steps per re-plan ('authors': the authors' for the dataset, else 200; smoke: 5)."""
+    lr: float | Literal["authors"] = "authors"
+    """Fine-tuning learning rate ('authors': the authors' for the dataset (`sweeps.arms.AUTHORS_BUDGETS`:
+    antmaze-medium-stitch 3e-5, pointmaze-medium-stitch 3e-4), else 3e-4)."""
+    selection: str = "critic"
+    """Selection strategy of the K arms."""
+    cheap_N: tuple[int, ...] = (1, 2, 4, 8, 16)
+    """Updates of the cheap arms (critic selection once per episode; none: no cheap arms)."""
+    cheap_batch: int = 64
+    """Batch of the cheap arms' updates."""
+    cheap_lr: tuple[float, ...] = (3e-4, 3e-3)
+    """Learning rates of the cheap arms."""
+
+
+@dataclass(frozen=True)
+class ComputeSweep(SweepConfig):
+    """The compute study's configuration: the paper's setting by default."""
+
+    what: Checkpoints = field(
+        default_factory=lambda: Checkpoints(dataset="antmaze-medium-stitch-v0", backbone="gciql", seeds=(0, 1, 2))
     )
-    add_common_arguments(p, default_backbone="gciql")
-    for action in p._actions:
-        if action.dest == "dataset":
-            action.default = "antmaze-medium-stitch-v0"
-            action.help = "OGBench dataset name (default: antmaze-medium-stitch-v0, the paper's)"
-        if action.dest == "seeds":
-            action.default = [0, 1, 2]
-            action.help = "pre-training seeds (default: 0 1 2)"
-    g = p.add_argument_group("the study")
-    g.add_argument(
-        "--widths", type=int, nargs="+", default=None, help="widths without TTT (default: the paper's ratios, scaled)"
-    )
-    g.add_argument(
-        "--K", type=int, nargs="+", default=list(REPLAN_K), help="re-plan intervals of GC-TTT (default: %(default)s)"
-    )
-    g.add_argument(
-        "--N",
-        type=int,
-        default=None,
-        help="gradient steps per re-plan (default: the authors' for the dataset, else 200; smoke: 5)",
-    )
-    g.add_argument(
-        "--lr",
-        type=float,
-        default=None,
-        help="fine-tuning learning rate (default: the authors' for the dataset: "
-        + ", ".join(f"{d.removesuffix('-v0')} {lr:g}" for d, (lr, _) in AUTHORS_BUDGETS.items())
-        + "; else 3e-4)",
-    )
-    g.add_argument("--selection", default="critic", help="selection strategy of the K arms (default: critic)")
-    g.add_argument(
-        "--cheap-N",
-        type=int,
-        nargs="*",
-        default=[1, 2, 4, 8, 16],
-        help="updates of the cheap arms (critic selection once per episode) (default: %(default)s)",
-    )
-    g.add_argument("--cheap-batch", type=int, default=64, help="batch of the cheap arms' updates (default: 64)")
-    g.add_argument("--cheap-lr", type=float, nargs="+", default=[3e-4, 3e-3], help="learning rates of the cheap arms")
-    return p
+    study: ComputeStudy = field(default_factory=ComputeStudy)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
     try:
-        args = apply_config_file(parser, argv)
-        preset = get_preset(args.preset)
-        widths = args.widths if args.widths is not None else scaled_widths(preset.width)
+        config = parse(ComputeSweep, argv, PROG, __doc__)
+        study = config.study
+        preset = get_preset(config.what.preset)
+        widths = list(study.widths) if study.widths != "paper" else scaled_widths(preset.width)
         if not widths or min(widths) < 1:
             raise UsageError(f"--widths needs positive widths (got {widths})")
-        if args.cheap_batch < 1:
-            raise UsageError(f"--cheap-batch must be at least 1 (got {args.cheap_batch})")
+        if study.cheap_batch < 1:
+            raise UsageError(f"--cheap-batch must be at least 1 (got {study.cheap_batch})")
         base = min(widths)
-        authors_lr, authors_n = AUTHORS_BUDGETS.get(args.dataset, (3e-4, 200))
-        steps = args.N if args.N is not None else (5 if preset.name == "smoke" else authors_n)
-        args.lr = args.lr if args.lr is not None else authors_lr
+        authors_lr, authors_n = AUTHORS_BUDGETS.get(config.what.dataset, (3e-4, 200))
+        steps = study.N if study.N != "authors" else (5 if preset.name == "smoke" else authors_n)
+        lr = study.lr if study.lr != "authors" else authors_lr
         grid = {
             "widths": widths,
-            "K": args.K,
+            "K": list(study.K),
             "N": [steps],
-            "lr": [args.lr],
-            "selection": args.selection,
-            "cheap": [args.cheap_N, args.cheap_batch, args.cheap_lr],
+            "lr": [lr],
+            "selection": study.selection,
+            "cheap": [list(study.cheap_N), study.cheap_batch, list(study.cheap_lr)],
         }
-        settings = build_settings(args, "compute", grid)
+        settings = settings_from(config, "compute", grid)
         from gcttt.envs import dataset_info
 
         limit = dataset_info(settings.dataset).episode_limit
-        knobs = dict(suite=settings.suite, **settings.knobs)
-        seeds = list(args.seeds)
+        common = dict(suite=settings.suite, knobs=settings.selection_knobs)
+        seeds = settings.seeds
         arms = baseline_arms(seeds, sorted(set(widths)), suite=settings.suite)
-        arms += ttt_grid(seeds, base, [args.selection], args.K, [steps], [args.lr], [0.2], limit, **knobs)
-        if args.cheap_N:
-            cheap = {**knobs, "finetune_batch": args.cheap_batch}
-            arms += ttt_grid(seeds, base, ["critic"], [limit], args.cheap_N, args.cheap_lr, [0.2], limit, **cheap)
+        arms += ttt_grid(
+            seeds,
+            base,
+            [study.selection],
+            study.K,
+            [steps],
+            [lr],
+            [0.2],
+            limit,
+            finetune_batch=settings.finetune_batch,
+            **common,
+        )
+        if study.cheap_N:
+            cheap = ttt_grid(
+                seeds,
+                base,
+                ["critic"],
+                [limit],
+                study.cheap_N,
+                study.cheap_lr,
+                [0.2],
+                limit,
+                finetune_batch=study.cheap_batch,
+                **common,
+            )
+            arms += cheap
         from sweeps.driver import run_sweep
 
         return run_sweep(settings, at_checkpoints(list(dict.fromkeys(arms)), settings.checkpoint_steps), PROG)

@@ -22,8 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+import tracking
 from gcttt.errors import GctttError, UsageError
-from sweeps import tracking
 from sweeps.arms import Arm
 from sweeps.common import SweepSettings, arms_summary, elapsed
 
@@ -191,7 +191,7 @@ def _reported(grid) -> dict[str, dict]:
 
 def _arm_name(trial_or_result) -> str:
     """The arm of a Tune trial or result (both carry the arm's dict in their config)."""
-    return Arm(**trial_or_result.config["arm"]).name
+    return Arm.from_params(trial_or_result.config["arm"]).name
 
 
 def run_sweep(settings: SweepSettings, arms: list[Arm], prog: str) -> int:
@@ -415,7 +415,7 @@ def _new_tuner(trainable, settings: SweepSettings, arms: list[Arm], name: str, p
 
     return tune.Tuner(
         trainable,
-        param_space={"arm": tune.grid_search([a.as_dict() for a in arms])},
+        param_space={"arm": tune.grid_search([a.params() for a in arms])},
         tune_config=tune.TuneConfig(
             max_concurrent_trials=settings.max_concurrent_trials,
             trial_name_creator=_arm_name,

@@ -6,13 +6,22 @@ every comparison comes from one run. Each trial plays tasks x episodes with epis
 its placement group, writes one row per episode to Parquet and logs one MLflow run under the
 sweep's parent run. With no arguments: the embedded default (local Ray, a locally generated
 pointmaze-medium-navigate-v0, GC-BC at the cpu preset, sqlite MLflow under ~/gcttt-results).
+
+Examples:
+  python sweeps/horizon_sweep.py                      # the default (about 12 min on 2 cores)
+  python sweeps/horizon_sweep.py --preset smoke       # under a minute
+  python sweeps/horizon_sweep.py --name headline-gcbc --seeds 0 1 2 --selections critic \\
+      --K 200 --N 100 --lr 3e-4 --episodes-per-task 3   # the README's headline
+  RAY_AUTH_MODE=token ray job submit --working-dir . -- \\
+      python sweeps/horizon_sweep.py --out /shared/results
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 if __package__ in (None, ""):  # run as a script (`python sweeps/horizon_sweep.py`, `ray job submit`)
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -20,112 +29,96 @@ if __package__ in (None, ""):  # run as a script (`python sweeps/horizon_sweep.p
 from gcttt.errors import GctttError
 from gcttt.presets import get_preset
 from sweeps.arms import at_checkpoints, baseline_arms, ttt_grid
-from sweeps.common import add_common_arguments, apply_config_file, build_settings, fail
+from sweeps.common import fail, settings_from
+from sweeps.config import Outputs, SweepConfig, parse
 
 PROG = "horizon_sweep.py"
 
 GRIDS = {
     # K, N, lr, q: values from the authors' sweep (SPEC §6), trimmed to fit the preset's budget.
-    "paper": {"K": [100, 200], "N": [50, 100, 200], "lr": [3e-4, 3e-5], "q": [0.2]},
-    "cpu": {"K": [100, 200], "N": [50, 100], "lr": [3e-4, 3e-5], "q": [0.2]},
-    "smoke": {"K": [200], "N": [5, 10], "lr": [3e-4], "q": [0.2]},
+    "paper": {"K": (100, 200), "N": (50, 100, 200), "lr": (3e-4, 3e-5), "q": (0.2,)},
+    "cpu": {"K": (100, 200), "N": (50, 100), "lr": (3e-4, 3e-5), "q": (0.2,)},
+    "smoke": {"K": (200,), "N": (5, 10), "lr": (3e-4,), "q": (0.2,)},
 }
-"""Default grid per preset; any flag replaces its axis."""
+"""Default grid per preset (K / N / lr / q); any flag replaces its axis."""
 ABLATIONS = ("random", "no-relevance", "no-optimality", "full-dataset", "critic-free")
 """The selection controls of SPEC §5, run beside the grid so one sweep gives the ablation bars."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog=PROG,
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog=(
-            "Examples:\n"
-            "  python sweeps/horizon_sweep.py                      # the default (about 12 min on 2 cores)\n"
-            "  python sweeps/horizon_sweep.py --preset smoke       # under a minute\n"
-            "  python sweeps/horizon_sweep.py --name headline-gcbc --seeds 0 1 2 --selections critic \\\n"
-            "      --K 200 --N 100 --lr 3e-4 --episodes-per-task 3   # the README's headline\n"
-            "  RAY_AUTH_MODE=token ray job submit --working-dir . -- \\\n"
-            "      python sweeps/horizon_sweep.py --out /shared/results\n"
-            "Default grids (K / N / lr / q): "
-            + "; ".join(f"{k}: {v['K']} / {v['N']} / {v['lr']} / {v['q']}" for k, v in GRIDS.items())
-        ),
-    )
-    add_common_arguments(p, default_backbone="gcbc", trajectories=True)
-    g = p.add_argument_group("the grid (each flag replaces the preset's default axis)")
-    g.add_argument(
-        "--K",
-        type=int,
-        nargs="+",
-        default=None,
-        help="re-plan horizons (env steps between re-plans); K equal to the episode limit means once per episode "
-        "(back to the pre-trained policy after the segment), K above it is refused",
-    )
-    g.add_argument("--N", type=int, nargs="+", default=None, help="gradient steps per re-plan")
-    g.add_argument("--lr", type=float, nargs="+", default=None, help="fine-tuning learning rates")
-    g.add_argument(
-        "--q", type=float, nargs="+", default=None, help="selection quantiles (critic-quantile, critic-free)"
-    )
-    g.add_argument(
-        "--selections", nargs="+", default=["critic"], help="selection strategies (critic, random, full-dataset, ...)"
-    )
-    g.add_argument(
-        "--ablations",
-        nargs="*",
-        default=None,
-        help="control selections evaluated at one grid point: the largest K and N, the first lr and q "
-        "(default: random no-relevance no-optimality full-dataset critic-free; smoke: none)",
-    )
-    g.add_argument("--no-baseline", action="store_true", help="leave out the pre-trained baseline trials")
-    p.add_argument(
-        "--check-against",
-        default=None,
-        metavar="STUDY_DIR",
-        help="after the sweep, compare its rows with a study of the results store (make demo: results/demo): "
-        "'identical' where the checkpoints' weights match, else the rows that differ beyond their 95%% CIs",
-    )
-    return p
+@dataclass(frozen=True)
+class HorizonGrid:
+    """The grid: each axis replaces the preset's default (paper / cpu / smoke, `GRIDS`)."""
+
+    K: tuple[int, ...] | Literal["preset"] = "preset"
+    """Re-plan horizons (env steps between re-plans); K equal to the episode limit means once per episode
+    (back to the pre-trained policy after the segment), K above it is refused (cpu: 100 200)."""
+    N: tuple[int, ...] | Literal["preset"] = "preset"
+    """Gradient steps per re-plan (cpu: 50 100)."""
+    lr: tuple[float, ...] | Literal["preset"] = "preset"
+    """Fine-tuning learning rates (cpu: 3e-4 3e-5)."""
+    q: tuple[float, ...] | Literal["preset"] = "preset"
+    """Selection quantiles (critic-quantile, critic-free) (cpu: 0.2)."""
+    selections: tuple[str, ...] = ("critic",)
+    """Selection strategies (critic, random, full-dataset, ...)."""
+    ablations: tuple[str, ...] | Literal["preset"] = "preset"
+    """Control selections evaluated at one grid point: the largest K and N, the first lr and q
+    ('preset': random no-relevance no-optimality full-dataset critic-free; smoke: none)."""
+    baseline: bool = True
+    """Include the pre-trained baseline trials."""
+
+    def axes(self, preset: str) -> dict[str, list]:
+        """The grid's axes with the preset's defaults filled in (also part of the sweep's name)."""
+        axes = {a: list(v if getattr(self, a) == "preset" else getattr(self, a)) for a, v in GRIDS[preset].items()}
+        axes["selections"] = list(self.selections)
+        axes["ablations"] = None if self.ablations == "preset" else list(self.ablations)
+        return axes
+
+
+@dataclass(frozen=True)
+class HorizonSweep(SweepConfig):
+    """The horizon sweep's configuration."""
+
+    outputs: Outputs = field(default_factory=lambda: Outputs(record_trajectories=True))
+    grid: HorizonGrid = field(default_factory=HorizonGrid)
+    check_against: str | None = None
+    """After the sweep, compare its rows with a study of the results store (make demo: results/demo):
+    'identical' where the checkpoints' weights match, else the rows that differ beyond their 95% CIs."""
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
     try:
-        args = apply_config_file(parser, argv)
-        preset = get_preset(args.preset)
-        grid = {a: v if getattr(args, a) is None else getattr(args, a) for a, v in GRIDS[preset.name].items()}
-        grid["selections"] = args.selections
-        grid["ablations"] = args.ablations
-        settings = build_settings(args, "horizon", grid)
+        config = parse(HorizonSweep, argv, PROG, __doc__)
+        preset = get_preset(config.what.preset)
+        grid = config.grid.axes(preset.name)
+        settings = settings_from(config, "horizon", grid)
         width = preset.width
         from gcttt.envs import dataset_info
 
         limit = dataset_info(settings.dataset).episode_limit
-        knobs = dict(suite=settings.suite, **settings.knobs)
-        arms = ttt_grid(
-            list(args.seeds), width, args.selections, grid["K"], grid["N"], grid["lr"], grid["q"], limit, **knobs
-        )
-        ablations = args.ablations
+        common = dict(suite=settings.suite, knobs=settings.selection_knobs, finetune_batch=settings.finetune_batch)
+        seeds = settings.seeds
+        arms = ttt_grid(seeds, width, grid["selections"], grid["K"], grid["N"], grid["lr"], grid["q"], limit, **common)
+        ablations = grid["ablations"]
         if ablations is None:
             ablations = [] if preset.name == "smoke" else list(ABLATIONS)
         if ablations:
             at = ([max(grid["K"])], [max(grid["N"])], grid["lr"][:1], grid["q"][:1])
-            arms += [a for a in ttt_grid(list(args.seeds), width, ablations, *at, limit, **knobs) if a not in arms]
-        if not args.no_baseline:
-            arms = baseline_arms(list(args.seeds), [width], suite=settings.suite) + arms
+            arms += [a for a in ttt_grid(seeds, width, ablations, *at, limit, **common) if a not in arms]
+        if config.grid.baseline:
+            arms = baseline_arms(seeds, [width], suite=settings.suite) + arms
         from sweeps.driver import run_sweep
 
         arms = at_checkpoints(arms, settings.checkpoint_steps)
-        if args.check_against and not settings.resume:
+        if config.check_against and not settings.resume:
             from sweeps.driver import sweep_state
 
             if sweep_state(settings, arms) == "done":  # a second `make demo`: check the finished sweep again
                 print(f"{PROG}: sweep {settings.name} already finished ({settings.sweep_dir})", file=sys.stderr)
-                check_against(settings, args.check_against)
+                check_against(settings, config.check_against)
                 return 0
         code = run_sweep(settings, arms, PROG)
-        if code == 0 and args.check_against:
-            check_against(settings, args.check_against)
+        if code == 0 and config.check_against:
+            check_against(settings, config.check_against)
         return code
     except GctttError as exc:
         return fail(PROG, exc)

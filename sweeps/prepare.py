@@ -44,7 +44,7 @@ def pretrain_config(settings: SweepSettings, seed: int, width: int) -> PretrainC
         backbone=settings.backbone,
         preset=settings.preset,
         seed=seed,
-        steps=settings.pretrain_steps,
+        steps="preset" if settings.pretrain_steps is None else settings.pretrain_steps,
         width=width,
         out_dir=str(settings.checkpoint_root),
         data_dir=settings.data_dir,

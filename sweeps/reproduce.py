@@ -27,11 +27,13 @@ rows, of the sweep folders or of the study they are published into (`gcttt resul
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Literal
+
+import tyro
 
 if __package__ in (None, ""):  # run as a script (`python sweeps/reproduce.py`, `ray job submit`)
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -39,54 +41,65 @@ if __package__ in (None, ""):  # run as a script (`python sweeps/reproduce.py`, 
 from gcttt.errors import GctttError, UsageError
 from gcttt.presets import get_preset
 from sweeps.arms import AUTHORS_BUDGETS, REPLAN_K, Arm, at_checkpoints, baseline_arms, ttt_grid
-from sweeps.common import add_common_arguments, apply_config_file, build_settings, fail
+from sweeps.common import fail, settings_from
+from sweeps.config import Checkpoints, SweepConfig, Tasks, parse
 
 PROG = "reproduce.py"
 GRID = {"lr": [3e-4, 3e-5], "N": [50, 100, 200], "K": [100, 200], "selections": ["critic", "critic-free"]}
 """The paper's tuning grid (SPEC §6): 12 settings x 2 variants (critic-free ignores K: 18 arms)."""
 SMOKE_GRID = {"lr": [3e-4], "N": [5], "K": [100, 200], "selections": ["critic", "critic-free"]}
-ORDER = ("pointmaze-medium-navigate-v0", "antmaze-medium-navigate-v0", "antmaze-medium-stitch-v0",
-         "pointmaze-medium-stitch-v0", "cube-single-play-v0")  # fmt: skip
+ORDER = (
+    "pointmaze-medium-navigate-v0",
+    "antmaze-medium-navigate-v0",
+    "antmaze-medium-stitch-v0",
+    "pointmaze-medium-stitch-v0",
+    "cube-single-play-v0",
+)
 DEFAULT_CELLS = tuple(f"{b}/{d}" for d in ORDER for b in ("gcbc", "gciql", "saw"))
 """Every cell of Table 1 whose data can be made offline (humanoidmaze needs OGBench's download)."""
 ABLATIONS = ("random", "no-optimality", "no-relevance")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_arguments(p, default_backbone="gcbc")
-    for action in p._actions:  # the cells name backbone and dataset; seeds default to the paper's 3
-        if action.dest in ("dataset", "backbone"):
-            action.help = argparse.SUPPRESS
-        if action.dest == "seeds":
-            action.default = [0, 1, 2]
-            action.help = "pre-training seeds (default: 0 1 2)"
-        if action.dest == "episodes_per_task":
-            action.help = "final episodes per OGBench task, arm and checkpoint (default: 1)"
-        if action.dest == "checkpoints":
-            action.default = "kept"
-            action.help = (
-                "final phase: every checkpoint the preset keeps, averaged as the authors do, or the final one only "
-                "(default: kept; tuning always uses the final one)"
-            )
-    g = p.add_argument_group("the reproduction")
-    g.add_argument(
-        "--cells",
-        nargs="+",
-        default=None,
-        help="BACKBONE/DATASET cells, e.g. gcbc/pointmaze-medium-navigate-v0 gciql/antmaze-medium-stitch-v0 "
-        f"(default: all {len(DEFAULT_CELLS)} offline cells; smoke: gcbc/pointmaze-medium-navigate-v0)",
-    )
-    g.add_argument("--phase", choices=["all", "tune", "final"], default="all", help="run only one phase (default: all)")
-    g.add_argument("--heldout-seed", type=int, default=0, help="seed of the held-out task pairs (default: 0)")
-    g.add_argument("--tune-episodes", type=int, default=1, help="episodes per held-out task while tuning (default: 1)")
-    g.add_argument(
-        "--paper-protocol",
-        action="store_true",
-        help="also evaluate the whole grid on the reported tasks (the paper's choice of number; costly)",
-    )
-    g.add_argument("--figure6", action="store_true", help="add the selection ablation and re-plan arms (GC-IQL stitch)")
-    return p
+@dataclass(frozen=True)
+class ReproduceCheckpoints(Checkpoints):
+    """The checkpoints of every cell (the cells name backbone and dataset)."""
+
+    dataset: tyro.conf.Suppress[str] = Checkpoints.dataset
+    backbone: tyro.conf.Suppress[str] = Checkpoints.backbone
+    seeds: tuple[int, ...] = (0, 1, 2)
+    """Pre-training seeds (one checkpoint each)."""
+    checkpoints: Literal["final", "kept"] = "kept"
+    """Final phase: every checkpoint the preset keeps, averaged as the authors do, or the final one only
+    (tuning always uses the final one)."""
+
+
+@dataclass(frozen=True)
+class Reproduction:
+    """What to reproduce and how."""
+
+    cells: tuple[str, ...] | Literal["all"] = "all"
+    """BACKBONE/DATASET cells, e.g. gcbc/pointmaze-medium-navigate-v0 gciql/antmaze-medium-stitch-v0
+    ('all': every offline cell; smoke: gcbc/pointmaze-medium-navigate-v0)."""
+    phase: Literal["all", "tune", "final"] = "all"
+    """Run only one phase."""
+    heldout_seed: int = 0
+    """Seed of the held-out task pairs."""
+    tune_episodes: int = 1
+    """Episodes per held-out task while tuning."""
+    paper_protocol: bool = False
+    """Also evaluate the whole grid on the reported tasks (the paper's choice of number; costly)."""
+    figure6: bool = False
+    """Add the selection ablation and re-plan arms (GC-IQL stitch)."""
+
+
+@dataclass(frozen=True)
+class ReproduceConfig(SweepConfig):
+    """The reproduction's configuration; --episodes-per-task counts final episodes per OGBench task,
+    arm and checkpoint."""
+
+    what: ReproduceCheckpoints = field(default_factory=ReproduceCheckpoints)
+    episodes: Tasks = field(default_factory=lambda: Tasks(episodes_per_task=1))
+    reproduction: Reproduction = field(default_factory=Reproduction)
 
 
 def parse_cell(text: str) -> tuple[str, str]:
@@ -105,23 +118,40 @@ def cell_id(backbone: str, dataset: str) -> str:
     return f"{backbone}-{dataset.removesuffix('-v0')}"
 
 
-def phase_settings(args: argparse.Namespace, backbone: str, dataset: str, phase: str, seeds, name: str):
-    ns = argparse.Namespace(**vars(args))
-    ns.backbone, ns.dataset, ns.seeds = backbone, dataset, list(seeds)
-    ns.name = f"{name}-{cell_id(backbone, dataset)}-{phase}"
+def phase_settings(config: ReproduceConfig, backbone: str, dataset: str, phase: str, seeds, name: str):
+    what = replace(config.what, backbone=backbone, dataset=dataset, seeds=tuple(seeds))
+    outputs = replace(config.outputs, name=f"{name}-{cell_id(backbone, dataset)}-{phase}")
+    heldout_seed = config.reproduction.heldout_seed
     if phase == "tune":
-        ns.suite, ns.tasks, ns.episodes_per_task = f"heldout-{args.heldout_seed}", None, args.tune_episodes
-        ns.checkpoints = "final"
+        episodes = replace(
+            config.episodes,
+            suite=f"heldout-{heldout_seed}",
+            tasks="all",
+            episodes_per_task=config.reproduction.tune_episodes,
+        )
+        what = replace(what, checkpoints="final")
     else:
-        ns.suite, ns.tasks = "ogbench", None
-    grid = SMOKE_GRID if args.preset == "smoke" else GRID
-    return build_settings(ns, "reproduce", {"phase": phase, "grid": grid, "heldout_seed": args.heldout_seed})
+        episodes = replace(config.episodes, suite="ogbench", tasks="all")
+    grid = SMOKE_GRID if config.what.preset == "smoke" else GRID
+    phase_config = replace(config, what=what, outputs=outputs, episodes=episodes)
+    return settings_from(phase_config, "reproduce", {"phase": phase, "grid": grid, "heldout_seed": heldout_seed})
 
 
 def grid_arms(settings, seeds, width: int, limit: int) -> list[Arm]:
     grid = SMOKE_GRID if settings.preset == "smoke" else GRID
-    knobs = dict(suite=settings.suite, **settings.knobs)
-    return ttt_grid(list(seeds), width, grid["selections"], grid["K"], grid["N"], grid["lr"], [0.2], limit, **knobs)
+    return ttt_grid(
+        seeds,
+        width,
+        grid["selections"],
+        grid["K"],
+        grid["N"],
+        grid["lr"],
+        [0.2],
+        limit,
+        suite=settings.suite,
+        knobs=settings.selection_knobs,
+        finetune_batch=settings.finetune_batch,
+    )
 
 
 def choose(rows, arms: list[Arm]) -> tuple[Arm, float]:
@@ -147,18 +177,16 @@ def run_phase(settings, arms: list[Arm]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
     try:
-        args = apply_config_file(parser, argv)
-        preset = get_preset(args.preset)
-        cells = [parse_cell(c) for c in (args.cells or (["gcbc/pointmaze-medium-navigate-v0"] if preset.name ==
-                                                          "smoke" else DEFAULT_CELLS))]  # fmt: skip
+        config = parse(ReproduceConfig, argv, PROG, __doc__)
+        args = config.reproduction
+        preset = get_preset(config.what.preset)
+        default_cells = ["gcbc/pointmaze-medium-navigate-v0"] if preset.name == "smoke" else DEFAULT_CELLS
+        cells = [parse_cell(c) for c in (default_cells if args.cells == "all" else args.cells)]
         if args.tune_episodes < 1:
             raise UsageError(f"--tune-episodes must be at least 1 (got {args.tune_episodes})")
-        if args.episodes_per_task is None:
-            args.episodes_per_task = 1
-        name = args.name or f"reproduce-{preset.name}"
-        seeds = list(args.seeds)
+        name = f"reproduce-{preset.name}" if config.outputs.name == "derived" else config.outputs.name
+        seeds = list(config.what.seeds)
         out_dir = None
         choices: dict[str, dict] = {}
         for i, (backbone, dataset) in enumerate(cells, 1):
@@ -166,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
 
             limit = dataset_info(dataset).episode_limit
             width = preset.width
-            tune = phase_settings(args, backbone, dataset, "tune", seeds[:1], name)
+            tune = phase_settings(config, backbone, dataset, "tune", seeds[:1], name)
             out_dir = Path(tune.out) / "reproduce" / name
             choices_path = out_dir / "choices.json"
             if choices_path.exists():
@@ -178,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
                 from gcttt.tables import read_sweep_rows
 
                 chosen, heldout = choose(read_sweep_rows(tune.episodes_dir), tune_arms)
-                choices[cid] = {"backbone": backbone, "dataset": dataset, "arm": chosen.as_dict(), "heldout": heldout}
+                choices[cid] = {"backbone": backbone, "dataset": dataset, "arm": chosen.params(), "heldout": heldout}
                 from gcttt.fileio import atomic_write_text
 
                 atomic_write_text(choices_path, json.dumps(choices, indent=2) + "\n")
@@ -189,27 +217,28 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             if cid not in choices:
                 raise UsageError(f"cell {backbone}/{dataset} has no tuned configuration yet; run --phase tune first")
-            final = phase_settings(args, backbone, dataset, "final", seeds, name)
-            chosen = Arm(**{**choices[cid]["arm"], "suite": "ogbench"})
+            final = phase_settings(config, backbone, dataset, "final", seeds, name)
+            chosen = Arm.from_params({**choices[cid]["arm"], "suite": "ogbench"})
             steps = final.checkpoint_steps
             last = steps[-1] if steps else None
             arms = at_checkpoints(baseline_arms(seeds, [width]), steps)
-            chosen_arms = at_checkpoints([Arm(**{**chosen.as_dict(), "seed": s}) for s in seeds], steps)
+            chosen_arms = at_checkpoints([replace(chosen, seed=s) for s in seeds], steps)
             arms += chosen_arms
             if args.paper_protocol:
                 protocol = [replace(a, checkpoint_step=last) for a in grid_arms(final, seeds[:1], width, limit)]
                 arms += [a for a in protocol if a not in arms]
             if args.figure6 and backbone == "gciql" and "stitch" in dataset:
-                knobs = dict(suite="ogbench", **final.knobs)
-                lr, n = AUTHORS_BUDGETS.get(dataset, (chosen.lr, 200))
+                knobs = dict(suite="ogbench", knobs=final.selection_knobs, finetune_batch=final.finetune_batch)
+                lr, n = AUTHORS_BUDGETS.get(dataset, (chosen.ttt.lr, 200))
                 ablations = ttt_grid(seeds, width, ["critic", *ABLATIONS], [100], [n], [lr], [0.2], limit, **knobs)
-                replan = ttt_grid(seeds, width, ["critic"], [k for k in REPLAN_K if k <= limit], [n], [lr], [0.2],
-                                  limit, **knobs)  # fmt: skip
+                replan = ttt_grid(
+                    seeds, width, ["critic"], [k for k in REPLAN_K if k <= limit], [n], [lr], [0.2], limit, **knobs
+                )
                 arms += [a for a in at_checkpoints(ablations + replan, steps) if a not in arms]
             run_phase(final, arms)
             _progress(i, len(cells), backbone, dataset, final, chosen_arms, choices[cid]["heldout"])
         if out_dir is not None and args.phase != "tune":
-            sweeps = Path(args.out).expanduser().resolve() / "sweeps"
+            sweeps = Path(config.outputs.out).expanduser().resolve() / "sweeps"
             print(
                 f"{PROG}: Table 1 of these cells: python analysis/table1.py {sweeps} --name {name} --out {out_dir}; "
                 f"publish them: gcttt results publish {sweeps}/{name}-* --study {name}",

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import tracking
 from gcttt.trajectories import (
     EpisodeTrajectory,
     read_trajectories,
@@ -24,7 +25,6 @@ from gcttt.trajectories import (
     trajectory_files,
     write_trajectories,
 )
-from sweeps import tracking
 from sweeps.arms import Arm, baseline_arms
 from sweeps.common import SweepSettings
 

@@ -85,15 +85,15 @@ def run_trial(
     import torch
     from ray import tune
 
+    import tracking
     from gcttt.provenance import git_sha
     from gcttt.records import RunContext
-    from sweeps import tracking
     from sweeps.prepare import checkpoint_slot
     from workers.parquet_sink import ParquetSink
     from workers.pool import WorkerSet, run_specs
 
     torch.set_num_threads(1)  # this process only waits for the workers
-    arm = Arm(**config["arm"])
+    arm = Arm.from_params(config["arm"])
     checkpoint = checkpoints[checkpoint_slot(arm.seed, arm.width, arm.checkpoint_step)]
     tasks = settings.tasks_of(arm.suite)
     specs = arm.specs(tasks, settings.episodes_per_task, settings.eval_seed)

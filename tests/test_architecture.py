@@ -82,11 +82,9 @@ def test_a_new_backbone_is_its_file_plus_one_registry_line(monkeypatch, maze_tra
 
 
 def test_a_new_selection_strategy_is_one_decorated_function(monkeypatch):
-    from gcttt.selection import STRATEGIES, Selection, SelectionConfig, strategy
-    from gcttt.selection import strategies as module
+    from gcttt.selection import STRATEGIES, Selection, SelectionConfig, knob_columns, strategies_help, strategy
 
-    monkeypatch.setattr(module, "STRATEGIES", dict(STRATEGIES))
-    monkeypatch.setattr("gcttt.selection.STRATEGIES", module.STRATEGIES)
+    monkeypatch.setitem(STRATEGIES, "first-transitions", None)  # removed again after the test
 
     @strategy("first-transitions", knobs=("random_size",), summary="toy: the first transitions")
     def first(sel, state):
@@ -94,8 +92,8 @@ def test_a_new_selection_strategy_is_one_decorated_function(monkeypatch):
         return Selection(torch.arange(n), 1, 0, n)
 
     config = SelectionConfig(strategy="first-transitions", random_size=3)
-    assert config.receding and config.knob_values()["random_size"] == 3 and config.knob_values()["eps"] == 0
-    assert "first-transitions" in module.strategies_help()
+    assert config.receding and knob_columns(config)["random_size"] == 3 and knob_columns(config)["eps"] == 0
+    assert "first-transitions" in strategies_help()
 
 
 # --- replays ---------------------------------------------------------------------------------

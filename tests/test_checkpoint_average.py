@@ -49,10 +49,10 @@ def test_rows_of_one_checkpoint_summarize_as_before():
 def test_arms_at_the_kept_checkpoints_are_named_by_step():
     from sweeps.arms import Arm, at_checkpoints
 
-    arms = at_checkpoints([Arm("baseline", 0, 128), Arm("baseline", 1, 128)], (16_000, 18_000, 20_000))
+    arms = at_checkpoints([Arm(0, 128), Arm(1, 128)], (16_000, 18_000, 20_000))
     assert [a.name for a in arms[:3]] == [f"baseline-w128-s0-c{s}" for s in (16_000, 18_000, 20_000)]
     assert len(arms) == 6 and at_checkpoints(arms[:1], ()) == arms[:1]
-    assert Arm("baseline", 0, 128).name == "baseline-w128-s0"  # the final checkpoint keeps its old name
+    assert Arm(0, 128).name == "baseline-w128-s0"  # the final checkpoint keeps its old name
 
 
 def test_the_paired_difference_pairs_seed_checkpoint_task_and_episode():

@@ -146,10 +146,11 @@ def test_rayjob_parses_and_runs_the_horizon_sweep_with_valid_flags():
     assert (ROOT / argv[1].removeprefix("/app/")).is_file()
     # The sweep's own parser accepts every flag of the entry point.
     sys.path.insert(0, str(ROOT))
-    from sweeps.horizon_sweep import build_parser
+    from sweeps.config import parse
+    from sweeps.horizon_sweep import PROG, HorizonSweep
 
-    args = build_parser().parse_args(argv[2:])
-    assert args.out == "/results" and args.data_dir == "/data"
+    config = parse(HorizonSweep, argv[2:], PROG, "")
+    assert config.outputs.out == "/results" and config.outputs.data_dir == "/data"
     assert Version(job["spec"]["rayClusterSpec"]["rayVersion"]) == _pins()["ray"]
     claims = {d["metadata"]["name"] for d in docs if d["kind"] == "PersistentVolumeClaim"}
     spec = job["spec"]["rayClusterSpec"]

@@ -183,7 +183,7 @@ def held_lock(tmp_path):
 
 
 def test_a_locked_store_is_refused_in_one_line_before_any_work(held_lock, tmp_path, capsys):
-    from sweeps import tracking
+    import tracking
 
     uri = f"sqlite:///{held_lock}"
     started = time.perf_counter()
@@ -199,7 +199,7 @@ def test_a_locked_store_is_refused_in_one_line_before_any_work(held_lock, tmp_pa
 
 
 def test_a_lock_after_the_check_is_one_line_too():
-    from sweeps import tracking
+    import tracking
 
     with pytest.raises(UsageError, match="is locked by another process"):
         tracking.raise_if_locked(

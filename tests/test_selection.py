@@ -252,8 +252,8 @@ def test_select_needs_a_goal_first():
         ({"eps": 0.0}, "eps"),
         ({"q": 0.0}, "q must lie in (0, 1]"),
         ({"q": 1.5}, "q must lie in (0, 1]"),
-        ({"top_k": 0}, "top_k"),
-        ({"min_steps": -1}, "min_steps"),
+        ({"top_k": 0}, "--top-k must be at least 1"),
+        ({"min_steps": -1}, "--min-steps must be 0 or more"),
     ],
 )
 def test_bad_selection_knobs_are_one_line_usage_errors(knobs, needle):

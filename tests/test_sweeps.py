@@ -188,7 +188,7 @@ def test_empty_grid_from_a_config_file_is_refused(tmp_path, capsys):
     config = tmp_path / "grid.json"
     config.write_text(json.dumps({"K": [], "preset": "smoke"}))
     assert _main(["--config", str(config), "--out", str(tmp_path / "out")]) == 2
-    assert "'K' needs at least one value" in capsys.readouterr().err
+    assert "give at least one value for --K" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
 
 
@@ -224,16 +224,17 @@ def test_compute_sweep_arms_cover_widths_horizons_and_cheap_budgets(monkeypatch)
     widths = [a.width for a in arms if a.method == "baseline" and a.seed == 0]
     assert widths == [128, 156, 183, 248, 333, 512]  # 512:624:732:992:1332 scaled, and 4x for 16x FLOPs
     assert {a.seed for a in arms} == {0, 1, 2}
-    ttt = [a for a in arms if a.method == "gcttt" and a.finetune_batch == 0 and a.seed == 0]
-    assert sorted(a.horizon for a in ttt) == [100, 200, 500, 750, 1000]  # the authors' re-plan ablation
+    ttt = [a.ttt for a in arms if a.method == "gcttt" and a.ttt.batch_size == "backbone" and a.seed == 0]
+    assert sorted(t.horizon for t in ttt) == [100, 200, 500, 750, 1000]  # the authors' re-plan ablation
     # The authors' budget on antmaze-medium-stitch (grids/replanning_ablation.yaml): lr 3e-5, N = 200.
-    assert all(a.width == 128 and a.grad_steps == 200 and a.lr == 3e-5 and a.selection == "critic" for a in ttt)
-    assert [schedule_for(a.ttt_config(), 1000) for a in ttt if a.horizon == 1000] == ["once"]
-    cheap = [a for a in arms if a.finetune_batch == 64 and a.seed == 0]
-    assert sorted({a.grad_steps for a in cheap}) == [1, 2, 4, 8, 16]
+    assert all(t.steps == 200 and t.lr == 3e-5 and t.selection.strategy == "critic" for t in ttt)
+    assert {a.width for a in arms if a.method == "gcttt"} == {128}
+    assert [schedule_for(t, 1000) for t in ttt if t.horizon == 1000] == ["once"]
+    cheap = [a.ttt for a in arms if a.method == "gcttt" and a.ttt.batch_size == 64 and a.seed == 0]
+    assert sorted({t.steps for t in cheap}) == [1, 2, 4, 8, 16]
     # Critic selection once per episode: it finds data on stitch datasets, where critic-free selects none.
-    assert {a.selection for a in cheap} == {"critic"}
-    assert all(schedule_for(a.ttt_config(), 1000) == "once" for a in cheap)
+    assert {t.selection.strategy for t in cheap} == {"critic"}
+    assert all(schedule_for(t, 1000) == "once" for t in cheap)
 
 
 def test_compute_sweep_smoke_end_to_end_draws_its_three_panels(tmp_path):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
+import tyro
 
 from gcttt.data.access import resolve_data_dir
 from gcttt.data.files import read_dataset_file, split_paths
@@ -12,60 +14,52 @@ from gcttt.data.generation import SUPPORTED, generate_dataset, generation_spec
 from gcttt.envs import dataset_info
 
 
-def add_parser(sub) -> None:
-    parser = sub.add_parser("data", help="generate or inspect OGBench datasets")
-    data_sub = parser.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+@dataclass(frozen=True)
+class DataGenerate:
+    """Play OGBench's data-collection oracles and write DATASET.npz and DATASET-val.npz (one tenth of
+    the episodes) in OGBench's format, so that ogbench.make_env_and_datasets(DATASET, dataset_dir=OUT)
+    loads them."""
 
-    gen = data_sub.add_parser(
-        "generate",
-        help="generate a dataset locally in OGBench's file format",
-        description=(
-            "Play OGBench's data-collection oracles and write DATASET.npz and DATASET-val.npz "
-            "(one tenth of the episodes) in OGBench's format, so that "
-            "ogbench.make_env_and_datasets(DATASET, dataset_dir=OUT) loads them. "
-            f"Supported: {', '.join(sorted(SUPPORTED))}."
-        ),
-    )
-    gen.add_argument("dataset", help="OGBench dataset name, e.g. pointmaze-medium-navigate-v0")
-    gen.add_argument(
-        "--episodes",
-        type=int,
-        default=None,
-        help="training episodes (default: OGBench's count for the dataset)",
-    )
-    gen.add_argument(
-        "--max-episode-steps",
-        type=int,
-        default=None,
-        help="observations per episode (default: OGBench's length for the dataset)",
-    )
-    gen.add_argument("--seed", type=int, default=0, help="seed; the files depend only on it and the sizes (default: 0)")
-    gen.add_argument("--out", default=None, help="output directory (default: $GCTTT_DATA_DIR, else ~/.ogbench/data)")
-    gen.add_argument("--workers", type=int, default=None, help="worker processes, at least 1 (default: all cores)")
-    gen.add_argument("--overwrite", action="store_true", help="replace the dataset's files if they exist")
-    gen.set_defaults(handler=run_generate)
-
-    info = data_sub.add_parser(
-        "info",
-        help="summarise a dataset's files",
-    )
-    info.add_argument("dataset", help="OGBench dataset name")
-    info.add_argument(
-        "--data-dir", default=None, help="data directory (default: $GCTTT_DATA_DIR, else ~/.ogbench/data)"
-    )
-    info.set_defaults(handler=run_info)
+    dataset: tyro.conf.Positional[str]
+    """OGBench dataset name, e.g. pointmaze-medium-navigate-v0."""
+    episodes: int | Literal["ogbench"] = "ogbench"
+    """Training episodes ('ogbench': OGBench's count for the dataset)."""
+    max_episode_steps: int | Literal["ogbench"] = "ogbench"
+    """Observations per episode ('ogbench': OGBench's length for the dataset)."""
+    seed: int = 0
+    """Seed; the files depend only on it and the sizes."""
+    out: str | Literal["default"] = "default"
+    """Output directory ('default': $GCTTT_DATA_DIR, else ~/.ogbench/data)."""
+    workers: int | Literal["all"] = "all"
+    """Worker processes, at least 1 ('all': every core)."""
+    overwrite: bool = False
+    """Replace the dataset's files if they exist."""
 
 
-def run_generate(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class DataInfo:
+    """Summarise a dataset's files: sizes, provenance and (mazes) the cells the data visits."""
+
+    dataset: tyro.conf.Positional[str]
+    """OGBench dataset name."""
+    data_dir: str | Literal["default"] = "default"
+    """Data directory ('default': $GCTTT_DATA_DIR, else ~/.ogbench/data)."""
+
+
+def _given(value, word: str):
+    return None if value == word else value
+
+
+def run_generate(args: DataGenerate) -> int:
     generation_spec(args.dataset)  # refuse unknown names before anything starts
-    out = resolve_data_dir(args.out)
+    out = resolve_data_dir(_given(args.out, "default"))
     report = generate_dataset(
         args.dataset,
         out,
-        episodes=args.episodes,
-        max_episode_steps=args.max_episode_steps,
+        episodes=_given(args.episodes, "ogbench"),
+        max_episode_steps=_given(args.max_episode_steps, "ogbench"),
         seed=args.seed,
-        workers=args.workers,
+        workers=_given(args.workers, "all"),
         overwrite=args.overwrite,
     )
     print(f"wrote {report.train_path}: {report.train.summary()}")
@@ -77,11 +71,11 @@ def run_generate(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_info(args: argparse.Namespace) -> int:
+def run_info(args: DataInfo) -> int:
     from gcttt.data.provenance import dataset_provenance
 
     info = dataset_info(args.dataset)
-    root = resolve_data_dir(args.data_dir)
+    root = resolve_data_dir(_given(args.data_dir, "default"))
     splits = [read_dataset_file(path, expected_obs_dim=info.obs_dim) for path in split_paths(root, args.dataset)]
     for path, data in zip(split_paths(root, args.dataset), splits, strict=True):
         print(f"{path}: {data.summary()}")
@@ -106,3 +100,13 @@ def _print_coverage(info, data) -> None:
         f"coverage: {visited} of {free} free cells visited; rows per visited cell: min {visits[visits > 0].min()}, "
         f"median {int(np.median(visits[visits > 0]))}, max {visits.max()} (the busiest cell holds {share.max():.1%})"
     )
+
+
+ACTIONS = {
+    "generate": (
+        DataGenerate,
+        run_generate,
+        f"generate a dataset locally in OGBench's format ({len(SUPPORTED)} supported)",
+    ),
+    "info": (DataInfo, run_info, "summarise a dataset's files"),
+}

@@ -1,127 +1,71 @@
 """`gcttt evaluate`: play a task suite with a checkpoint, with or without test-time training.
 
-The knobs are `TTTConfig`'s and `SelectionConfig`'s fields (help from their docstrings).
+The flags are `EvaluateCommand`'s fields, with `TTTConfig`'s and `SelectionConfig`'s knobs among them
+(help from their docstrings).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
-from gcttt.configargs import add_dataclass_arguments, dataclass_values, field_docs
-
-TTT_FLAGS = {"horizon": "--K", "steps": "--N", "batch_size": "--finetune-batch"}
-
-
-def parse_distance_discount(text: str) -> float | None:
-    if text == "backbone":
-        return None
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1) or 'backbone', got {text!r}") from None
+from gcttt.tasks import HELDOUT_SIZE
+from gcttt.ttt import TTTConfig
 
 
-def add_ttt_arguments(p: argparse.ArgumentParser) -> None:
-    """The test-time-training and selection flags (shared with other commands)."""
-    from gcttt.selection import SelectionConfig, strategies_help
-    from gcttt.ttt import TTTConfig
+@dataclass(frozen=True)
+class EvaluateCommand:
+    """Play each task of a suite --episodes-per-task times with a pre-trained checkpoint, either as it is
+    (--method baseline) or with receding-horizon test-time training (--method gcttt; K equal to the
+    episode limit means once per episode, K above it is refused), print per-task success and write one
+    Parquet row per episode."""
 
-    g = p.add_argument_group(
-        "test-time training", "K equal to the episode limit means once per episode; K above it is refused."
-    )
-    add_dataclass_arguments(
-        g, TTTConfig, exclude={"selection"}, flags=TTT_FLAGS, none_means={"batch_size": "the backbone's"}
-    )
-    s = p.add_argument_group("data selection", f"Strategies and the knobs each reads: {strategies_help()}.")
-    add_dataclass_arguments(s, SelectionConfig, exclude={"distance_discount"}, flags={"strategy": "--selection"})
-    s.add_argument(
-        "--distance-discount",
-        type=parse_distance_discount,
-        default=SelectionConfig.distance_discount,
-        help=f"{field_docs(SelectionConfig)['distance_discount']} Give a number or 'backbone'. (default: 0.99)",
-    )
-
-
-def ttt_from_args(args: argparse.Namespace):
-    from gcttt.selection import SelectionConfig
-    from gcttt.ttt import TTTConfig
-
-    selection = SelectionConfig(**dataclass_values(args, SelectionConfig))
-    return TTTConfig(**dataclass_values(args, TTTConfig, exclude={"selection"}), selection=selection)
-
-
-def add_parser(sub) -> None:
-    from gcttt.tasks import HELDOUT_SIZE
-
-    p = sub.add_parser(
-        "evaluate",
-        help="evaluate a checkpoint on a task suite (baseline or GC-TTT)",
-        description=(
-            "Play each task of a suite --episodes-per-task times with a pre-trained checkpoint, either as "
-            "it is (--method baseline) or with receding-horizon test-time training (--method gcttt), "
-            "print per-task success and write one Parquet row per episode."
-        ),
-    )
-    p.add_argument("--checkpoint", required=True, help="checkpoint file (final.pt of a `gcttt pretrain` run)")
-    p.add_argument(
-        "--method", default="gcttt", choices=["baseline", "gcttt"], help="evaluation method (default: gcttt)"
-    )
-    add_ttt_arguments(p)
-    t = p.add_argument_group("tasks")
-    t.add_argument(
-        "--tasks",
-        default="ogbench",
-        choices=["ogbench", "heldout"],
-        help="ogbench: the 5 evaluation tasks; heldout: start/goal pairs that are not OGBench's (default: ogbench)",
-    )
-    t.add_argument("--heldout-seed", type=int, default=0, help="seed of the held-out pairs (default: 0)")
-    t.add_argument("--heldout-size", type=int, default=HELDOUT_SIZE, help=f"held-out pairs (default: {HELDOUT_SIZE})")
-    t.add_argument("--task-ids", type=int, nargs="+", default=None, help="play only these tasks (default: all)")
-    t.add_argument("--episodes-per-task", type=int, default=3, help="episodes per task (default: 3)")
-    t.add_argument("--seed", type=int, default=0, help="evaluation seed (default: 0)")
-    o = p.add_argument_group("inputs and outputs")
-    o.add_argument(
-        "--out",
-        default=None,
-        help="directory for the Parquet part file (default: $GCTTT_RESULTS_DIR or ~/gcttt-results, under evaluations/)",
-    )
-    o.add_argument("--data-dir", default=None, help="dataset directory (default: $GCTTT_DATA_DIR or ~/.ogbench/data)")
-    o.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto)")
-    o.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    o.add_argument(
-        "--compile",
-        choices=["auto", "on", "off"],
-        default="auto",
-        help="fine-tuning updates through torch.compile: on, off, or auto = the device's default (a CUDA graph "
-        "on CUDA, eager on the CPU) (default: auto)",
-    )
-    o.add_argument(
-        "--update-mode",
-        choices=["auto", "eager", "compiled", "graph"],
-        default=None,
-        help="how fine-tuning updates run (overrides --compile): a captured CUDA graph, torch.compile or "
-        "eager; auto = graph on CUDA, eager on the CPU (default: from --compile)",
-    )
-    o.add_argument(
-        "--record-trajectories",
-        action="store_true",
-        help="also store each episode's x-y path and per re-plan the selected dataset segments in OUT/trajectories/ "
-        "(maze datasets; the rows are the same; docs/trajectories.md; draw with analysis/plot_episodes.py)",
-    )
-    o.add_argument(
-        "--video",
-        action="store_true",
-        help="also render each episode offscreen (MuJoCo, MUJOCO_GL=egl or osmesa) into OUT/videos/*.gif, the "
-        "selected segments' end points marked; implies --record-trajectories. Where rendering cannot work, one "
-        "line says why and only the trajectories are stored",
-    )
-    o.add_argument("--video-every", type=int, default=20, help="env steps between video frames (default: 20)")
-    o.add_argument("--video-size", type=int, default=240, help="video frame side in pixels (default: 240)")
-    p.set_defaults(handler=run)
+    checkpoint: str
+    """Checkpoint file (final.pt of a `gcttt pretrain` run)."""
+    method: Literal["baseline", "gcttt"] = "gcttt"
+    """Evaluation method."""
+    ttt: TTTConfig = field(default_factory=TTTConfig)
+    tasks: Literal["ogbench", "heldout"] = "ogbench"
+    """ogbench: the 5 evaluation tasks; heldout: start/goal pairs that are not OGBench's."""
+    heldout_seed: int = 0
+    """Seed of the held-out pairs."""
+    heldout_size: int = HELDOUT_SIZE
+    """Held-out pairs."""
+    task_ids: tuple[int, ...] | Literal["all"] = "all"
+    """Play only these tasks."""
+    episodes_per_task: int = 3
+    """Episodes per task."""
+    seed: int = 0
+    """Evaluation seed."""
+    out: str | Literal["default"] = "default"
+    """Directory for the Parquet part file ('default': $GCTTT_RESULTS_DIR or ~/gcttt-results, under evaluations/)."""
+    data_dir: str | Literal["default"] = "default"
+    """Dataset directory ('default': $GCTTT_DATA_DIR or ~/.ogbench/data)."""
+    device: str = "auto"
+    """cpu, cuda, cuda:N or auto."""
+    threads: int | Literal["torch"] = "torch"
+    """Torch CPU threads ('torch': torch's choice)."""
+    compile: Literal["auto", "on", "off"] = "auto"
+    """Fine-tuning updates through torch.compile: on, off, or auto = the device's default (a CUDA graph on
+    CUDA, eager on the CPU)."""
+    update_mode: Literal["auto", "eager", "compiled", "graph", "from-compile"] = "from-compile"
+    """How fine-tuning updates run (overrides --compile): a captured CUDA graph, torch.compile or eager; auto =
+    graph on CUDA, eager on the CPU ('from-compile': as --compile says)."""
+    record_trajectories: bool = False
+    """Also store each episode's x-y path and per re-plan the selected dataset segments in OUT/trajectories/
+    (maze datasets; the rows are the same; docs/trajectories.md; draw with analysis/plot_episodes.py)."""
+    video: bool = False
+    """Also render each episode offscreen (MuJoCo, MUJOCO_GL=egl or osmesa) into OUT/videos/*.gif, the selected
+    segments' end points marked; implies --record-trajectories. Where rendering cannot work, one line says why
+    and only the trajectories are stored."""
+    video_every: int = 20
+    """Env steps between video frames."""
+    video_size: int = 240
+    """Video frame side in pixels."""
 
 
 def _video_player(runner, out: Path, every: int, size: int):
@@ -141,7 +85,7 @@ def _video_player(runner, out: Path, every: int, size: int):
     return play
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: EvaluateCommand) -> int:
     import torch
     from tqdm.auto import tqdm
 
@@ -154,8 +98,9 @@ def run(args: argparse.Namespace) -> int:
     from gcttt.records import RunContext, write_records
     from gcttt.runner import EpisodeRunner, EpisodeSpec
 
-    # Refuse bad knobs and unusable outputs before loading anything or playing an episode.
-    ttt = ttt_from_args(args)
+    # Bad knobs were refused where the configuration was built; refuse unusable outputs before
+    # loading anything or playing an episode.
+    ttt = args.ttt
     if args.episodes_per_task < 1:
         raise UsageError(f"--episodes-per-task must be at least 1 (got {args.episodes_per_task})")
     if args.seed < 0 or args.heldout_seed < 0:
@@ -166,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
     if args.video_every < 1 or args.video_size < 16:
         raise UsageError(f"--video-every must be at least 1 and --video-size at least 16 (got {args.video_every}, "
                          f"{args.video_size})")  # fmt: skip
-    if args.threads is not None:
+    if args.threads != "torch":
         if args.threads < 1:
             raise UsageError(f"--threads must be at least 1 (got {args.threads})")
         torch.set_num_threads(args.threads)
@@ -174,10 +119,11 @@ def run(args: argparse.Namespace) -> int:
     meta = read_checkpoint(args.checkpoint)
     name = f"{Path(args.checkpoint).resolve().parent.name}-{args.method}-{int(time.time())}"
     results = os.environ.get("GCTTT_RESULTS_DIR", "~/gcttt-results")
-    out = check_writable_dir(args.out or Path(results) / "evaluations" / name, "--out")
+    out = check_writable_dir(Path(results) / "evaluations" / name if args.out == "default" else args.out, "--out")
     device = resolve_device(args.device)
-    train, _ = load_datasets(meta["dataset"], args.data_dir)
-    provenance = dataset_provenance(resolve_data_dir(args.data_dir), meta["dataset"])
+    data_dir = None if args.data_dir == "default" else args.data_dir
+    train, _ = load_datasets(meta["dataset"], data_dir)
+    provenance = dataset_provenance(resolve_data_dir(data_dir), meta["dataset"])
     check_trained_on(meta, args.checkpoint, provenance)
     runner = EpisodeRunner(
         args.checkpoint,
@@ -186,10 +132,10 @@ def run(args: argparse.Namespace) -> int:
         provenance=provenance,
         heldout_size=args.heldout_size,
         compile=args.compile,
-        update_mode=args.update_mode,
+        update_mode=None if args.update_mode == "from-compile" else args.update_mode,
     )
     size = runner.suite(suite).size
-    task_ids = args.task_ids or list(range(1, size + 1))
+    task_ids = list(range(1, size + 1)) if args.task_ids == "all" else list(args.task_ids)
     specs = [
         EpisodeSpec(task_id=t, episode_index=i, seed=args.seed, method=args.method, ttt=ttt, suite=suite)
         for t in task_ids
@@ -197,10 +143,10 @@ def run(args: argparse.Namespace) -> int:
     ]
     for spec in specs[:: args.episodes_per_task]:
         runner.check(spec)
-    args.record_trajectories = args.record_trajectories or args.video
-    if args.record_trajectories and not runner.info.is_maze:
+    record_trajectories = args.record_trajectories or args.video
+    if record_trajectories and not runner.info.is_maze:
         raise UsageError(f"--record-trajectories records x-y paths of maze datasets only, not {meta['dataset']}")
-    play = runner.run_traced if args.record_trajectories else runner.run
+    play = runner.run_traced if record_trajectories else runner.run
     if args.video:
         from gcttt.video import offscreen_problem
 
@@ -211,9 +157,9 @@ def run(args: argparse.Namespace) -> int:
         else:
             play = _video_player(runner, out, args.video_every, args.video_size)
     played = [play(spec) for spec in tqdm(specs, desc=f"evaluate {args.method}", unit="ep")]
-    records = [p[0] for p in played] if args.record_trajectories else played
+    records = [p[0] for p in played] if record_trajectories else played
     path = write_records(out, records, RunContext(sweep_id=name, sweep_kind="evaluate", trial_id=name))
-    if args.record_trajectories:
+    if record_trajectories:
         from gcttt.trajectories import write_trajectories_beside
 
         write_trajectories_beside(path, [p[1] for p in played], name, name, records[0])
@@ -230,3 +176,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"  overall: {total:.3f} over {len(records)} episodes; records in {path}")
     sys.stdout.flush()
     return 0
+
+
+ACTIONS = {None: (EvaluateCommand, run, "evaluate a checkpoint on a task suite (baseline or GC-TTT)")}

@@ -1,79 +1,69 @@
-"""`gcttt expert train|check ant`: the SAC locomotion expert behind the antmaze datasets.
-
-`train`'s flags are `gcttt.expert.train.ExpertTrainConfig`'s fields (help from their docstrings).
-"""
+"""`gcttt expert train|check ant`: the SAC locomotion expert behind the antmaze datasets."""
 
 from __future__ import annotations
 
-import argparse
 import shlex
 import sys
+from dataclasses import dataclass, field
+from typing import Literal
 
-from gcttt.configargs import add_dataclass_arguments, dataclass_values
+import tyro
 
-EXPERTS = ("ant",)
-
-
-def add_parser(sub) -> None:
-    from gcttt.expert.train import ExpertTrainConfig
-
-    parser = sub.add_parser("expert", help="train or check the locomotion expert used to generate antmaze data")
-    expert_sub = parser.add_subparsers(dest="expert_command", required=True, metavar="ACTION")
-
-    train = expert_sub.add_parser(
-        "train",
-        help="train the ant expert with SAC on OGBench's directional task",
-        description=(
-            "Soft actor-critic on OGBench's online ant with a random commanded direction every 100 steps "
-            "(SPEC §2). Resumable: rerun the same command after a kill. About an hour on one CPU core."
-        ),
-    )
-    train.add_argument("expert", choices=EXPERTS, help="which expert")
-    add_dataclass_arguments(train, ExpertTrainConfig)
-    train.add_argument("--threads", type=int, default=1, help="torch CPU threads (default: 1)")
-    train.set_defaults(handler=run_train)
-
-    check = expert_sub.add_parser(
-        "check",
-        help="re-run the expert's checks (directional speed, antmaze-medium with the BFS oracle)",
-        description=(
-            "Measure the expert: its mean speed along the commanded direction and early-termination rate "
-            "over --episodes directional episodes, and its success on antmaze-medium's 5 evaluation tasks "
-            "when driven by OGBench's BFS oracle with no action noise (the bar: 95%). Exit status 1 below "
-            "the bar."
-        ),
-    )
-    check.add_argument("expert", choices=EXPERTS, help="which expert")
-    check.add_argument("--expert-dir", default=None, help="folder with actor.pt (default: the one shipped with gcttt)")
-    check.add_argument("--episodes", type=int, default=50, help="directional episodes (default: 50)")
-    check.add_argument("--maze-episodes", type=int, default=10, help="antmaze episodes per task (default: 10)")
-    check.add_argument("--seed", type=int, default=0, help="seed of the checked episodes (default: 0)")
-    check.add_argument(
-        "--write-manifest", action="store_true", help="record the results and the weights' fingerprint in the manifest"
-    )
-    check.set_defaults(handler=run_check)
+from gcttt.expert.train import ExpertTrainConfig
 
 
-def run_train(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class ExpertTrain:
+    """Soft actor-critic on OGBench's online ant with a random commanded direction every 100 steps
+    (SPEC §2). Resumable: rerun the same command after a kill. About an hour on one CPU core."""
+
+    expert: tyro.conf.Positional[Literal["ant"]]
+    """Which expert."""
+    run: ExpertTrainConfig = field(default_factory=ExpertTrainConfig)
+    threads: int = 1
+    """Torch CPU threads."""
+
+
+@dataclass(frozen=True)
+class ExpertCheck:
+    """Measure the expert: its mean speed along the commanded direction and early-termination rate over
+    --episodes directional episodes, and its success on antmaze-medium's 5 evaluation tasks when driven
+    by OGBench's BFS oracle with no action noise (the bar: 95%). Exit status 1 below the bar."""
+
+    expert: tyro.conf.Positional[Literal["ant"]]
+    """Which expert."""
+    expert_dir: str | Literal["shipped"] = "shipped"
+    """Folder with actor.pt ('shipped': the one shipped with gcttt)."""
+    episodes: int = 50
+    """Directional episodes."""
+    maze_episodes: int = 10
+    """Antmaze episodes per task."""
+    seed: int = 0
+    """Seed of the checked episodes."""
+    write_manifest: bool = False
+    """Record the results and the weights' fingerprint in the manifest."""
+
+
+def run_train(args: ExpertTrain) -> int:
+    from dataclasses import replace
+
     import torch
 
     from gcttt.errors import UsageError
-    from gcttt.expert.train import ExpertTrainConfig, train_expert
+    from gcttt.expert.train import train_expert
     from gcttt.provenance import resolve_device
 
     if args.threads < 1:
         raise UsageError(f"--threads must be at least 1 (got {args.threads})")
     torch.set_num_threads(args.threads)
-    values = dataclass_values(args, ExpertTrainConfig)
-    values["device"] = str(resolve_device(values["device"]))
-    config = ExpertTrainConfig(**values)
+    config = replace(args.run, device=str(resolve_device(args.run.device)))
     command = "gcttt " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     out = train_expert(config, command=command)
     print(f"expert in {out}: actor.pt, manifest.json; check it with `gcttt expert check ant --expert-dir {out}`")
     return 0
 
 
-def run_check(args: argparse.Namespace) -> int:
+def run_check(args: ExpertCheck) -> int:
     import json
     from pathlib import Path
 
@@ -88,7 +78,7 @@ def run_check(args: argparse.Namespace) -> int:
     if args.episodes < 1 or args.maze_episodes < 1:
         raise UsageError("--episodes and --maze-episodes must be at least 1")
     torch.set_num_threads(1)
-    folder = Path(args.expert_dir) if args.expert_dir else expert_dir(args.expert)
+    folder = expert_dir(args.expert) if args.expert_dir == "shipped" else Path(args.expert_dir)
     expert = load_expert(args.expert, folder)
     report = check_expert(expert, args.episodes, args.maze_episodes, args.seed)
     print(
@@ -107,3 +97,13 @@ def run_check(args: argparse.Namespace) -> int:
         atomic_write_text(folder / "manifest.json", json.dumps(manifest, indent=2) + "\n")
         print(f"recorded in {folder / 'manifest.json'}")
     return 0 if report.passed else 1
+
+
+ACTIONS = {
+    "train": (ExpertTrain, run_train, "train the ant expert with SAC on OGBench's directional task"),
+    "check": (
+        ExpertCheck,
+        run_check,
+        "re-run the expert's checks (directional speed, antmaze-medium with the BFS oracle)",
+    ),
+}

@@ -2,50 +2,56 @@
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass
+
+import tyro
 
 from gcttt.provenance import REPO_ROOT
 
 DEFAULT_STORE = REPO_ROOT / "results"
 
 
-def add_parser(sub) -> None:
-    parser = sub.add_parser("results", help="publish sweep rows into the results store (results/), list it")
-    results_sub = parser.add_subparsers(dest="results_command", required=True, metavar="ACTION")
-    pub = results_sub.add_parser(
-        "publish",
-        help="copy a sweep's episode rows into a study of the store",
-        description=(
-            "Publish the episode rows of one or more sweep folders (OUT/sweeps/NAME) into STORE/STUDY/rows as "
-            "zstd Parquet and record where they came from in STORE/STUDY/manifest.json (command, git SHAs, dates, "
-            "machines, versions, dataset and checkpoint fingerprints). Idempotent: rows already published are "
-            "not added again. A row that disagrees with a published one for the same episode, or rows played by "
-            "other weights of a published checkpoint (another CPU or build), are refused, naming both."
-        ),
-    )
-    pub.add_argument("sweeps", nargs="+", help="sweep folders, e.g. ~/gcttt-results/sweeps/NAME")
-    pub.add_argument("--study", required=True, help="study (folder of the store) the rows belong to, e.g. table1-cpu")
-    pub.add_argument("--store", default=str(DEFAULT_STORE), help="the store (default: results/ of this checkout)")
-    pub.add_argument(
-        "--command", dest="made_by", default=None, help="the command that produced the rows (default: the sweep's own)"
-    )
-    pub.add_argument("--description", default=None, help="one line saying what the study is")
-    pub.set_defaults(handler=run_publish)
-    lst = results_sub.add_parser("list", help="the studies of the store, their rows, machines and size")
-    lst.add_argument("--store", default=str(DEFAULT_STORE), help="the store (default: results/ of this checkout)")
-    lst.set_defaults(handler=run_list)
+@dataclass(frozen=True)
+class ResultsPublish:
+    """Publish the episode rows of one or more sweep folders (OUT/sweeps/NAME) into STORE/STUDY/rows as
+    zstd Parquet and record where they came from in STORE/STUDY/manifest.json (command, git SHAs, dates,
+    machines, versions, dataset and checkpoint fingerprints). Idempotent: rows already published are not
+    added again. A row that disagrees with a published one for the same episode, or rows played by other
+    weights of a published checkpoint (another CPU or build), are refused, naming both."""
+
+    sweeps: tyro.conf.Positional[tuple[str, ...]]
+    """Sweep folders, e.g. ~/gcttt-results/sweeps/NAME."""
+    study: str
+    """Study (folder of the store) the rows belong to, e.g. table1-cpu."""
+    store: str = str(DEFAULT_STORE)
+    """The store (results/ of this checkout)."""
+    command: str | None = None
+    """The command that produced the rows (None: the sweep's own, from its sweep.json)."""
+    description: str | None = None
+    """One line saying what the study is."""
 
 
-def run_publish(args: argparse.Namespace) -> int:
+@dataclass(frozen=True)
+class ResultsList:
+    """The studies of the store, their rows, machines and size."""
+
+    store: str = str(DEFAULT_STORE)
+    """The store (results/ of this checkout)."""
+
+
+def run_publish(args: ResultsPublish) -> int:
+    from gcttt.errors import UsageError
     from gcttt.store import publish
 
-    report = publish(args.sweeps, args.store, args.study, command=args.made_by, description=args.description)
+    if not args.sweeps:
+        raise UsageError("give at least one sweep folder, e.g. ~/gcttt-results/sweeps/NAME")
+    report = publish(list(args.sweeps), args.store, args.study, command=args.command, description=args.description)
     where = f" into {report.path}" if report.path else ""
     print(f"published {report.added} new rows{where}; {report.repeats} already in study {args.study}")
     return 0
 
 
-def run_list(args: argparse.Namespace) -> int:
+def run_list(args: ResultsList) -> int:
     import json
     from pathlib import Path
 
@@ -62,3 +68,9 @@ def run_list(args: argparse.Namespace) -> int:
         sweeps = len(manifest["sweeps"])
         print(f"{study.name}: {rows} rows in {sweeps} sweeps, {size / 1024:.0f} KiB; {', '.join(machines)}")
     return 0
+
+
+ACTIONS = {
+    "publish": (ResultsPublish, run_publish, "copy sweeps' episode rows into a study of the store"),
+    "list": (ResultsList, run_list, "the studies of the store, their rows, machines and size"),
+}

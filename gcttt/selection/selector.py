@@ -21,6 +21,7 @@ import torch
 from gcttt.data.transitions import TransitionData
 from gcttt.selection.config import Selection, SelectionConfig
 from gcttt.selection.distances import DistanceCache, GoalDistances, ValueFn, array_fingerprint
+from gcttt.selection.registry import get_strategy
 
 NONE = torch.iinfo(torch.int64).max
 """'No row' in per-episode index minima."""
@@ -57,13 +58,11 @@ class Selector:
         """`value(obs, goals)` is V(s, g); `discount` the backbone's (used when the config asks
         for the backbone's own discount). `cache` shares whole distance tables between runs; its
         key needs `weights_fingerprint` (of the value weights)."""
-        from gcttt.selection.strategies import get_strategy
-
         self.config = config
         self.strategy = get_strategy(config.strategy)
         self.data = data
         self.value = value
-        self.discount = discount if config.distance_discount is None else config.distance_discount
+        self.discount = discount if config.distance_discount == "backbone" else config.distance_discount
         self.generator = generator
         self.cache = cache
         self.weights_fingerprint = weights_fingerprint

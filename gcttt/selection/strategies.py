@@ -1,7 +1,7 @@
 """Selection strategies: small functions behind one signature, in one registry (SPEC §5).
 
 A strategy is ``fn(selector, state) -> Selection``; `@strategy(...)` registers it with what it
-is: whether it selects again at every re-plan (`receding`) and which `SelectionConfig` knobs it
+is: whether it selects again at every re-plan (`receding`) and which `SelectionKnobs` it
 reads (records, `--help` and the sweeps list exactly those). A new strategy is one more
 decorated function here.
 
@@ -24,38 +24,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 
-from gcttt.errors import UsageError
-from gcttt.selection.config import Selection
+from gcttt.selection.config import KNOBS, Selection
+from gcttt.selection.registry import STRATEGIES, Strategy
 from gcttt.selection.selector import NONE, Selector
-
-KNOBS = ("eps", "min_steps", "top_k", "q", "slack", "random_size", "distance_discount")
-"""Every `SelectionConfig` knob (the strategy name aside), in record-column order."""
 
 StrategyFn = Callable[[Selector, torch.Tensor], Selection]
 
 
-@dataclass(frozen=True)
-class Strategy:
-    name: str
-    fn: StrategyFn
-    receding: bool
-    """True: selects again at every re-plan. False: once, at the episode's start, and the
-    fine-tuned policy then acts for the whole episode."""
-    knobs: tuple[str, ...]
-    """The `SelectionConfig` knobs it reads."""
-    summary: str
-    """One line for `--help`."""
-
-
-STRATEGIES: dict[str, Strategy] = {}
-
-
 def strategy(name: str, *, knobs: tuple[str, ...], summary: str, receding: bool = True):
-    """Register a strategy function under `name`."""
+    """Register a strategy function under `name`; `knobs` are the `SelectionKnobs` it reads."""
     unknown = set(knobs) - set(KNOBS)
     if unknown:
         raise ValueError(f"strategy {name}: unknown knobs {sorted(unknown)}")
@@ -65,17 +45,6 @@ def strategy(name: str, *, knobs: tuple[str, ...], summary: str, receding: bool 
         return fn
 
     return register
-
-
-def get_strategy(name: str) -> Strategy:
-    if name not in STRATEGIES:
-        raise UsageError(f"unknown selection {name!r}; choose one of {', '.join(STRATEGIES)}")
-    return STRATEGIES[name]
-
-
-def strategies_help() -> str:
-    """One line per strategy with the knobs it reads."""
-    return "; ".join(f"{s.name}: {s.summary} [{', '.join(s.knobs) or 'no knobs'}]" for s in STRATEGIES.values())
 
 
 # --- the critic family ----------------------------------------------------------------------
