@@ -76,10 +76,38 @@ def _table1_figures(study: Path, figures: Path) -> None:
         shutil.copy(Path(tmp) / "table1.png", figures / "table1.png")
 
 
+def _figure6_args():
+    from analysis.plot_figure6 import build_parser
+
+    return build_parser().parse_args([])
+
+
+def _figure6_table(study: Path) -> str:
+    from analysis.plot_figure6 import REQUIRED, markdown, panels
+    from analysis.results import read_directory
+
+    ablation, replan, frame = panels(read_directory(study / "rows", REQUIRED), _figure6_args())
+    sweeps = ", ".join(sorted(frame["sweep_id"].unique()))
+    return markdown(ablation, replan) + (
+        f"\nGC-IQL, OGBench's 5 evaluation tasks; success: mean over checkpoints per seed, then over seeds, with 95% "
+        f"bootstrap CIs (episodes resampled within seed and checkpoint); paper: full scale, official data (SPEC §7). "
+        f"{len(frame)} episodes from sweeps {sweeps}; rows in {study.relative_to(ROOT)}.\n"
+    )
+
+
+def _figure6_figures(study: Path, figures: Path) -> None:
+    from analysis import plot_figure6
+
+    with tempfile.TemporaryDirectory() as tmp:
+        plot_figure6.main([str(study / "rows"), "--out", tmp])
+        shutil.copy(Path(tmp) / "figure6.png", figures / "figure6.png")
+
+
 PUBLISHED: dict[str, tuple[str, Callable[[Path], str], Callable[[Path, Path], None]]] = {
     # study: (its table in docs/results, table builder, figure builder)
     "demo": ("demo.md", _demo_table, _demo_figures),
     "table1-cpu": ("table1.md", _table1, _table1_figures),
+    "figure6-cpu": ("figure6.md", _figure6_table, _figure6_figures),
 }
 """Every study whose numbers the README shows, and how its tables and figures are made."""
 

@@ -98,38 +98,120 @@ def ablation_budget(ttt: pd.DataFrame) -> tuple[int, int, float]:
 
 
 def ablation_points(frame: pd.DataFrame, args: argparse.Namespace) -> pd.DataFrame:
-    """One row per (dataset or 'mean', bar): our success with CI and the paper's number."""
-    ttt = frame[frame["method"] == "gcttt"]
-    k, n, lr = ablation_budget(ttt)
-    at = ttt[(ttt["horizon"] == k) & (ttt["grad_steps"] == n) & np.isclose(ttt["lr"], lr)]
-    at = at[at["selection"].isin(ABLATION) & (at["schedule"] == "receding")]
-    base = frame[frame["method"] == "baseline"].assign(selection="pre-trained")
-    rows = pd.concat([base, at], ignore_index=True)
-    points = summarize(rows, ["dataset", "selection"], args.confidence, args.resamples)
+    """One row per (dataset or 'mean', bar): our success with CI and the paper's number. Each
+    dataset's bars use that dataset's budget (the authors' differ: lr 3e-4 on pointmaze-stitch,
+    3e-5 on antmaze-stitch)."""
+    parts = []
+    for _, rows in frame.groupby("dataset", sort=True):
+        ttt = rows[rows["method"] == "gcttt"]
+        k, n, lr = ablation_budget(ttt)
+        at = ttt[(ttt["horizon"] == k) & (ttt["grad_steps"] == n) & np.isclose(ttt["lr"], lr)]
+        at = at[at["selection"].isin(ABLATION) & (at["schedule"] == "receding")]
+        base = rows[rows["method"] == "baseline"].assign(selection="pre-trained")
+        parts.append(pd.concat([base, at], ignore_index=True).assign(horizon=k, grad_steps=n, lr=lr))
+    rows = pd.concat(parts, ignore_index=True)
+    points = summarize(rows, ["dataset", "selection", "horizon", "grad_steps", "lr"], args.confidence, args.resamples)
     # The paper averages the two datasets; with equal episodes per dataset, pooling them is that mean.
     mean = summarize(rows.assign(dataset="mean"), ["dataset", "selection"], args.confidence, args.resamples)
+    for column in ("horizon", "grad_steps", "lr"):  # the mean's budget, where the datasets share it
+        values = rows[column].unique()
+        mean[column] = values[0] if len(values) == 1 else np.nan
     out = pd.concat([points, mean], ignore_index=True)
     out["paper"] = [
         SELECTION_ABLATION.get({"critic": "GC-TTT"}.get(s, s), np.nan) if d == "mean" else np.nan
         for d, s in zip(out["dataset"], out["selection"], strict=True)
     ]
-    return out.assign(panel="ablation", horizon=k, grad_steps=n, lr=lr)
+    return out.assign(panel="ablation")
 
 
 def replan_points(frame: pd.DataFrame, args: argparse.Namespace) -> pd.DataFrame:
-    """Success against K (critic, N = 200), per dataset; K at the episode limit is once per episode."""
-    ttt = frame[(frame["method"] == "gcttt") & (frame["selection"] == "critic") & (frame["grad_steps"] == REPLAN_N)]
-    ttt = ttt[ttt["schedule"].isin(["receding", "once"])]
-    if ttt.empty:
+    """Success against K (critic, N = 200), per dataset at its ablation budget's lr; K at the
+    episode limit is once per episode."""
+    parts = []
+    for _, rows in frame.groupby("dataset", sort=True):
+        ttt = rows[(rows["method"] == "gcttt") & (rows["selection"] == "critic") & (rows["grad_steps"] == REPLAN_N)]
+        ttt = ttt[ttt["schedule"].isin(["receding", "once"])]
+        if ttt.empty:
+            continue
+        if ttt["lr"].nunique() > 1:  # one curve per dataset: keep the lr of its ablation budget's arms
+            ttt = ttt[np.isclose(ttt["lr"], ablation_budget(rows[rows["method"] == "gcttt"])[2])]
+        parts.append(ttt)
+    if not parts:
         raise UsageError(f"no critic rows with N = {REPLAN_N}; run sweeps/reproduce.py with --figure6")
-    lrs = sorted(ttt["lr"].unique())
-    if len(lrs) > 1:  # one curve per dataset: keep the lr of the ablation budget's arms
-        ttt = ttt[np.isclose(ttt["lr"], ablation_budget(frame[frame["method"] == "gcttt"])[2])]
-    points = summarize(ttt, ["dataset", "horizon"], args.confidence, args.resamples)
+    points = summarize(
+        pd.concat(parts, ignore_index=True), ["dataset", "horizon", "lr"], args.confidence, args.resamples
+    )
     points["paper"] = [
         REPLAN.get(d, {}).get(int(k), np.nan) for d, k in zip(points["dataset"], points["horizon"], strict=True)
     ]
-    return points.assign(panel="replan", grad_steps=REPLAN_N, lr=float(ttt["lr"].iloc[0]))
+    return points.assign(panel="replan", grad_steps=REPLAN_N)
+
+
+def budget_text(ablation: pd.DataFrame) -> str:
+    """'K = 100, N = 200; lr 3e-4 on pm-medium-stitch, 3e-5 on am-medium-stitch'."""
+    per = ablation[ablation["dataset"] != "mean"].dropna(subset=["lr"]).drop_duplicates("dataset")
+    per = per.sort_values("dataset", key=lambda c: c.map(dataset_order))
+    ks = sorted({int(k) for k in per["horizon"]})
+    ns = sorted({int(n) for n in per["grad_steps"]})
+    lrs = ", ".join(f"{fmt_lr(float(r.lr))} on {dataset_label(r.dataset)}" for r in per.itertuples())
+    return f"K = {'/'.join(map(str, ks))}, N = {'/'.join(map(str, ns))}; lr {lrs}"
+
+
+def _cell(r: pd.Series) -> str:
+    return f"{r['mean']:.2f} [{r['low']:.2f}, {r['high']:.2f}]"
+
+
+def markdown(ablation: pd.DataFrame, replan: pd.DataFrame) -> str:
+    """The two panels' numbers as Markdown tables (ours with CIs, the paper's beside them)."""
+    datasets = sorted(set(ablation["dataset"]) - {"mean"}, key=dataset_order)
+    groups = [*datasets, "mean"] if len(datasets) > 1 else datasets
+    names = {g: dataset_label(g) if g != "mean" else "mean of the two" for g in groups}
+    lines = [
+        f"Selection ablation ({budget_text(ablation)}; every bar of a dataset at its budget):",
+        "",
+        "| selection | " + " | ".join(names[g] for g in groups) + " | paper (mean) |",
+        "|---|" + "---|" * (len(groups) + 1),
+    ]
+    for bar in ["pre-trained", *ABLATION]:
+        cells = []
+        for g in groups:
+            hit = ablation[(ablation["dataset"] == g) & (ablation["selection"] == bar)]
+            cells.append(_cell(hit.iloc[0]) if len(hit) else "-")
+        paper = SELECTION_ABLATION.get({"critic": "GC-TTT"}.get(bar, bar), np.nan)
+        lines.append(f"| {LABELS[bar]} | " + " | ".join(cells) + f" | {'-' if np.isnan(paper) else f'{paper:.2f}'} |")
+    horizons = sorted(replan["horizon"].unique(), reverse=True)
+    lines += [
+        "",
+        f"Re-plan frequency (critic, N = {REPLAN_N}; K = 1000 is once per 1000-step episode):",
+        "",
+        "| dataset | " + " | ".join(f"K = {int(h)}" for h in horizons) + " |",
+        "|---|" + "---|" * len(horizons),
+    ]
+    for d in sorted(replan["dataset"].unique(), key=dataset_order):
+        cells = []
+        for h in horizons:
+            hit = replan[(replan["dataset"] == d) & (replan["horizon"] == h)]
+            if hit.empty:
+                cells.append("-")
+                continue
+            r = hit.iloc[0]
+            paper = "" if np.isnan(r["paper"]) else f" (paper {r['paper']:.2f})"
+            cells.append(_cell(r) + paper)
+        lines.append(
+            f"| {dataset_label(d)}, lr {fmt_lr(float(replan[replan['dataset'] == d]['lr'].iloc[0]))} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def panels(frame: pd.DataFrame, args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(ablation points, re-plan points, the rows they come from) of OGBench-task rows."""
+    frame = frame[frame["task_suite"] == "ogbench"]
+    if frame.empty:
+        raise UsageError("no rows on OGBench's tasks (task_suite 'ogbench'); pass a reproduction's final sweeps")
+    frame = one_row_per_episode_across_sweeps(frame)
+    return ablation_points(frame, args), replan_points(frame, args), frame
 
 
 def draw(ablation: pd.DataFrame, replan: pd.DataFrame, frame: pd.DataFrame, args: argparse.Namespace) -> list:
@@ -153,7 +235,7 @@ def draw(ablation: pd.DataFrame, replan: pd.DataFrame, frame: pd.DataFrame, args
             left.bar(x, r["mean"], width * 0.92, color=colors[bar], yerr=err, capsize=2, ecolor="0.25",
                      label=LABELS[bar] if i == 0 else None)  # fmt: skip
             # Values printed on the bars: a bar at 0 is otherwise invisible.
-            left.annotate(f"{r['mean']:.2f}", (x, r["mean"]), textcoords="offset points", xytext=(0, 2),
+            left.annotate(f"{r['mean']:.2f}", (x, max(r["mean"], r["high"])), textcoords="offset points", xytext=(0, 2),
                           ha="center", va="bottom", fontsize=7)  # fmt: skip
             paper = r["paper"]
             if len(datasets) == 1:  # one dataset drawn: still show the paper's (two-dataset mean) numbers
@@ -167,8 +249,7 @@ def draw(ablation: pd.DataFrame, replan: pd.DataFrame, frame: pd.DataFrame, args
     left.set_ylabel("success rate")
     left.set_ylim(0, 1.05)
     left.grid(axis="x", visible=False)
-    k, n, lr = (int(ablation["horizon"].iloc[0]), int(ablation["grad_steps"].iloc[0]), float(ablation["lr"].iloc[0]))
-    left.set_title(f"Selection ablation (K = {k}, N = {n}, lr = {fmt_lr(lr)})")
+    left.set_title(f"Selection ablation ({budget_text(ablation)})", fontsize=9)
     left.legend(ncol=3, loc="upper left", fontsize=8)
 
     for i, dataset in enumerate(sorted(replan["dataset"].unique(), key=dataset_order)):
@@ -178,8 +259,9 @@ def draw(ablation: pd.DataFrame, replan: pd.DataFrame, frame: pd.DataFrame, args
         middle.errorbar(
             x, pts["mean"], yerr=err, marker="o", capsize=3, color=f"C{i}", label=f"{dataset_label(dataset)}"
         )
-        if pts["paper"].notna().any():
-            middle.plot(x, pts["paper"], ls="--", marker="s", color=f"C{i}", mfc="white",
+        if pts["paper"].notna().any():  # the paper has no K = 750: join the Ks it has
+            known = pts["paper"].notna().to_numpy()
+            middle.plot(x[known], pts["paper"][known], ls="--", marker="s", color=f"C{i}", mfc="white",
                         label=f"{dataset_label(dataset)}, paper")  # fmt: skip
         middle.set_xticks(x, [str(int(h)) for h in pts["horizon"]])
     middle.set_xlabel("K: env steps between re-plans (1000 = once per episode)")
@@ -210,13 +292,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def body() -> int:
         output_dir(args.out)  # before any reading: a bad --out is one line, not a traceback at the end
-        frame = load(args, REQUIRED)
-        frame = frame[frame["task_suite"] == "ogbench"]
-        if frame.empty:
-            raise UsageError("no rows on OGBench's tasks (task_suite 'ogbench'); pass a reproduction's final sweeps")
-        frame = one_row_per_episode_across_sweeps(frame)
+        ablation, replan, frame = panels(load(args, REQUIRED), args)
         style()
-        for path in draw(ablation_points(frame, args), replan_points(frame, args), frame, args):
+        for path in draw(ablation, replan, frame, args):
             print(f"wrote {path}")
         return 0
 

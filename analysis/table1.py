@@ -210,34 +210,46 @@ def markdown(table: pd.DataFrame) -> str:
 
 
 def figure(table: pd.DataFrame, out: Path) -> list[Path]:
-    """Ours (pre-trained and +TTT, with CIs) beside the paper's numbers, one column per cell."""
+    """Ours (pre-trained and +TTT, with CIs) beside the paper's numbers: one panel per dataset,
+    one column per backbone (an empty column is a cell not yet run)."""
     import matplotlib.pyplot as plt
 
-    from analysis.summary import add_caption, save, style
+    from analysis.summary import add_caption, dataset_order, save, style
 
     style()
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.5 * len(table) + 3.5), 3.8))  # room for each cell's two-line label
-    x = np.arange(len(table))
-    for offset, key, colour, name in (
-        (-0.12, "pretrained", "#7f7f7f", "pre-trained"),
-        (0.12, "ttt", "#1f77b4", "+ TTT"),
-    ):
-        mean = table[key].to_numpy()
-        err = np.vstack([mean - table[f"{key}_low"], table[f"{key}_high"] - mean])
-        ax.errorbar(x + offset, mean, yerr=err, fmt="o", color=colour, capsize=3, label=f"ours, {name} (95% CI)")
-        ax.scatter(x + offset, table[f"paper_{key}"], marker="x", s=40, color=colour, label=f"paper, {name}", zorder=3)
-    ax.set_xticks(
-        x,
-        [f"{backbone_label(b)}\n{dataset_label(d)}" for b, d in zip(table["backbone"], table["dataset"], strict=True)],
-    )
-    ax.set_ylim(-0.03, 1.05)
-    ax.set_xlim(-0.6, len(table) - 0.4)  # a column per cell, however few there are
-    ax.set_ylabel("success rate")
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    datasets = sorted(table["dataset"].unique(), key=dataset_order)
+    # Every backbone in every panel, so a cell not run yet shows as an empty column.
+    backbones = ["gcbc", "gciql", "saw", *sorted(set(table["backbone"]) - {"gcbc", "gciql", "saw"})]
+    fig, axes = plt.subplots(1, len(datasets), figsize=(2.6 * len(datasets) + 1.2, 3.9), sharey=True, squeeze=False)
+    for ax, dataset in zip(axes[0], datasets, strict=True):
+        here = table[table["dataset"] == dataset].set_index("backbone").reindex(backbones)
+        x = np.arange(len(backbones))
+        for offset, key, colour, name in (
+            (-0.14, "pretrained", "#7f7f7f", "pre-trained"),
+            (0.14, "ttt", "#1f77b4", "+ TTT"),
+        ):
+            mean = here[key].to_numpy(dtype=float)
+            err = np.vstack([mean - here[f"{key}_low"], here[f"{key}_high"] - mean])
+            ax.errorbar(x + offset, mean, yerr=err, fmt="o", color=colour, capsize=3, label=f"ours, {name} (95% CI)")
+            ax.scatter(
+                x + offset, here[f"paper_{key}"], marker="x", s=40, color=colour, label=f"paper, {name}", zorder=3
+            )
+        for i, backbone in enumerate(backbones):
+            if np.isnan(here.loc[backbone, "ttt"]):  # a cell not run yet: the paper's numbers, and say so
+                paper = TABLE1.get((backbone, dataset), (np.nan, np.nan))
+                ax.scatter([i - 0.14, i + 0.14], paper, marker="x", s=40, color=["#7f7f7f", "#1f77b4"], zorder=3)
+                ax.text(i, 0.02, "not run yet", ha="center", va="bottom", fontsize=7, color="0.4", rotation=90)
+        ax.set_xticks(x, [backbone_label(b) for b in backbones])
+        ax.set_xlim(-0.6, len(backbones) - 0.4)
+        ax.set_ylim(-0.03, 1.05)
+        ax.set_title(dataset_label(dataset), fontsize=10)
+    axes[0][0].set_ylabel("success rate")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="outside upper center", ncol=4, frameon=False)
     add_caption(
         fig,
         f"Table 1 at CPU scale ({int(table['episodes'].max())} episodes per point: seeds x checkpoints x 5 tasks), "
-        f"locally generated data; x: the paper's full-scale numbers.",
+        f"locally generated data; x: the paper's full-scale numbers. {len(table)} cells.",
     )
     return save(fig, out, "table1")
 

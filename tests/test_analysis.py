@@ -359,6 +359,29 @@ def test_figure6_panels_from_a_reproductions_rows(tmp_path):
     assert (tmp_path / "out" / "figure6.png").stat().st_size > 0
 
 
+def test_figure6_bars_use_each_datasets_own_budget(tmp_path):
+    # The authors' budgets differ per dataset (lr 3e-4 on pointmaze-stitch, 3e-5 on antmaze-stitch):
+    # every dataset keeps its five bars at its own lr, not only the dataset whose lr won overall.
+    synthetic.write_figure6(tmp_path / "in", seeds=(0, 1), tasks=(1, 2), per_task=2)
+    for path in (tmp_path / "in").rglob("*.parquet"):
+        frame = pd.read_parquet(path)
+        antmaze = (frame["dataset"] == "antmaze-medium-stitch-v0") & (frame["method"] == "gcttt")
+        frame.loc[antmaze, "lr"] = frame.loc[antmaze, "lr"] / 10
+        frame.to_parquet(path)
+    assert plot_figure6.main([str(tmp_path / "in"), "--out", str(tmp_path / "out"), *FAST]) == 0
+    plotted = pd.read_csv(tmp_path / "out" / "figure6.csv")
+    bars = plotted[(plotted["panel"] == "ablation") & (plotted["dataset"] != "mean")]
+    assert bars.groupby("dataset")["selection"].nunique().to_dict() == {
+        "antmaze-medium-stitch-v0": 5,
+        "pointmaze-medium-stitch-v0": 5,
+    }
+    lrs = bars.groupby("dataset")["lr"].unique()
+    assert len(lrs["antmaze-medium-stitch-v0"]) == 1 and len(lrs["pointmaze-medium-stitch-v0"]) == 1
+    assert np.isclose(lrs["antmaze-medium-stitch-v0"][0] * 10, lrs["pointmaze-medium-stitch-v0"][0])
+    replan = plotted[plotted["panel"] == "replan"].groupby("dataset")["lr"].unique()
+    assert np.isclose(replan["antmaze-medium-stitch-v0"][0] * 10, replan["pointmaze-medium-stitch-v0"][0])
+
+
 def test_figure6_without_ablation_rows_is_one_line(tmp_path, capsys):
     synthetic.write_compute(tmp_path / "in", seeds=(0,), tasks=(1,), per_task=1)
     assert plot_figure6.main([str(tmp_path / "in"), "--out", str(tmp_path / "out"), *FAST]) == 2
