@@ -38,8 +38,8 @@ MARKER = re.compile(r"(<!-- generated: (?P<path>[^ ]+) -->\n)(?P<body>.*?)(<!-- 
 
 
 def _demo_table(study: Path) -> str:
-    from gcttt.store import published_rows
-    from gcttt.tables import markdown_table, summary_frame
+    from gcttt.results.store import published_rows
+    from gcttt.results.tables import markdown_table, summary_frame
 
     rows = published_rows(study)
     counts = rows.groupby("trial_id").size()
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def body() -> int:
-        from gcttt.fileio import atomic_write_text
+        from gcttt.files.fileio import atomic_write_text
 
         store, docs, readme = Path(args.store), Path(args.docs), Path(args.readme)
         started = time.perf_counter()

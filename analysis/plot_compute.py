@@ -7,7 +7,7 @@ Does test-time compute spent on GC-TTT beat compute spent on a bigger model? Fou
   of the paired widths (K = 1000, 500, 200, 100 at the 2nd, 3rd, 4th, 5th width), as if a re-plan
   cost a fraction of an episode of acting;
 - (b) exact: every configuration at its counted test-time FLOPs per episode (log axis; acting +
-  selection value passes + fine-tuning updates, `gcttt/flops.py`), labelled with its multiple of
+  selection value passes + fine-tuning updates, `gcttt/control/flops.py`), labelled with its multiple of
   the base model's acting FLOPs; `--amortise-episodes E` adds each checkpoint's pre-training
   FLOPs spread over E episodes (wider models cost more to pre-train too);
 - (c) matched: at budgets of 1x, 2x, 4x, ... the base model's acting FLOPs per episode, the best
@@ -20,7 +20,7 @@ Does test-time compute spent on GC-TTT beat compute spent on a bigger model? Fou
   has this view.
 
 Points are success rates (mean over pre-training seeds of the per-seed rate) with 95% stratified
-bootstrap CIs from `gcttt.stats.success_ci`.
+bootstrap CIs from `gcttt.results.stats.success_ci`.
 
     python analysis/plot_compute.py ~/gcttt-results/sweeps/NAME --out results/figures
     python analysis/plot_compute.py --mlflow-experiment gcttt-compute --mlflow-uri sqlite:////abs/mlflow.db
@@ -50,7 +50,7 @@ from analysis.summary import (
     summarize,
 )
 from gcttt.errors import UsageError
-from gcttt.stats import DEFAULT_RESAMPLES
+from gcttt.results.stats import DEFAULT_RESAMPLES
 
 FLOP_COLUMNS = ("flops_total", "flops_act", "flops_selection", "flops_finetune", "pretrain_flops")
 REQUIRED = (*SUCCESS_COLUMNS, *FLOP_COLUMNS)

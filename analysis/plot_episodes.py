@@ -6,7 +6,7 @@ critic-free, random, and the other controls with ``--arms all``), the same pre-t
 episode seed in every panel. Each panel draws the maze from the env's own layout, start and
 goal, the arm's path (black) and the pre-trained path on the same task and seed (dashed grey),
 and per re-plan the selected dataset segments in one colour, the agent's position there marked
-in that colour (gcttt/episode_pictures.py).
+in that colour (gcttt/figures/episode_pictures.py).
 
     python analysis/plot_episodes.py ~/gcttt-results/sweeps/NAME --out results/figures
     python analysis/plot_episodes.py --mlflow-experiment gcttt-horizon --mlflow-uri sqlite:////abs/mlflow.db \\
@@ -30,7 +30,7 @@ import pandas as pd
 
 from analysis.results import DEFAULT_RESULTS, add_source_arguments, load, run_main, single
 from gcttt.errors import UsageError
-from gcttt.trajectories import KEY_COLUMNS, SIDE_DIR, EpisodeTrajectory, read_trajectories, trajectory_files
+from gcttt.results.trajectories import KEY_COLUMNS, SIDE_DIR, EpisodeTrajectory, read_trajectories, trajectory_files
 
 PROG = "plot_episodes.py"
 REQUIRED = (
@@ -253,7 +253,7 @@ def choose_rows(rows: pd.DataFrame, side: dict[tuple, EpisodeTrajectory], args: 
 
 def caption_text(chosen: pd.DataFrame) -> str:
     from analysis.summary import backbone_label, data_text
-    from gcttt.episode_pictures import arm_label, knobs_text
+    from gcttt.figures.episode_pictures import arm_label, knobs_text
 
     first = chosen.iloc[0]
     arms = []
@@ -274,7 +274,7 @@ def caption_text(chosen: pd.DataFrame) -> str:
 
 def grid_figure(chosen: pd.DataFrame, side: dict, positions: np.ndarray, out: str) -> list[Path]:
     from analysis.summary import save
-    from gcttt.episode_pictures import PanelSpec, arm_label, episodes_figure, maze_layout
+    from gcttt.figures.episode_pictures import PanelSpec, arm_label, episodes_figure, maze_layout
 
     dataset = str(chosen["dataset"].iloc[0])
     layout = maze_layout(dataset)

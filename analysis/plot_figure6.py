@@ -12,7 +12,7 @@ The paper's numbers (SPEC §7, `analysis/paper.py`) are drawn beside ours as bla
 
 Only rows on OGBench's 5 evaluation tasks are read (``task_suite == 'ogbench'``); points are
 success rates (mean over pre-training seeds of the per-seed rate) with 95% stratified bootstrap
-CIs from `gcttt.stats.success_ci`.
+CIs from `gcttt.results.stats.success_ci`.
 
     python analysis/plot_figure6.py ~/gcttt-results/sweeps --sweep-id NAME-gciql-pointmaze-medium-stitch-final \\
         --sweep-id NAME-gciql-antmaze-medium-stitch-final --out results/figures
@@ -43,7 +43,7 @@ from analysis.summary import (
     summarize,
 )
 from gcttt.errors import UsageError
-from gcttt.stats import DEFAULT_RESAMPLES
+from gcttt.results.stats import DEFAULT_RESAMPLES
 
 REQUIRED = (*SUCCESS_COLUMNS, "task_suite")
 ABLATION = ("random", "no-optimality", "no-relevance", "critic")

@@ -9,7 +9,7 @@
    configuration, by default the one at which the most strategies ran, with 95% CIs.
 
 Success rates are means over pre-training seeds of the per-seed rate; CIs are stratified
-bootstrap intervals from `gcttt.stats.success_ci` (scipy.stats.bootstrap).
+bootstrap intervals from `gcttt.results.stats.success_ci` (scipy.stats.bootstrap).
 
     python analysis/plot_horizon.py ~/gcttt-results/sweeps/NAME --out results/figures
 
@@ -40,7 +40,7 @@ from analysis.summary import (
     summarize,
 )
 from gcttt.errors import UsageError
-from gcttt.stats import DEFAULT_RESAMPLES
+from gcttt.results.stats import DEFAULT_RESAMPLES
 
 REQUIRED = SUCCESS_COLUMNS
 ABLATION_ORDER = (

@@ -1,6 +1,6 @@
 """Reading sweep results for the analysis scripts: Parquet directories or MLflow experiments.
 
-Every row is one episode with the columns of `gcttt.records.EpisodeRecord` plus the sweep's
+Every row is one episode with the columns of `gcttt.results.records.EpisodeRecord` plus the sweep's
 provenance columns (docs/results_schema.md). The scripts read results only through `load`, which
 
 - finds every ``*.parquet`` file under a directory (subdirectories included; names starting with
@@ -26,8 +26,8 @@ from pathlib import Path
 import pandas as pd
 
 from gcttt.errors import GctttError, UsageError, run_main  # noqa: F401  (run_main: the scripts' entry)
-from gcttt.records import part_files
-from gcttt.summary import CONFIG_COLUMNS, EPISODE_KEY, drop_repeats  # noqa: F401  (EPISODE_KEY re-exported)
+from gcttt.results.records import part_files, with_added_columns
+from gcttt.results.summary import CONFIG_COLUMNS, EPISODE_KEY, drop_repeats  # noqa: F401  (EPISODE_KEY re-exported)
 
 SUCCESS_COLUMNS: tuple[str, ...] = (*CONFIG_COLUMNS, "pretrain_seed", "success")
 """Columns every success summary needs: what was run, with which knobs, and whether it succeeded."""
@@ -81,7 +81,7 @@ def output_dir(out: str | os.PathLike, flag: str = "--out", create: bool = False
     """The scripts' output directory, proven writable before any work (one line otherwise: a path
     that is a file or lies under one, a read-only folder or file system): a test file is written
     into it, or into the nearest folder above it that exists. `create`: make the directory too."""
-    from gcttt.fileio import check_writable_dir
+    from gcttt.files.fileio import check_writable_dir
 
     path = check_writable_dir(out, flag)
     probe = path
@@ -148,7 +148,7 @@ def read_directory(directory: str | os.PathLike, required: Sequence[str], origin
     frames = []
     for path in files:
         try:
-            table = pq.read_table(path)
+            table = with_added_columns(pq.read_table(path))
         except Exception as exc:  # pyarrow raises several types for damaged files
             raise UsageError(
                 f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]}); delete or move it"

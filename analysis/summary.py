@@ -2,7 +2,7 @@
 
 `summarize` turns episode rows into one row per configuration with the success rate (mean over
 pre-training seeds of the per-seed rate), its stratified 95% bootstrap CI from
-`gcttt.stats.success_ci`, the standard error over seeds, the counts, and the mean counted FLOPs.
+`gcttt.results.stats.success_ci`, the standard error over seeds, the counts, and the mean counted FLOPs.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 
 from gcttt.errors import UsageError
-from gcttt.figure_style import BACKBONE_LABELS, add_caption, backbone_label, style  # noqa: F401  (re-exported)
-from gcttt.summary import summarize  # noqa: F401  (the one definition, re-exported for the scripts)
+from gcttt.figures.style import BACKBONE_LABELS, add_caption, backbone_label, style  # noqa: F401  (re-exported)
+from gcttt.results.summary import summarize  # noqa: F401  (the one definition, re-exported for the scripts)
 
 _FAMILY_ABBREVIATIONS = {"pointmaze": "pm", "antmaze": "am", "humanoidmaze": "hm"}
 _TASK_ABBREVIATIONS = {"navigate": "nav"}

@@ -1,6 +1,6 @@
 """Synthetic sweep results in the real row schema, to try the analysis scripts without a sweep.
 
-Rows are `gcttt.records.EpisodeRecord`s (plus the sweep columns sweep_id, sweep_kind, trial_id,
+Rows are `gcttt.results.records.EpisodeRecord`s (plus the sweep columns sweep_id, sweep_kind, trial_id,
 node, git_sha) with made-up outcomes: success rates loosely follow the paper's numbers and FLOPs
 follow the MLP closed form (2 * batch * sum(in * out)), so the figures look like real ones. Tests
 build their inputs with it; a person can too:
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gcttt.records import EpisodeRecord, RunContext, write_records
+from gcttt.results.records import EpisodeRecord, RunContext, write_records
 
 OBS_DIM = 2
 ACT_DIM = 2
@@ -79,6 +79,7 @@ def record(**changes) -> EpisodeRecord:
         slack=0,
         random_size=0,
         distance_discount=0.99 if ttt else 0.0,
+        authors_cube_match=False,
         compiled=False,
         task_suite="ogbench",
         task_id=1,
@@ -123,9 +124,10 @@ def episodes(
     once = horizon >= EPISODE_LIMIT or keep
     schedule = "" if method == "baseline" else ("once-keep" if keep else "once" if once else "receding")
     horizon = 0 if keep else horizon
-    knobs = dict(eps=0.0, min_steps=0, top_k=0, distance_discount=0.0, slack=0, random_size=0)
+    knobs = dict(eps=0.0, min_steps=0, top_k=0, distance_discount=0.0, slack=0, random_size=0, authors_cube_match=False)
     if method == "gcttt":
         knobs = dict(eps=1.0, min_steps=10, top_k=10, distance_discount=0.99, slack=0, random_size=0)
+        knobs["authors_cube_match"] = False
     for seed in seeds:
         p_seed = float(np.clip(p + 0.04 * (seed - np.mean(seeds)), 0.0, 1.0))
         for task in tasks:

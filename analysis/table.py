@@ -1,7 +1,7 @@
 """Paper-style results table: backbone x dataset, pre-trained baseline vs + TTT.
 
 Each cell is the success rate, the mean over pre-training seeds of the per-seed rate, ± the
-standard error over seeds (`gcttt.stats.standard_error` of the per-seed rates). A cell with a
+standard error over seeds (`gcttt.results.stats.standard_error` of the per-seed rates). A cell with a
 single seed shows the standard error over its episodes instead, marked †. The better of each
 baseline / + TTT pair is bold.
 

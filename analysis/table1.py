@@ -35,8 +35,8 @@ import pandas as pd
 from analysis.paper import TABLE1
 from analysis.summary import BACKBONE_LABELS, backbone_label, dataset_label, dataset_order, fmt_lr
 from gcttt.errors import UsageError, run_main
-from gcttt.stats import success_ci
-from gcttt.summary import checkpoint_groups, summarize
+from gcttt.results.stats import success_ci
+from gcttt.results.summary import checkpoint_groups, summarize
 
 CONFIG = ("selection", "schedule", "horizon", "grad_steps", "lr", "q", "finetune_batch")
 PAIR = ("pretrain_seed", "checkpoint_step", "task_id", "episode_index")
@@ -45,8 +45,8 @@ PAIR = ("pretrain_seed", "checkpoint_step", "task_id", "episode_index")
 
 def read_rows(source: Path, name: str | None) -> pd.DataFrame:
     """Rows of a study (STUDY/rows) or of a reproduction's sweep folders (SWEEPS/NAME-*/episodes)."""
-    from gcttt.records import read_results
-    from gcttt.store import published_rows
+    from gcttt.results.records import read_results
+    from gcttt.results.store import published_rows
 
     source = Path(source).expanduser()
     if (source / "rows").is_dir():
@@ -269,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def body() -> int:
-        from gcttt.fileio import atomic_write_text, check_writable_dir
+        from gcttt.files.fileio import atomic_write_text, check_writable_dir
 
         table = cells(read_rows(Path(args.source), args.name))
         out = check_writable_dir(args.out, "--out")

@@ -40,14 +40,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gcttt.control.runner import EpisodeSpec
+from gcttt.control.ttt import TTTConfig
 from gcttt.data.access import load_datasets
 from gcttt.data.files import OfflineData
 from gcttt.data.generation import generate_dataset
 from gcttt.errors import GctttError
 from gcttt.pretrain import PretrainConfig, pretrain
-from gcttt.runner import EpisodeSpec
 from gcttt.selection import SelectionConfig
-from gcttt.ttt import TTTConfig
 from workers.episode_worker import EpisodeWorker, share_dataset
 from workers.pool import EpisodePool
 

@@ -72,7 +72,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from gcttt.data.access import resolve_data_dir
-    from gcttt.tables import read_sweep_rows
+    from gcttt.results.tables import read_sweep_rows
 
     work = Path(args.work)
     shutil.rmtree(work, ignore_errors=True)

@@ -40,13 +40,13 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from gcttt.checkpoint import read_checkpoint
+    from gcttt.control.runner import EpisodeRunner, EpisodeSpec
+    from gcttt.control.ttt import TTTConfig
     from gcttt.data.access import load_datasets, resolve_data_dir
     from gcttt.data.provenance import dataset_provenance
-    from gcttt.runner import EpisodeRunner, EpisodeSpec
+    from gcttt.files.checkpoint import read_checkpoint
+    from gcttt.results.trajectories import write_trajectories
     from gcttt.selection import SelectionConfig
-    from gcttt.trajectories import write_trajectories
-    from gcttt.ttt import TTTConfig
 
     torch.set_num_threads(1)
     meta = read_checkpoint(args.checkpoint)

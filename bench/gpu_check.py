@@ -42,14 +42,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a ba
 
 from gcttt.agents import BACKBONES, agent_from_state, make_agent
 from gcttt.agents.graphed import GraphedUpdates
+from gcttt.control.episode import episode_seed, play_episode
+from gcttt.control.ttt import TestTimeTrainer, TTTConfig
 from gcttt.data.files import OfflineData
 from gcttt.data.sampler import GoalSampler
 from gcttt.data.transitions import TransitionData
 from gcttt.envs import dataset_info
-from gcttt.episode import episode_seed, play_episode
 from gcttt.presets import backbone_config, get_preset
 from gcttt.selection import SelectionConfig, Selector
-from gcttt.ttt import TestTimeTrainer, TTTConfig
 
 MAZE = "pointmaze-medium-navigate-v0"
 SHARES = {"data": 0.08, "updates": 0.30, "pretrain": 0.12, "episodes": 0.22, "workers": 0.28}

@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 
 from gcttt.agents import Agent, make_agent
 from gcttt.agents.graphed import GraphedUpdates, resolve_update_mode
-from gcttt.checkpoint import check_trained_on, read_checkpoint, save_checkpoint
+from gcttt.control.evaluation import evaluate_policy, overall_success
 from gcttt.data.access import make_env_and_datasets, resolve_data_dir
 from gcttt.data.files import split_paths
 from gcttt.data.provenance import dataset_provenance
@@ -38,9 +38,9 @@ from gcttt.data.sampler import GoalSampler
 from gcttt.data.transitions import TransitionData
 from gcttt.envs import dataset_info
 from gcttt.errors import UsageError
-from gcttt.evaluation import evaluate_policy, overall_success
+from gcttt.files.checkpoint import check_trained_on, read_checkpoint, save_checkpoint
+from gcttt.files.provenance import git_sha, resolve_device, versions
 from gcttt.presets import backbone_config, get_preset
-from gcttt.provenance import git_sha, resolve_device, versions
 
 
 class MetricsSink(Protocol):
@@ -229,7 +229,9 @@ def pretrain(
 
     device = resolve_device(config.device)
     mode = resolve_update_mode(update_mode, device)
-    env, train, _ = make_env_and_datasets(config.dataset, config.data_dir)
+    # Only the train split: pre-training logs success on the 5 tasks, not a validation loss (OGBench's
+    # main.py logs one; the split is not read here, so it costs neither time nor memory).
+    env, train, _ = make_env_and_datasets(config.dataset, config.data_dir, validation=False)
     provenance = dataset_provenance(data_dir, config.dataset)
     fingerprint = provenance.fingerprint
     agent = make_agent(config.backbone, agent_config, train.obs_dim, train.action_dim, device=device, seed=config.seed)

@@ -36,7 +36,7 @@ def check_tracking_uri(uri: str | None, must_exist: bool = False) -> str:
         elif db.exists() and not db.is_file():
             raise UsageError(f"MLflow database {db} is a directory; give a file path ending in mlflow.db")
         else:
-            from gcttt.fileio import check_writable_dir
+            from gcttt.files.fileio import check_writable_dir
 
             check_writable_dir(db.parent, "MLflow database folder")
         return uri

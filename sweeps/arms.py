@@ -3,7 +3,7 @@
 An arm is one trial of a sweep: a checkpoint (width, pre-training seed, step), a method (the
 pre-trained policy, or a `TTTConfig` with its selection inside) and the task suite it plays.
 In Ray Tune's param space an arm is its plain values (`Arm.params`: the record's own columns of
-the method, `gcttt.ttt.ttt_columns`), so it round-trips through Tune's experiment state on
+the method, `gcttt.control.ttt.ttt_columns`), so it round-trips through Tune's experiment state on
 resume; its stable name keys the trial's Parquet folder and its MLflow run (a resumed sweep
 rewrites, never duplicates). Knobs a strategy does not read stay at their defaults
 (`SelectionConfig.canonical`), so a grid never holds two identical trials.
@@ -16,11 +16,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
+from gcttt.control.runner import EpisodeSpec
+from gcttt.control.tasks import OGBENCH
+from gcttt.control.ttt import TTTConfig, schedule_for, ttt_columns, ttt_from_columns
 from gcttt.errors import UsageError
-from gcttt.runner import EpisodeSpec
 from gcttt.selection import KNOBS, SelectionConfig, SelectionKnobs, knob_columns
-from gcttt.tasks import OGBENCH
-from gcttt.ttt import TTTConfig, schedule_for, ttt_columns, ttt_from_columns
 
 AUTHORS_BUDGETS: dict[str, tuple[float, int]] = {
     "antmaze-medium-stitch-v0": (3e-5, 200),
@@ -78,7 +78,7 @@ class Arm:
 
     def params(self) -> dict[str, Any]:
         """The arm as plain values (Ray Tune's parameter space, resumable): the record's columns
-        of the method (`gcttt.ttt.ttt_columns`), read back by `from_params`."""
+        of the method (`gcttt.control.ttt.ttt_columns`), read back by `from_params`."""
         return {
             "method": self.method,
             "seed": self.seed,

@@ -126,7 +126,7 @@ class SweepSettings:
 
 def check_device(device: str, flag: str) -> None:
     """Refuse, before anything starts, a device that is not one or that this machine lacks."""
-    from gcttt.provenance import resolve_device
+    from gcttt.files.provenance import resolve_device
 
     try:
         resolve_device(device, flag)
@@ -147,9 +147,9 @@ def settings_from(config: SweepConfig, kind: str, grid_key: dict[str, Any]) -> S
     """Validate a sweep's configuration and resolve what it leaves to the preset, the cluster or the
     environment (nothing is created here). `grid_key`: the sweep's own grid, part of its name."""
     from gcttt.agents import get_backbone
+    from gcttt.control.tasks import parse_suite
     from gcttt.data.access import resolve_data_dir
-    from gcttt.fileio import check_writable_dir
-    from gcttt.tasks import parse_suite
+    from gcttt.files.fileio import check_writable_dir
     from gcttt.tracking_uri import check_reachable, check_sqlite_free, check_tracking_uri, sqlite_uri
 
     what, tasks_config, tuning, res, outputs = (

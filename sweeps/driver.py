@@ -109,7 +109,7 @@ def _never_started(settings: SweepSettings) -> bool:
 
 
 def _has_rows(settings: SweepSettings) -> bool:
-    from gcttt.records import part_files
+    from gcttt.results.records import part_files
 
     episodes = settings.episodes_dir
     return episodes.is_dir() and any(part_files(episodes, recursive=True))
@@ -165,7 +165,7 @@ def sweep_state(settings: SweepSettings, arms: list[Arm]) -> str:
 def _write_manifest(settings: SweepSettings, arms: list[Arm]) -> None:
     import shlex
 
-    from gcttt.fileio import atomic_write_text
+    from gcttt.files.fileio import atomic_write_text
 
     command = "python " + shlex.join(sys.argv) if sys.argv and sys.argv[0] else None
     manifest = {"settings": dataclasses.asdict(settings), "arms": [a.name for a in arms], "command": command}
@@ -209,8 +209,8 @@ def _run_locked(settings: SweepSettings, arms: list[Arm], prog: str, started: fl
     import ray
     from ray import tune
 
-    from gcttt.provenance import git_sha
-    from gcttt.tables import markdown_table, read_sweep_rows, summary_frame
+    from gcttt.files.provenance import git_sha
+    from gcttt.results.tables import markdown_table, read_sweep_rows, summary_frame
     from sweeps.parts import complete_arms, set_aside_damaged
     from sweeps.prepare import prepare_checkpoints, prepare_dataset
     from sweeps.progress import SweepProgress
@@ -378,9 +378,9 @@ def _run_locked(settings: SweepSettings, arms: list[Arm], prog: str, started: fl
 
 def check_published_checkpoints(settings: SweepSettings, checkpoints: dict[str, str]) -> None:
     """Every checkpoint of a sweep that continues a study must have the weights that played its rows."""
-    from gcttt.checkpoint import read_checkpoint
-    from gcttt.provenance import weights_fingerprint
-    from gcttt.store import check_checkpoint, published_rows
+    from gcttt.files.checkpoint import read_checkpoint
+    from gcttt.files.provenance import weights_fingerprint
+    from gcttt.results.store import check_checkpoint, published_rows
 
     rows = published_rows(settings.published)
     study = Path(settings.published).name
@@ -474,7 +474,7 @@ def _close_unfinished_runs(settings: SweepSettings, arms: list[Arm], status: str
 
 
 def _write_outputs(settings, parent: str, table: str, summary, metrics: dict[str, float]) -> None:
-    from gcttt.fileio import atomic_write_text
+    from gcttt.files.fileio import atomic_write_text
 
     path = atomic_write_text(settings.sweep_dir / "results.md", table + "\n")
     tracking.log_artifact(settings.mlflow_uri, parent, path)

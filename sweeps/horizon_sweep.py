@@ -126,8 +126,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def check_against(settings, study: str) -> None:
     """The demo's self-check: this sweep's rows beside a study's reference rows."""
-    from gcttt.store import compare_with_reference, read_study
-    from gcttt.tables import read_sweep_rows
+    from gcttt.results.store import compare_with_reference, read_study
+    from gcttt.results.tables import read_sweep_rows
 
     path = Path(study).expanduser().resolve()
     reference = read_study(path.parent, path.name)

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from gcttt.errors import UsageError
-from gcttt.fileio import take_lock
+from gcttt.files.fileio import take_lock
 
 
 class SweepLock:

@@ -53,7 +53,7 @@ def check_arm(settings: SweepSettings, arm: Arm) -> ArmParts:
     """Read every part file of `arm` (its spec indices only) and say whether the arm is complete."""
     import pyarrow.parquet as pq
 
-    from gcttt.records import part_files
+    from gcttt.results.records import part_files
 
     expected = expected_episodes(settings, arm)
     folder = settings.episodes_dir / arm.name

@@ -13,10 +13,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from gcttt.checkpoint import check_trained_on, read_checkpoint
 from gcttt.data.files import OfflineData, split_paths
 from gcttt.data.provenance import DatasetProvenance, dataset_provenance
 from gcttt.errors import CheckpointError, GctttError, UsageError
+from gcttt.files.checkpoint import check_trained_on, read_checkpoint
 from gcttt.pretrain import PretrainConfig, resolved_scale, run_directory
 from sweeps.common import SMOKE_EPISODES, SweepSettings
 

@@ -156,7 +156,7 @@ def grid_arms(settings, seeds, width: int, limit: int) -> list[Arm]:
 
 def choose(rows, arms: list[Arm]) -> tuple[Arm, float]:
     """The arm with the best held-out success; ties go to the one with fewer FLOPs per episode."""
-    from gcttt.summary import summarize
+    from gcttt.results.summary import summarize
 
     by_name = {a.name: a for a in arms}
     rows = rows[rows["trial_id"].isin(by_name)]
@@ -203,11 +203,11 @@ def main(argv: list[str] | None = None) -> int:
             cid = cell_id(backbone, dataset)
             if args.phase in ("all", "tune"):
                 run_phase(tune, tune_arms)
-                from gcttt.tables import read_sweep_rows
+                from gcttt.results.tables import read_sweep_rows
 
                 chosen, heldout = choose(read_sweep_rows(tune.episodes_dir), tune_arms)
                 choices[cid] = {"backbone": backbone, "dataset": dataset, "arm": chosen.params(), "heldout": heldout}
-                from gcttt.fileio import atomic_write_text
+                from gcttt.files.fileio import atomic_write_text
 
                 atomic_write_text(choices_path, json.dumps(choices, indent=2) + "\n")
             if args.phase == "tune":
@@ -250,8 +250,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _progress(i: int, n: int, backbone: str, dataset: str, final, chosen: list[Arm], heldout: float) -> None:
-    from gcttt.summary import summarize
-    from gcttt.tables import read_sweep_rows
+    from gcttt.results.summary import summarize
+    from gcttt.results.tables import read_sweep_rows
 
     rows = read_sweep_rows(final.episodes_dir)
     base = rows[rows["method"] == "baseline"]

@@ -2,7 +2,7 @@
 
 Called by `sweeps.trial.run_trial` when the sweep records trajectories (``--record-trajectories``).
 The side file goes to ``SWEEP/trajectories/ARM/`` (named after the trial's Parquet part file) and to
-the trial's MLflow run under ``trajectories/``; the picture (gcttt/episode_pictures.py: a panel
+the trial's MLflow run under ``trajectories/``; the picture (gcttt/figures/episode_pictures.py: a panel
 per episode, the pre-trained path of the same seed where its trial already ran) to
 ``SWEEP/pictures/ARM.png`` and to the run under ``pictures/``, so ``mlflow ui`` shows it beside
 the metrics. A picture that cannot be drawn is reported as a warning and a run tag, never a
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import tracking
-from gcttt.trajectories import (
+from gcttt.results.trajectories import (
     EpisodeTrajectory,
     read_trajectories,
     side_file_name,
@@ -69,7 +69,7 @@ def save_trial(
     written = time.perf_counter()
     metrics = {"trajectory_bytes": float(path.stat().st_size), "trajectory_seconds": written - started}
     try:
-        from gcttt.episode_pictures import maze_layout, trial_figure
+        from gcttt.figures.episode_pictures import maze_layout, trial_figure
 
         positions = ray.get(dataset_ref).observations[:, :2]
         rows = [r.record.to_row() for r in results]
@@ -90,7 +90,7 @@ def _save_png(fig, directory: Path, stem: str) -> Path:
     """The picture as PNG only (what MLflow's UI shows); plot_episodes.py writes the PDFs."""
     import matplotlib.pyplot as plt
 
-    from gcttt.fileio import atomic_write
+    from gcttt.files.fileio import atomic_write
 
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{stem}.png"

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from gcttt.records import EpisodeRecord
-from gcttt.stats import success_ci
+from gcttt.results.records import EpisodeRecord
+from gcttt.results.stats import success_ci
 from sweeps.arms import Arm
 from sweeps.common import SweepSettings
 
@@ -54,8 +54,8 @@ def _unpublished(settings: SweepSettings, arm: Arm, specs: list) -> tuple[list[i
 
     if not settings.published:
         return list(range(len(specs))), pd.DataFrame()
-    from gcttt.episode import episode_seed
-    from gcttt.store import arm_rows, published_rows
+    from gcttt.control.episode import episode_seed
+    from gcttt.results.store import arm_rows, published_rows
 
     rows = arm_rows(published_rows(settings.published), settings.dataset, settings.backbone, settings.preset, arm.name)
     rows = rows.drop_duplicates(subset=["task_suite", "task_id", "episode_index", "seed"])
@@ -86,8 +86,8 @@ def run_trial(
     from ray import tune
 
     import tracking
-    from gcttt.provenance import git_sha
-    from gcttt.records import RunContext
+    from gcttt.files.provenance import git_sha
+    from gcttt.results.records import RunContext
     from sweeps.prepare import checkpoint_slot
     from workers.parquet_sink import ParquetSink
     from workers.pool import WorkerSet, run_specs
@@ -142,7 +142,7 @@ def run_trial(
         path = ParquetSink(rows_dir).write(results, context)
         records = [r.record for r in results]
         if len(published):
-            from gcttt.store import copy_rows, rows_to_records
+            from gcttt.results.store import copy_rows, rows_to_records
 
             # The study's rows keep their own provenance (sweep, commit, machine, time).
             copied = copy_rows(published, rows_dir)

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 
 from analysis import plot_compute, plot_figure6, plot_horizon, synthetic, table, time_share
-from gcttt.records import EpisodeRecord, RunContext, read_results, write_records
-from gcttt.stats import success_ci
+from gcttt.results.records import EpisodeRecord, RunContext, read_results, write_records
+from gcttt.results.stats import success_ci
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPTS = {

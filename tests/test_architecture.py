@@ -130,7 +130,7 @@ def _smoke_checkpoint(tmp_path, data_dir, dataset: str, backbone: str, **overrid
 
 
 def _replays_identically(checkpoint: str, train, spec) -> None:
-    from gcttt.runner import EpisodeRunner
+    from gcttt.control.runner import EpisodeRunner
 
     records = []
     for attempt in range(2):
@@ -149,9 +149,9 @@ def _replays_identically(checkpoint: str, train, spec) -> None:
     ids=["gcbc", "gciql", "gciql-learned-std", "saw"],
 )
 def test_an_episode_replays_identically_on_a_fresh_runner(tmp_path, maze_dir, maze_train, backbone, overrides):
-    from gcttt.runner import EpisodeSpec
+    from gcttt.control.runner import EpisodeSpec
+    from gcttt.control.ttt import TTTConfig
     from gcttt.selection import SelectionConfig
-    from gcttt.ttt import TTTConfig
 
     checkpoint = _smoke_checkpoint(tmp_path, maze_dir, "pointmaze-medium-navigate-v0", backbone, **overrides)
     ttt = TTTConfig(horizon=400, steps=3, selection=SelectionConfig(eps=100.0))
@@ -159,12 +159,52 @@ def test_an_episode_replays_identically_on_a_fresh_runner(tmp_path, maze_dir, ma
 
 
 def test_cube_goals_and_episodes_replay_identically(tmp_path):
+    from gcttt.control.runner import EpisodeSpec
     from gcttt.data.access import load_datasets
     from gcttt.data.generation import generate_dataset
-    from gcttt.runner import EpisodeSpec
 
     dataset = "cube-single-play-v0"
     generate_dataset(dataset, tmp_path / "data", episodes=2, max_episode_steps=60, workers=1, progress=False)
     train, _ = load_datasets(dataset, tmp_path / "data", fetch="never")
     checkpoint = _smoke_checkpoint(tmp_path, tmp_path / "data", dataset, "gcbc")
     _replays_identically(checkpoint, train, EpisodeSpec(task_id=3, method="baseline", seed=1))
+
+
+def test_a_cached_goal_table_holds_the_pretrained_distances_and_replays(
+    tmp_path, monkeypatch, smoke_checkpoint, maze_train
+):
+    """A goal the cache misses is filled lazily during the episode and completed after it; the
+    stored table must be the pre-trained value's (not the fine-tuned policy's at the episode's
+    end), and a later run reading it must play the same episode."""
+    import gcttt.selection.distances as distances
+    from gcttt.control.runner import EpisodeRunner, EpisodeSpec
+    from gcttt.control.ttt import TTTConfig
+    from gcttt.selection import DistanceCache, SelectionConfig
+    from gcttt.selection.distances import GoalDistances
+
+    # Small blocks, so that the episode's selections leave part of the tiny dataset to complete.
+    monkeypatch.setattr(distances, "BLOCK", 32)
+    cache = DistanceCache(tmp_path / "distances")
+    ttt = TTTConfig(horizon=100, steps=5, selection=SelectionConfig(eps=10.0))
+    spec = EpisodeSpec(task_id=1, method="gcttt", ttt=ttt)
+    cold = EpisodeRunner(smoke_checkpoint, maze_train, distance_cache=cache)
+    selector = cold.selector(spec.ttt.selection)
+    known_at_end = []
+    end_episode = selector.end_episode
+    monkeypatch.setattr(
+        selector, "end_episode", lambda: (known_at_end.append(selector.distances.block_known.clone()), end_episode())
+    )
+    first = cold.run(spec)
+    assert first.updates > 0 and not first.distance_cache_hit
+    assert 0 < int(known_at_end[0].sum()) < len(known_at_end[0])  # some blocks completed after the episode
+    (table_file,) = (tmp_path / "distances").glob("*.npy")
+    rows = (cold.data.observations, selector.row_first, selector.row_end)
+    fresh = GoalDistances(*rows, cold.agent.value, selector.goal, selector.discount)
+    torch.testing.assert_close(torch.from_numpy(np.load(table_file)), fresh.complete(), rtol=0, atol=0)
+    warm = EpisodeRunner(smoke_checkpoint, maze_train, distance_cache=DistanceCache(tmp_path / "distances"))
+    second = warm.run(spec)
+    assert second.distance_cache_hit and second.value_evaluations_computed == 0
+    skip = {"distance_cache_hit", "value_evaluations_computed"}
+    assert {k: v for k, v in comparable(second).items() if k not in skip} == {
+        k: v for k, v in comparable(first).items() if k not in skip
+    }

@@ -42,11 +42,11 @@ def test_total_points_and_crossovers_on_hand_made_configurations():
 
 @pytest.fixture(scope="module")
 def stitch_runner(tmp_path_factory):
+    from gcttt.control.runner import EpisodeRunner
     from gcttt.data.access import load_datasets
     from gcttt.data.generation import generate_dataset
     from gcttt.data.provenance import dataset_provenance
     from gcttt.pretrain import PretrainConfig, pretrain
-    from gcttt.runner import EpisodeRunner
 
     root = tmp_path_factory.mktemp("stitch")
     generate_dataset(STITCH, root, episodes=300, workers=1, progress=False)

@@ -1,4 +1,4 @@
-"""Recorded trajectories and the maze pictures drawn from them (gcttt.trajectories, analysis/plot_episodes.py)."""
+"""Recorded trajectories and the maze pictures drawn from them (gcttt.results.trajectories, plot_episodes.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from gcttt.trajectories import (
+from gcttt.results.trajectories import (
     EpisodeTrajectory,
     Replan,
     TrajectoryRecorder,
@@ -30,14 +30,14 @@ TIMING = {"wall_seconds", "act_seconds", "selection_seconds", "finetune_seconds"
 
 @pytest.fixture(scope="module")
 def runner(smoke_checkpoint, maze_train):
-    from gcttt.runner import EpisodeRunner
+    from gcttt.control.runner import EpisodeRunner
 
     return EpisodeRunner(smoke_checkpoint, maze_train)
 
 
 def _reset(env, options, seed):
-    """The episode's reset, seeded as `gcttt.episode.play_episode` seeds it."""
-    from gcttt.episode import seedable_action_space
+    """The episode's reset, seeded as `gcttt.control.episode.play_episode` seeds it."""
+    from gcttt.control.episode import seedable_action_space
 
     saved = np.random.get_state()
     try:
@@ -50,9 +50,9 @@ def _reset(env, options, seed):
 
 @pytest.mark.parametrize("method", ["baseline", "gcttt"])
 def test_a_recorded_path_starts_at_the_reset_and_ends_where_the_record_says(runner, method):
-    from gcttt.runner import EpisodeSpec
+    from gcttt.control.runner import EpisodeSpec
+    from gcttt.control.ttt import TTTConfig
     from gcttt.selection import SelectionConfig
-    from gcttt.ttt import TTTConfig
 
     ttt = TTTConfig(horizon=300, steps=2, selection=SelectionConfig("critic", eps=3.0))
     spec = EpisodeSpec(task_id=2, method=method, ttt=ttt)
@@ -91,7 +91,7 @@ def test_the_segments_recorded_and_drawn_are_the_ones_the_selector_returned(maze
     import matplotlib.pyplot as plt
 
     from gcttt.data.transitions import TransitionData
-    from gcttt.episode_pictures import draw_episode, maze_layout
+    from gcttt.figures.episode_pictures import draw_episode, maze_layout
     from gcttt.selection import SelectionConfig, Selector
 
     data = TransitionData.from_offline(maze_train)
@@ -166,7 +166,7 @@ def test_side_files_round_trip_and_refuse_damage_in_one_line(tmp_path):
 def test_evaluate_records_trajectories_beside_its_rows_and_they_are_drawn(smoke_checkpoint, maze_dir, tmp_path, capsys):
     from analysis import plot_episodes
     from gcttt.cli import main
-    from gcttt.records import read_results
+    from gcttt.results.records import read_results
 
     out = tmp_path / "eval"
     argv = ["evaluate", "--checkpoint", str(smoke_checkpoint), "--data-dir", str(maze_dir), "--device", "cpu"]
@@ -242,8 +242,8 @@ def test_plot_episodes_on_a_smoke_sweep_and_pictures_in_mlflow(tmp_path):
 def test_video_where_rendering_works_else_one_line_and_the_trajectories(
     smoke_checkpoint, maze_dir, tmp_path, capsys, monkeypatch
 ):
-    from gcttt import video
     from gcttt.cli import main
+    from gcttt.figures import video
 
     argv = ["evaluate", "--checkpoint", str(smoke_checkpoint), "--data-dir", str(maze_dir), "--device", "cpu"]
     argv += ["--method", "gcttt", "--K", "500", "--N", "1", "--eps", "3", "--task-ids", "1", "--episodes-per-task", "1"]

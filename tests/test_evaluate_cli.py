@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gcttt.cli import main
-from gcttt.records import SCHEMA, read_results
+from gcttt.results.records import SCHEMA, read_results
 
 MAZE = "pointmaze-medium-navigate-v0"
 

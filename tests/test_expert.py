@@ -90,7 +90,7 @@ def expert_dir():
 
 def test_a_bad_expert_file_is_refused(tmp_path, monkeypatch, capsys):
     from gcttt.expert.shipped import load_expert
-    from gcttt.provenance import file_fingerprint
+    from gcttt.files.provenance import file_fingerprint
 
     (tmp_path / "actor.pt").write_bytes(b"not a checkpoint")
     (tmp_path / "manifest.json").write_text(json.dumps({"actor_fingerprint": file_fingerprint(tmp_path / "actor.pt")}))

@@ -84,7 +84,7 @@ def test_a_damaged_and_a_missing_part_are_replayed_exactly_once_on_resume(tmp_pa
 
 def test_arm_parts_check_counts_each_episode_once(tmp_path):
     """A part file with a missing or repeated episode does not make its arm done."""
-    from gcttt.records import RunContext, records_table, write_part_file
+    from gcttt.results.records import RunContext, records_table, write_part_file
     from sweeps.arms import baseline_arms
     from sweeps.parts import check_arm
     from tests.test_faults import _settings
@@ -100,7 +100,7 @@ def test_arm_parts_check_counts_each_episode_once(tmp_path):
 
 
 def _fake_rows(n: int):
-    from gcttt.records import EpisodeRecord
+    from gcttt.results.records import EpisodeRecord
 
     fields = EpisodeRecord.__dataclass_fields__
     rows = []
@@ -289,7 +289,7 @@ def two_nodes():
 
 
 def test_a_lost_nodes_episodes_are_retried_on_the_surviving_node_exactly_once(two_nodes, maze_train, smoke_checkpoint):
-    from gcttt.runner import EpisodeSpec
+    from gcttt.control.runner import EpisodeSpec
     from sweeps.resources import node_cpus, size_workers
     from workers.episode_worker import share_dataset
     from workers.pool import WorkerSet, WorkerSpec, run_specs
@@ -309,6 +309,10 @@ def test_a_lost_nodes_episodes_are_retried_on_the_surviving_node_exactly_once(tw
             if len(results) == 1 and not after_kill:
                 cluster.remove_node(second)  # its raylet and its worker die, mid-episode or about to start one
                 results.append(None)
+        # The removed node's worker process may take a moment to exit on a loaded machine.
+        deadline = time.monotonic() + 60
+        while all(_alive(pid) for pid in pids) and time.monotonic() < deadline:
+            time.sleep(0.2)
         (lost,) = [pid for pid in pids if not _alive(pid)]
         (survivor,) = pids - {lost}
         done = [results[0], *after_kill]
@@ -324,7 +328,11 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    return True
+    try:  # a zombie (exited, not yet reaped: in a container pid 1 may never reap it) is not alive
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True
 
 
 # --- case 18: the smaller ones -----------------------------------------------------------------
@@ -332,7 +340,7 @@ def _alive(pid: int) -> bool:
 
 def test_a_second_generate_into_the_same_folder_is_refused_while_the_first_runs(tmp_path, capsys):
     from gcttt.cli import main as gcttt_main
-    from gcttt.fileio import exclusive_lock
+    from gcttt.files.fileio import exclusive_lock
 
     out = tmp_path / "data"
     with exclusive_lock(out / f".{MAZE}.lock", "held by the test"):  # what a running generate holds

@@ -1,6 +1,6 @@
 """FLOP accounting: the counter against hand counts, and the cost model's units.
 
-Convention (gcttt/flops.py): only matrix products count, 2 FLOPs per multiply-add; biases,
+Convention (gcttt/control/flops.py): only matrix products count, 2 FLOPs per multiply-add; biases,
 activations, LayerNorm and Adam are not counted.
 """
 
@@ -11,12 +11,12 @@ import torch
 
 from gcttt.agents import make_agent
 from gcttt.agents.networks import MLP, EnsembleMLP, GaussianActor
+from gcttt.control.flops import CostModel, count_flops, mlp_forward_flops
+from gcttt.control.ttt import TTTStats
 from gcttt.data.sampler import GoalSampler
 from gcttt.data.transitions import TransitionData
 from gcttt.envs import dataset_info
-from gcttt.flops import CostModel, count_flops, mlp_forward_flops
 from gcttt.presets import backbone_config, get_preset
-from gcttt.ttt import TTTStats
 
 MAZE = "pointmaze-medium-navigate-v0"
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from gcttt.control.episode import play_episode
 from gcttt.data.transitions import TransitionIndex
-from gcttt.episode import play_episode
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "bench" / "gpu_check.py"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gcttt.checkpoint import read_checkpoint
 from gcttt.errors import UsageError
+from gcttt.files.checkpoint import read_checkpoint
 from workers.gpu_share import (
     GIB,
     WorkerMemory,

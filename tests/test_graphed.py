@@ -24,17 +24,17 @@ from gcttt.agents.graphed import (
     restore_in_place,
     update_mode_from_compile,
 )
-from gcttt.checkpoint import load_agent, read_checkpoint
+from gcttt.control.runner import EpisodeRunner, EpisodeSpec
+from gcttt.control.ttt import TestTimeTrainer as Trainer
+from gcttt.control.ttt import TTTConfig
 from gcttt.data.sampler import GoalSampler
 from gcttt.data.transitions import TransitionData
 from gcttt.envs import dataset_info
 from gcttt.errors import UsageError
+from gcttt.files.checkpoint import load_agent, read_checkpoint
 from gcttt.presets import backbone_config, get_preset
 from gcttt.pretrain import PretrainConfig, pretrain, resolved_scale
-from gcttt.runner import EpisodeRunner, EpisodeSpec
 from gcttt.selection import SelectionConfig, Selector
-from gcttt.ttt import TestTimeTrainer as Trainer
-from gcttt.ttt import TTTConfig
 from tests.conftest import MAZE
 
 CUDA = torch.cuda.is_available()

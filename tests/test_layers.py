@@ -108,10 +108,10 @@ def test_every_selection_knob_is_derived_from_its_one_field(capsys):
     import pytest
 
     from gcttt.cli import main as gcttt_main
-    from gcttt.records import RECORD_COLUMNS
+    from gcttt.control.ttt import TTTConfig, ttt_columns, ttt_from_columns
+    from gcttt.results.records import RECORD_COLUMNS
+    from gcttt.results.summary import CONFIG_COLUMNS
     from gcttt.selection import KNOBS, SelectionConfig, SelectionKnobs, knob_columns, knobs_from_columns
-    from gcttt.summary import CONFIG_COLUMNS
-    from gcttt.ttt import TTTConfig, ttt_columns, ttt_from_columns
     from sweeps.arms import Arm
     from sweeps.horizon_sweep import main as sweep_main
 
@@ -132,7 +132,10 @@ def test_every_selection_knob_is_derived_from_its_one_field(capsys):
         strategy = next(s for s in ("critic", "critic-quantile", "critic-free", "random") if knob in
                         SelectionConfig(strategy=s).reads)  # fmt: skip
         default = getattr(SelectionKnobs(), knob)
-        value = 0.5 if knob == "q" else 0.995 if knob == "distance_discount" else default * 2
+        if isinstance(default, bool):
+            value = not default
+        else:
+            value = 0.5 if knob == "q" else 0.995 if knob == "distance_discount" else default * 2
         selection = SelectionConfig(strategy=strategy, **{knob: value})
         assert knob_columns(selection)[knob] == value
         assert knobs_from_columns(strategy, knob_columns(selection)) == selection.canonical()

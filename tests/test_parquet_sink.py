@@ -11,10 +11,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-import gcttt.records as records_module
+import gcttt.results.records as records_module
 from analysis import synthetic
 from gcttt.errors import UsageError
-from gcttt.records import RECORD_COLUMNS, EpisodeRecord
+from gcttt.results.records import RECORD_COLUMNS, EpisodeRecord
 from workers.episode_worker import PoolResult
 from workers.parquet_sink import SCHEMA, ParquetSink, RunContext, part_files, read_results
 
@@ -95,7 +95,7 @@ def test_writer_killed_mid_write_leaves_only_a_temporary_file(tmp_path):
 import sys, time
 from pathlib import Path
 sys.path.insert(0, {str(Path(__file__).parent)!r})
-import gcttt.records as r
+import gcttt.results.records as r
 import workers.parquet_sink as s
 from test_parquet_sink import record
 
@@ -135,7 +135,7 @@ def test_bad_input_is_refused(tmp_path):
     sink = ParquetSink(tmp_path / "out")
     with pytest.raises(UsageError, match="cannot write a dict"):
         sink.write([{"task_id": 1}], CONTEXT)
-    with pytest.raises(UsageError, match=r"context must be a gcttt\.records\.RunContext"):
+    with pytest.raises(UsageError, match=r"context must be a gcttt\.results\.records\.RunContext"):
         sink.write([record()], {"sweep_id": "x"})
     with pytest.raises(UsageError, match=r"context\.versions lacks"):
         sink.write([record()], RunContext(versions={"python": "3"}))

@@ -16,13 +16,13 @@ import torch
 
 ray = pytest.importorskip("ray")
 
+from gcttt.control.runner import EpisodeRunner, EpisodeSpec  # noqa: E402
+from gcttt.control.ttt import TTTConfig  # noqa: E402
 from gcttt.data.access import load_datasets  # noqa: E402
 from gcttt.data.files import OfflineData  # noqa: E402
 from gcttt.data.transitions import TransitionIndex  # noqa: E402
 from gcttt.errors import GctttError, UsageError  # noqa: E402
-from gcttt.runner import EpisodeRunner, EpisodeSpec  # noqa: E402
 from gcttt.selection import SelectionConfig  # noqa: E402
-from gcttt.ttt import TTTConfig  # noqa: E402
 from sweeps.resources import trial_resources  # noqa: E402
 from workers.episode_worker import EpisodeWorker, share_dataset  # noqa: E402
 from workers.parquet_sink import ParquetSink, RunContext, read_results  # noqa: E402
@@ -241,7 +241,7 @@ def test_clear_errors(pool, shared, assets, tmp_path):
     )
     with pytest.raises(UsageError, match="expects observations of size 2 but the shared dataset's have 3"):
         EpisodePool(checkpoint, share_dataset(three), 1)
-    with pytest.raises(UsageError, match=r"not a gcttt\.runner\.EpisodeSpec"):
+    with pytest.raises(UsageError, match=r"not a gcttt\.control\.runner\.EpisodeSpec"):
         list(pool.run([{"task_id": 1}]))
     group = ray.util.placement_group([{"CPU": 0.01}])
     try:

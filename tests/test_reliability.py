@@ -192,12 +192,12 @@ def test_rerunning_a_finished_pretrain_leaves_its_mlflow_run_finished(maze_dir, 
 
 def test_results_and_checkpoints_are_readable_by_others(smoke_checkpoint, tmp_path):
     from analysis.synthetic import record
-    from gcttt.records import write_records
+    from gcttt.results.records import write_records
 
     old = os.umask(0o022)
     try:
         path = write_records(tmp_path / "rows", [record()])
-        from gcttt.checkpoint import read_checkpoint, save_checkpoint
+        from gcttt.files.checkpoint import read_checkpoint, save_checkpoint
 
         save_checkpoint(
             tmp_path / "c.pt", {k: v for k, v in read_checkpoint(smoke_checkpoint).items() if k != "format"}

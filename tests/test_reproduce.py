@@ -28,7 +28,7 @@ def _reproduce(out: Path) -> subprocess.Popen:
 
 
 def _rows(out: Path, phase: str):
-    from gcttt.tables import read_sweep_rows
+    from gcttt.results.tables import read_sweep_rows
 
     return read_sweep_rows(out / "sweeps" / f"r-{CELL}-{phase}" / "episodes")
 

@@ -267,3 +267,30 @@ def test_segment_indices_concatenates_ranges():
     starts, ends = torch.tensor([3, 10, 7, 0]), torch.tensor([6, 10, 9, 1])
     assert segment_indices(starts, ends).tolist() == [3, 4, 5, 7, 8, 0]
     assert segment_indices(torch.tensor([5]), torch.tensor([2])).tolist() == []
+
+
+def test_the_authors_cube_match_finds_starts_on_the_first_two_coordinates():
+    """A cube-like dataset: the maze above as the cube's position (coordinates 2-3, the relevance
+    coordinates) and an arm (coordinates 0-1) that rests far away except in episode B. The
+    authors' code matches critic starts on the arm; the paper (and the default) on the cube."""
+    arm = {name: np.full((len(e), 2), 0.0 if name == "B" else 50.0) for name, e in EPISODES.items()}
+    observations = np.concatenate([np.concatenate([arm[n], EPISODES[n]], 1) for n in NAMES]).astype(np.float32)
+    terminals = np.zeros(len(observations), dtype=bool)
+    terminals[np.cumsum([len(e) for e in EPISODES.values()]) - 1] = True
+    data = TransitionData.from_offline(
+        OfflineData(observations=observations, actions=np.zeros_like(observations), terminals=terminals)
+    )
+    state, goal = torch.tensor([0.0, 0.0, 0.0, 0.0]), torch.tensor([50.0, 50.0, 10.0, 0.0])
+
+    def chosen(strategy: str, **knobs) -> list[str]:
+        stub = DistanceValue()
+        config = SelectionConfig(strategy=strategy, top_k=1, **knobs)
+        s = Selector(config, data, (2, 3), stub.value, GAMMA, torch.Generator().manual_seed(0))
+        s.begin_episode(goal)
+        episodes = data.episode[s.select(state).indices]
+        return [NAMES[e] for e in torch.unique_consecutive(episodes).tolist()]
+
+    assert chosen("critic") == ["A"]  # the cube passes the state's cube position and reaches the goal
+    assert chosen("critic", authors_cube_match=True) == ["B"]  # only B's arm is at the state's arm
+    assert "authors_cube_match" not in SelectionConfig(strategy="critic-free").reads
+    assert chosen("critic-free", slack=0) == chosen("critic-free", slack=0, authors_cube_match=True)

@@ -9,12 +9,12 @@ pytestmark = pytest.mark.slow
 
 
 def test_compiled_updates_match_eager_and_run_an_episode(smoke_checkpoint, maze_train):
-    from gcttt.checkpoint import load_agent
+    from gcttt.control.runner import EpisodeRunner, EpisodeSpec
+    from gcttt.control.ttt import TTTConfig
     from gcttt.data.sampler import GoalSampler
     from gcttt.data.transitions import TransitionData
-    from gcttt.runner import EpisodeRunner, EpisodeSpec
+    from gcttt.files.checkpoint import load_agent
     from gcttt.selection import SelectionConfig
-    from gcttt.ttt import TTTConfig
 
     eager, _ = load_agent(smoke_checkpoint)
     compiled, _ = load_agent(smoke_checkpoint)

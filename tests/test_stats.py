@@ -1,4 +1,4 @@
-"""gcttt.stats: success rates with scipy bootstrap CIs, standard errors, degenerate inputs."""
+"""gcttt.results.stats: success rates with scipy bootstrap CIs, standard errors, degenerate inputs."""
 
 import subprocess
 import sys
@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from gcttt import stats
-from gcttt.stats import Interval, group_means, standard_error, success_ci
+from gcttt.results import stats
+from gcttt.results.stats import Interval, group_means, standard_error, success_ci
 
 
 def _scipy_ci(samples, n_resamples, seed):
@@ -122,6 +122,6 @@ def test_standard_error_and_group_means():
 
 
 def test_module_imports_neither_ray_nor_mlflow():
-    code = "import sys, gcttt.stats; print(sorted(m for m in ('ray', 'mlflow', 'torch') if m in sys.modules))"
+    code = "import sys, gcttt.results.stats; print(sorted(m for m in ('ray', 'mlflow', 'torch') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

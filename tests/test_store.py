@@ -1,4 +1,4 @@
-"""The results store (gcttt/store.py, `gcttt results publish`): idempotent publishing, refused
+"""The results store (gcttt/results/store.py, `gcttt results publish`): idempotent publishing, refused
 conflicts and mixed weights, and sweeps that resume from published rows on a fresh machine."""
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import pytest
 
 from analysis.synthetic import record
 from gcttt.errors import UsageError
-from gcttt.records import SCHEMA, RunContext, write_records
-from gcttt.store import publish, published_rows
+from gcttt.results.records import SCHEMA, RunContext, write_records
+from gcttt.results.store import publish, published_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -116,7 +116,7 @@ def test_a_sweep_resumes_from_published_rows_and_refuses_other_weights(tmp_path,
     # A fresh machine: no checkpoints, no sweep folder; the same weights are pre-trained again.
     second = _smoke_sweep(tmp_path / "machine-b", "b", data, "--published", str(store / "study"))
     assert second.returncode == 0, second.stderr[-3000:]
-    from gcttt.tables import read_sweep_rows
+    from gcttt.results.tables import read_sweep_rows
 
     now = read_sweep_rows(tmp_path / "machine-b" / "sweeps" / "b" / "episodes")
     assert len(now) == 12  # every episode of the grid is there
@@ -148,8 +148,8 @@ def test_published_rows_of_an_empty_study_have_the_schema(tmp_path):
 
 
 def test_the_demo_self_check_says_identical_or_names_the_rows_beyond_their_cis():
-    from gcttt.records import records_table
-    from gcttt.store import compare_with_reference
+    from gcttt.results.records import records_table
+    from gcttt.results.store import compare_with_reference
 
     def frame(records):
         return records_table(((r, {}) for r in records), RunContext(trial_id="arm-a")).to_pandas()

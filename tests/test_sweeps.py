@@ -84,7 +84,7 @@ def test_ctrl_c_in_the_last_trial_fails_loudly_and_resume_finishes_exactly_once(
     out, _ = second.communicate(timeout=900)
     assert second.returncode == 0, out[-3000:]
 
-    from gcttt.tables import read_sweep_rows
+    from gcttt.results.tables import read_sweep_rows
 
     rows = read_sweep_rows(episodes)
     assert set(rows["trial_id"]) == ARMS
@@ -149,7 +149,7 @@ def test_two_drivers_of_one_sweep_cannot_run_side_by_side(tmp_path):
     out, _ = first.communicate(timeout=900)
     assert first.returncode == 0, out[-3000:]
 
-    from gcttt.tables import read_sweep_rows
+    from gcttt.results.tables import read_sweep_rows
 
     rows = read_sweep_rows(episodes)
     assert len(rows) == 3 * 2 and not rows.duplicated(["trial_id", "task_id", "episode_index"]).any()
@@ -211,7 +211,7 @@ def test_resume_without_state_and_rerun_of_existing_sweep_are_refused(tmp_path, 
 
 
 def test_compute_sweep_arms_cover_widths_horizons_and_cheap_budgets(monkeypatch):
-    from gcttt.ttt import schedule_for
+    from gcttt.control.ttt import schedule_for
     from sweeps import compute_sweep
 
     seen = {}
@@ -247,7 +247,7 @@ def test_compute_sweep_smoke_end_to_end_draws_its_three_panels(tmp_path):
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
 
     from analysis import plot_compute
-    from gcttt.tables import read_sweep_rows
+    from gcttt.results.tables import read_sweep_rows
 
     rows = read_sweep_rows(tmp_path / "sweeps" / "c" / "episodes")
     assert len(rows) == 5 * 2  # baselines at 2 widths, K = 1000 and 200, one cheap arm; 2 tasks each

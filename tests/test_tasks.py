@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from gcttt.control.tasks import OGBENCH, bfs_distances, parse_suite, task_suite
 from gcttt.data.access import make_env
 from gcttt.envs import dataset_info
 from gcttt.errors import UsageError
-from gcttt.tasks import OGBENCH, bfs_distances, parse_suite, task_suite
 
 
 @pytest.fixture(scope="module", params=["pointmaze-medium-navigate-v0", "antmaze-medium-stitch-v0"])

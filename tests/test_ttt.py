@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 import torch
 
-from gcttt.checkpoint import load_agent
+from gcttt.control.ttt import TestTimeTrainer as Trainer
+from gcttt.control.ttt import TTTConfig, TTTStats, schedule_for
 from gcttt.data.sampler import GoalSampler
 from gcttt.data.transitions import TransitionData
 from gcttt.errors import GctttError, UsageError
+from gcttt.files.checkpoint import load_agent
 from gcttt.selection import SelectionConfig, Selector
-from gcttt.ttt import TestTimeTrainer as Trainer
-from gcttt.ttt import TTTConfig, TTTStats, schedule_for
 
 
 @pytest.fixture(scope="module")

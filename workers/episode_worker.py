@@ -37,14 +37,14 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from gcttt.control.runner import EpisodeRunner, EpisodeSpec
 from gcttt.data.files import OfflineData
 from gcttt.data.provenance import DatasetProvenance
 from gcttt.data.transitions import TransitionIndex
 from gcttt.errors import UsageError
-from gcttt.records import EpisodeRecord
-from gcttt.runner import EpisodeRunner, EpisodeSpec
+from gcttt.results.records import EpisodeRecord
+from gcttt.results.trajectories import EpisodeTrajectory
 from gcttt.selection import DistanceCache
-from gcttt.trajectories import EpisodeTrajectory
 
 
 @dataclass(frozen=True)
@@ -195,7 +195,7 @@ class EpisodeWorker:
 
     def check_gpu_share(self, checkpoint: str) -> None:
         """Refuse a checkpoint whose runner would not fit this worker's share of its GPU."""
-        from gcttt.checkpoint import read_checkpoint
+        from gcttt.files.checkpoint import read_checkpoint
         from workers.gpu_share import assigned_gpu_share, check_share_fits, estimate_for_checkpoint
 
         state = read_checkpoint(checkpoint)["agent"]
@@ -205,7 +205,7 @@ class EpisodeWorker:
 
     def ready(self) -> WorkerInfo:
         """Returns once constructed; says where the worker runs."""
-        from gcttt.provenance import device_name
+        from gcttt.files.provenance import device_name
 
         return WorkerInfo(
             pid=os.getpid(),
@@ -223,7 +223,7 @@ class EpisodeWorker:
         return self.runner(checkpoint).run(spec)
 
     def run_traced(self, checkpoint: str, spec: EpisodeSpec) -> tuple[EpisodeRecord, EpisodeTrajectory]:
-        """Play one episode and record its trajectory (gcttt.trajectories)."""
+        """Play one episode and record its trajectory (gcttt.results.trajectories)."""
         return self.runner(checkpoint).run_traced(spec)
 
     def memory(self) -> dict[str, int]:

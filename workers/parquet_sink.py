@@ -3,7 +3,7 @@
 `ParquetSink(directory).write(results, context)` writes one part file per call with a row per
 `PoolResult` (its record plus the spec index, attempts and node it ran on) or bare
 `EpisodeRecord`. The schema, the atomic writer and the reader are the library's
-(`gcttt.records`: one writer for every producer of results); docs/results_schema.md describes
+(`gcttt.results.records`: one writer for every producer of results); docs/results_schema.md describes
 every column.
 """
 
@@ -14,7 +14,15 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from gcttt.errors import UsageError
-from gcttt.records import SCHEMA, EpisodeRecord, RunContext, part_files, read_results, records_table, write_part_file
+from gcttt.results.records import (
+    SCHEMA,
+    EpisodeRecord,
+    RunContext,
+    part_files,
+    read_results,
+    records_table,
+    write_part_file,
+)
 from workers.episode_worker import PoolResult
 
 

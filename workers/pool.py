@@ -54,9 +54,9 @@ from ray.util.placement_group import PlacementGroup, get_current_placement_group
 from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
 from tqdm.auto import tqdm
 
-from gcttt.checkpoint import read_checkpoint
+from gcttt.control.runner import EpisodeSpec
 from gcttt.errors import GctttError, UsageError
-from gcttt.runner import EpisodeSpec
+from gcttt.files.checkpoint import read_checkpoint
 from workers.episode_worker import EpisodeWorker, PoolResult, SharedDataset, WorkerInfo, threads_for
 
 WORKER_LOST = (RayActorError, WorkerCrashedError, NodeDiedError, OutOfMemoryError)
@@ -269,12 +269,11 @@ def run_specs(
     specs = list(specs)
     for i, spec in enumerate(specs):
         if not isinstance(spec, EpisodeSpec):
-            raise UsageError(f"spec {i} is a {type(spec).__name__}, not a gcttt.runner.EpisodeSpec")
+            raise UsageError(f"spec {i} is a {type(spec).__name__}, not a gcttt.control.runner.EpisodeSpec")
     if not workers.slots:
         raise UsageError("these workers were shut down; start new ones")
     queue = deque(range(len(specs)))
     attempts = [0] * len(specs)
-    done = [False] * len(specs)
     idle: deque[int] = deque()
     starting: dict[Any, int] = {}  # ObjectRef of a worker's ready() -> worker position
     start_losses = [0] * workers.num_workers
@@ -365,7 +364,6 @@ def run_specs(
                     raise cause from None
                 raise
             idle.append(w)
-            done[i] = True
             successes += bool(record.success)
             info = slot.info()
             finished += 1
@@ -381,9 +379,6 @@ def run_specs(
         for ref in in_flight:  # only when the caller stopped early or an error is propagating
             with contextlib.suppress(Exception):
                 ray.cancel(ref)
-    missing = [i for i, d in enumerate(done) if not d]
-    if missing:  # unreachable unless the loop above is broken
-        raise PoolError(f"specs {missing} yielded no record")
 
 
 def _retry(spec: EpisodeSpec, i: int, tries: int, max_retries: int, exc: Exception) -> None:

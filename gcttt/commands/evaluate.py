@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from gcttt.tasks import HELDOUT_SIZE
-from gcttt.ttt import TTTConfig
+from gcttt.control.tasks import HELDOUT_SIZE
+from gcttt.control.ttt import TTTConfig
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ class EvaluateCommand:
 
 def _video_player(runner, out: Path, every: int, size: int):
     """`runner.run_traced` that also writes OUT/videos/task{T}-ep{I}.gif."""
-    from gcttt.video import VideoRecorder, write_gif
+    from gcttt.figures.video import VideoRecorder, write_gif
 
     positions = runner.data.observations[:, :2].cpu().numpy()
 
@@ -89,14 +89,14 @@ def run(args: EvaluateCommand) -> int:
     import torch
     from tqdm.auto import tqdm
 
-    from gcttt.checkpoint import check_trained_on, read_checkpoint
+    from gcttt.control.runner import EpisodeRunner, EpisodeSpec
     from gcttt.data.access import load_datasets, resolve_data_dir
     from gcttt.data.provenance import dataset_provenance
     from gcttt.errors import UsageError
-    from gcttt.fileio import check_writable_dir
-    from gcttt.provenance import resolve_device
-    from gcttt.records import RunContext, write_records
-    from gcttt.runner import EpisodeRunner, EpisodeSpec
+    from gcttt.files.checkpoint import check_trained_on, read_checkpoint
+    from gcttt.files.fileio import check_writable_dir
+    from gcttt.files.provenance import resolve_device
+    from gcttt.results.records import RunContext, write_records
 
     # Bad knobs were refused where the configuration was built; refuse unusable outputs before
     # loading anything or playing an episode.
@@ -148,7 +148,7 @@ def run(args: EvaluateCommand) -> int:
         raise UsageError(f"--record-trajectories records x-y paths of maze datasets only, not {meta['dataset']}")
     play = runner.run_traced if record_trajectories else runner.run
     if args.video:
-        from gcttt.video import offscreen_problem
+        from gcttt.figures.video import offscreen_problem
 
         problem = offscreen_problem()
         if problem:
@@ -160,7 +160,7 @@ def run(args: EvaluateCommand) -> int:
     records = [p[0] for p in played] if record_trajectories else played
     path = write_records(out, records, RunContext(sweep_id=name, sweep_kind="evaluate", trial_id=name))
     if record_trajectories:
-        from gcttt.trajectories import write_trajectories_beside
+        from gcttt.results.trajectories import write_trajectories_beside
 
         write_trajectories_beside(path, [p[1] for p in played], name, name, records[0])
     label = (

@@ -51,7 +51,7 @@ def run_train(args: ExpertTrain) -> int:
 
     from gcttt.errors import UsageError
     from gcttt.expert.train import train_expert
-    from gcttt.provenance import resolve_device
+    from gcttt.files.provenance import resolve_device
 
     if args.threads < 1:
         raise UsageError(f"--threads must be at least 1 (got {args.threads})")
@@ -72,8 +72,8 @@ def run_check(args: ExpertCheck) -> int:
     from gcttt.errors import UsageError
     from gcttt.expert.checks import MAZE_BAR, check_expert
     from gcttt.expert.shipped import expert_dir, load_expert, read_manifest
-    from gcttt.fileio import atomic_write_text
-    from gcttt.provenance import file_fingerprint
+    from gcttt.files.fileio import atomic_write_text
+    from gcttt.files.provenance import file_fingerprint
 
     if args.episodes < 1 or args.maze_episodes < 1:
         raise UsageError("--episodes and --maze-episodes must be at least 1")

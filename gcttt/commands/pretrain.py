@@ -49,7 +49,7 @@ def run(args: PretrainCommand) -> int:
     import torch
 
     from gcttt.errors import UsageError
-    from gcttt.fileio import check_writable_dir
+    from gcttt.files.fileio import check_writable_dir
     from gcttt.pretrain import pretrain, resolved_scale
 
     if args.threads != "torch":

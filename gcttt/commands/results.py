@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import tyro
 
-from gcttt.provenance import REPO_ROOT
+from gcttt.files.provenance import REPO_ROOT
 
 DEFAULT_STORE = REPO_ROOT / "results"
 
@@ -41,7 +41,7 @@ class ResultsList:
 
 def run_publish(args: ResultsPublish) -> int:
     from gcttt.errors import UsageError
-    from gcttt.store import publish
+    from gcttt.results.store import publish
 
     if not args.sweeps:
         raise UsageError("give at least one sweep folder, e.g. ~/gcttt-results/sweeps/NAME")

@@ -67,7 +67,7 @@ def ensure_dataset_files(dataset: str, data_dir: str | os.PathLike | None = None
     """
     from gcttt.data.generation import SUPPORTED, generate_dataset
     from gcttt.data.provenance import write_sidecar
-    from gcttt.fileio import check_writable_dir
+    from gcttt.files.fileio import check_writable_dir
 
     dataset_info(dataset)  # validates the name
     root = resolve_data_dir(data_dir)
@@ -115,13 +115,16 @@ def ensure_dataset_files(dataset: str, data_dir: str | os.PathLike | None = None
 
 
 def load_datasets(
-    dataset: str, data_dir: str | os.PathLike | None = None, fetch: Fetch = "auto"
-) -> tuple[OfflineData, OfflineData]:
-    """Train and validation splits of `dataset`, validated against the env's observation size."""
+    dataset: str, data_dir: str | os.PathLike | None = None, fetch: Fetch = "auto", validation: bool = True
+) -> tuple[OfflineData, OfflineData | None]:
+    """Train and validation splits of `dataset`, validated against the env's observation size.
+    `validation=False` reads only the train split (the validation split is then None)."""
     info = dataset_info(dataset)
     root = ensure_dataset_files(dataset, data_dir, fetch)
     train_path, val_path = split_paths(root, dataset)
     train = read_dataset_file(train_path, expected_obs_dim=info.obs_dim)
+    if not validation:
+        return train, None
     val = read_dataset_file(val_path, expected_obs_dim=info.obs_dim)
     if train.action_dim != val.action_dim:
         raise DatasetError(f"{val_path}: action size {val.action_dim} differs from the train split's")
@@ -129,10 +132,14 @@ def load_datasets(
 
 
 def make_env_and_datasets(
-    dataset: str, data_dir: str | os.PathLike | None = None, fetch: Fetch = "auto", **env_kwargs
-) -> tuple[object, OfflineData, OfflineData]:
-    """OGBench evaluation env plus validated train/validation splits of `dataset`."""
-    train, val = load_datasets(dataset, data_dir, fetch)
+    dataset: str,
+    data_dir: str | os.PathLike | None = None,
+    fetch: Fetch = "auto",
+    validation: bool = True,
+    **env_kwargs,
+) -> tuple[object, OfflineData, OfflineData | None]:
+    """OGBench evaluation env plus validated train/validation splits of `dataset` (see `load_datasets`)."""
+    train, val = load_datasets(dataset, data_dir, fetch, validation)
     env = make_env(dataset, **env_kwargs)
     env_obs_dim = env.observation_space.shape[0]
     if env_obs_dim != train.obs_dim:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from gcttt.errors import DatasetError
-from gcttt.fileio import atomic_write
+from gcttt.files.fileio import atomic_write
 
 REQUIRED_KEYS = ("observations", "actions", "terminals")
 OPTIONAL_KEYS = ("qpos", "qvel", "button_states")
@@ -159,7 +159,7 @@ def validate(data: OfflineData, where: str, expected_obs_dim: int | None = None)
 
 
 def write_dataset_file(path: str | os.PathLike, data: OfflineData) -> None:
-    """Write one split atomically (`gcttt.fileio.atomic_write`): an interrupted write leaves no
+    """Write one split atomically (`gcttt.files.fileio.atomic_write`): an interrupted write leaves no
     half-written file under the final name that a later load would trust."""
     with atomic_write(path, "wb", suffix=".tmp.npz") as f:
         np.savez_compressed(f, **data.arrays())

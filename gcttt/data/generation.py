@@ -27,8 +27,8 @@ from gcttt.data.files import OfflineData, split_paths, write_dataset_file
 from gcttt.data.provenance import write_sidecar
 from gcttt.envs import dataset_info
 from gcttt.errors import UsageError
-from gcttt.fileio import check_writable_dir, exclusive_lock
-from gcttt.provenance import git_sha
+from gcttt.files.fileio import check_writable_dir, exclusive_lock
+from gcttt.files.provenance import git_sha
 from gcttt.seeding import derive_seed
 
 

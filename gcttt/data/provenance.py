@@ -21,8 +21,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from gcttt.fileio import atomic_write_text
-from gcttt.provenance import file_fingerprint
+from gcttt.files.fileio import atomic_write_text
+from gcttt.files.provenance import file_fingerprint
 
 SOURCES = ("official", "generated", "unknown")
 

@@ -46,8 +46,8 @@ class ExpertReport:
 
 def maze_success(expert: ExpertPolicy, maze: str, episodes_per_task: int, seed: int = 0) -> list[float]:
     """Per-task success of expert + BFS oracle on `maze`'s 5 evaluation tasks (no action noise)."""
+    from gcttt.control.episode import play_episode
     from gcttt.data.access import make_env
-    from gcttt.episode import play_episode
     from gcttt.seeding import derive_seed
 
     env = make_env(maze)

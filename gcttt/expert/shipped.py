@@ -20,7 +20,7 @@ import torch
 from gcttt.errors import UsageError
 from gcttt.expert.directional import ACTION_DIM, OBS_DIM
 from gcttt.expert.sac import TanhGaussianActor, config_from_dict
-from gcttt.provenance import file_fingerprint
+from gcttt.files.provenance import file_fingerprint
 
 SHIPPED = Path(__file__).resolve().parent
 EXPERTS = {"ant": SHIPPED / "ant"}

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from gcttt.errors import UsageError
 from gcttt.expert.directional import ACTION_DIM, EPISODE_STEPS, OBS_DIM, DirectionalAnt
 from gcttt.expert.sac import SACAgent, SACConfig
-from gcttt.fileio import atomic_write_bytes, torch_save_atomic
+from gcttt.files.fileio import atomic_write_bytes, torch_save_atomic
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ class ReplayBuffer:
 
 def train_expert(config: ExpertTrainConfig, command: str = "", progress: bool = True) -> Path:
     """Train (or resume, or find finished) the SAC ant expert; returns the run directory."""
-    from gcttt.provenance import file_fingerprint, git_sha, versions
+    from gcttt.files.provenance import file_fingerprint, git_sha, versions
 
     out = Path(config.out).expanduser().resolve()
     if out.exists() and not out.is_dir():

@@ -40,6 +40,12 @@ class SelectionKnobs:
     """gamma of the goal distance d = log(1 + (1 - gamma) V) / log(gamma): 0.99 as in the authors'
     code (their choice for every backbone), or 'backbone' for the backbone's own discount (the
     cleaner choice where the backbone trains with 0.995: giant and humanoid mazes)."""
+    authors_cube_match: bool = False
+    """Critic strategies: find start matches on the first two observation coordinates, as the
+    authors' code does (on cube tasks a branch there replaces its cube-position match, so it
+    matches the arm's first two joint angles; their critic-free selection keeps cube positions,
+    and so does gcttt's). Off: the dataset's relevance coordinates, as the paper describes. The
+    same on mazes, whose relevance coordinates are x-y, the first two."""
 
     def __post_init__(self) -> None:
         if not self.eps > 0:

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from gcttt.agents.losses import goal_distance
-from gcttt.fileio import atomic_write
+from gcttt.files.fileio import atomic_write
 
 BLOCK = 2048
 """Rows per value-network call; fixed so that every row is always evaluated in the same batch."""
@@ -95,22 +95,21 @@ class GoalDistances:
     def ensure(self, episodes: torch.Tensor) -> int:
         """Make the rows of `episodes` available; returns the evaluations the method needs for the
         episodes it had not looked at before (its own cost)."""
-        new = episodes[~self.episode_seen[episodes]]
-        if len(new) == 0:
-            return 0
-        self.episode_seen[new] = True
-        firsts, ends = self.row_first[new], self.row_end[new]
-        cost = int((ends - firsts).sum())
-        self.needed += cost
-        first_block = (firsts // BLOCK).cpu()
-        last_block = ((ends - 1) // BLOCK).cpu()
-        # Blocks touched by the new episodes: mark every block of each [first, last] range.
-        marks = torch.zeros(len(self.block_known) + 1, dtype=torch.int64)
-        marks.index_add_(0, first_block, torch.ones_like(first_block))
-        marks.index_add_(0, last_block + 1, -torch.ones_like(last_block))
-        wanted = marks.cumsum(0)[:-1] > 0
-        self._compute_blocks(torch.nonzero(wanted & ~self.block_known).squeeze(1).tolist())
-        return cost
+        # Everything is worked out on the device and read back in one transfer (one host sync per
+        # re-plan on a GPU): the cost, and which blocks the newly seen episodes touch.
+        fresh = ~self.episode_seen[episodes]
+        self.episode_seen[episodes] = True
+        firsts, ends = self.row_first[episodes], self.row_end[episodes]
+        weight = fresh.to(torch.int64)
+        marks = torch.zeros(len(self.block_known) + 1, dtype=torch.int64, device=episodes.device)
+        marks.index_add_(0, firsts // BLOCK, weight)
+        marks.index_add_(0, (ends - 1) // BLOCK + 1, -weight)
+        cost = ((ends - firsts) * weight).sum().reshape(1)
+        packed = torch.cat([cost, (marks.cumsum(0)[:-1] > 0).to(torch.int64)]).cpu()
+        self.needed += int(packed[0])
+        wanted = packed[1:].bool() & ~self.block_known
+        self._compute_blocks(torch.nonzero(wanted).squeeze(1).tolist())
+        return int(packed[0])
 
 
 class DistanceCache:

@@ -68,6 +68,8 @@ class Selector:
         self.weights_fingerprint = weights_fingerprint
         device = data.device
         self.device = device
+        if config.authors_cube_match and "authors_cube_match" in self.strategy.knobs:
+            relevance_index = (0, 1)  # the authors' start match (SelectionKnobs.authors_cube_match)
         self.relevance_index = torch.as_tensor(relevance_index, device=device)
         episodes = torch.arange(data.num_episodes, device=device)
         # Rows of episode e: row_first[e] .. row_end[e] - 1 (its last row is the terminal one).
@@ -82,6 +84,8 @@ class Selector:
         self._data_fingerprint: str | None = None
         self.goal: torch.Tensor | None = None
         self.distances: GoalDistances | None = None
+        self._cache_key: str | None = None
+        """The cache key of the current goal's table while it is being filled (a cache miss)."""
 
     @property
     def receding(self) -> bool:
@@ -91,6 +95,7 @@ class Selector:
         """Fix the test goal g* (a full observation) and forget the previous goal's distances."""
         self.goal = goal.reshape(1, -1).to(self.device, torch.float32)
         self.distances = None
+        self._cache_key = None
 
     # --- goal distances -----------------------------------------------------------------------
 
@@ -100,13 +105,19 @@ class Selector:
             return GoalDistances(*args)
         if self._data_fingerprint is None:
             self._data_fingerprint = array_fingerprint(self.data.observations)
-        key = DistanceCache.key(self.weights_fingerprint, self._data_fingerprint, self.discount, self.goal)
-        table = self.cache.get(key)
-        if table is None:
-            distances = GoalDistances(*args)
-            self.cache.put(key, distances.complete().cpu().numpy())
-            return distances
+        self._cache_key = DistanceCache.key(self.weights_fingerprint, self._data_fingerprint, self.discount, self.goal)
+        table = self.cache.get(self._cache_key)
+        if table is None:  # filled lazily like an uncached table; `end_episode` completes and stores it
+            return GoalDistances(*args)
+        self._cache_key = None
         return GoalDistances(*args, table=torch.from_numpy(table).to(self.device))
+
+    def end_episode(self) -> None:
+        """After an episode (outside its timed selection): a goal the cache missed has its table
+        completed and stored, so later trials with the same goal and checkpoint read it."""
+        if self.cache is not None and self._cache_key is not None and self.distances is not None:
+            self.cache.put(self._cache_key, self.distances.complete().cpu().numpy())
+        self._cache_key = None
 
     def distances_for(self, episodes: torch.Tensor) -> tuple[torch.Tensor, int]:
         """(distance of every row, evaluations newly needed by the method for `episodes`)."""

@@ -49,7 +49,7 @@ def strategy(name: str, *, knobs: tuple[str, ...], summary: str, receding: bool 
 
 # --- the critic family ----------------------------------------------------------------------
 
-CRITIC_KNOBS = ("eps", "min_steps", "distance_discount")
+CRITIC_KNOBS = ("eps", "min_steps", "distance_discount", "authors_cube_match")
 
 
 def _critic(sel: Selector, match: torch.Tensor, keep: Callable[[int], int]) -> Selection:
@@ -130,7 +130,10 @@ def critic_free(sel: Selector, state: torch.Tensor) -> Selection:
 def random_transitions(sel: Selector, state: torch.Tensor) -> Selection:
     data = sel.data
     pick = torch.randint(data.num_transitions, (sel.config.random_size,), generator=sel.generator, device=sel.device)
-    return Selection(pick, int(torch.unique(data.episode[pick]).numel()), 0, 1)
+    touched = torch.zeros(data.num_episodes, dtype=torch.bool, device=sel.device).index_fill_(
+        0, data.episode[pick], True
+    )
+    return Selection(pick, int(touched.sum()), 0, 1)  # episodes drawn from: a count, no sort (torch.unique)
 
 
 @strategy("full-dataset", knobs=(), summary="control: every transition")

@@ -2,7 +2,7 @@
 
 Used by ``analysis/plot_episodes.py`` (the grid figure of a sweep) and by the sweeps' trials,
 which log one picture per trial to MLflow (`trial_figure`). It reads only recorded trajectories
-(`gcttt.trajectories`), their Parquet rows, the training file's x-y positions (segments are row
+(`gcttt.results.trajectories`), their Parquet rows, the training file's x-y positions (segments are row
 ranges of that file) and the maze layout of the env itself (`maze_layout`: OGBench's
 ``maze_map``, cell size and offsets, so walls are where the simulator has them).
 
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gcttt.trajectories import EpisodeTrajectory
+from gcttt.results.trajectories import EpisodeTrajectory
 
 WALL = "0.33"
 PATH = "black"
@@ -300,7 +300,7 @@ def episodes_figure(
     `replan_steps`: the env steps of the re-plans, named in the legend when every row shares them."""
     import matplotlib.pyplot as plt
 
-    from gcttt.figure_style import add_caption, style
+    from gcttt.figures.style import add_caption, style
 
     style()
     rows, cols = len(grid), max(len(r) for r in grid)
@@ -342,7 +342,7 @@ def episodes_figure(
 
 def trial_caption(rows: list[dict]) -> str:
     """Caption of one trial's picture: the arm, its knobs, success, the data's provenance."""
-    from gcttt.figure_style import backbone_label
+    from gcttt.figures.style import backbone_label
 
     first = rows[0]
     knobs = knobs_text(first)

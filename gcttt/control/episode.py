@@ -13,7 +13,7 @@ seeds all three from the episode seed and puts NumPy's global state back afterwa
 episode replays identically anywhere and the caller's global RNG is untouched.
 
 A controller turns observations into actions; `PolicyController` asks a backbone for its
-deterministic action, while test-time training (`gcttt.ttt`) also fine-tunes between steps.
+deterministic action, while test-time training (`gcttt.control.ttt`) also fine-tunes between steps.
 """
 
 from __future__ import annotations

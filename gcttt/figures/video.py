@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gcttt.trajectories import TrajectoryRecorder
+from gcttt.results.trajectories import TrajectoryRecorder
 
 COLOURS = ((0.12, 0.47, 0.71), (1.0, 0.5, 0.05), (0.17, 0.63, 0.17), (0.84, 0.15, 0.16), (0.58, 0.4, 0.74))
 """Marker colours of re-plans 1, 2, ... (as in the 2-D pictures; repeats after 5)."""
@@ -129,7 +129,7 @@ def write_gif(path: str | os.PathLike, frames: list[np.ndarray], fps: int = 10) 
     """The frames as an animated GIF (looping)."""
     from PIL import Image
 
-    from gcttt.fileio import atomic_write
+    from gcttt.files.fileio import atomic_write
 
     images = [Image.fromarray(f) for f in frames]
     path = Path(path)

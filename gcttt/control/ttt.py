@@ -31,9 +31,9 @@ import torch
 import tyro
 
 from gcttt.agents.base import Agent
+from gcttt.control.flops import CostModel
 from gcttt.data.sampler import GoalSampler
 from gcttt.errors import UsageError
-from gcttt.flops import CostModel
 from gcttt.selection import SelectionConfig, Selector, knob_columns, knobs_from_columns
 
 
@@ -142,7 +142,7 @@ class TTTStats:
 
 
 class TestTimeTrainer:
-    """A controller (see `gcttt.episode`) that fine-tunes the agent towards the episode's goal."""
+    """A controller (see `gcttt.control.episode`) that fine-tunes the agent towards the episode's goal."""
 
     def __init__(
         self,
@@ -170,6 +170,8 @@ class TestTimeTrainer:
         self.goal: torch.Tensor | None = None
         self.reset_at: int | None = None
         self.stats = TTTStats()
+        self._pretrained_state = False
+        """True while the agent holds exactly the pre-trained snapshot (no update since a restore)."""
         self._cuda = agent.device.type == "cuda"
 
     def _sync(self) -> None:
@@ -181,6 +183,7 @@ class TestTimeTrainer:
         self.goal = torch.as_tensor(goal, dtype=torch.float32, device=self.agent.device).reshape(1, -1)
         self.selector.begin_episode(self.goal)
         self.agent.restore(self.pretrained)
+        self._pretrained_state = True
         self.reset_at = None
         self.stats = TTTStats()
 
@@ -188,7 +191,8 @@ class TestTimeTrainer:
         cfg, agent = self.config, self.agent
         self._sync()
         start = time.perf_counter()
-        agent.restore(self.pretrained)
+        if not self._pretrained_state:  # at step 0 `begin` has just restored it: once is enough
+            agent.restore(self.pretrained)
         agent.set_lr(cfg.lr)
         selection = self.selector.select(torch.as_tensor(observation, dtype=torch.float32, device=agent.device))
         self._sync()
@@ -208,6 +212,7 @@ class TestTimeTrainer:
                     )
             agent.train_mode(False)
             self.stats.updates += cfg.steps
+            self._pretrained_state = False
         self._sync()
         self.stats.finetune_seconds += time.perf_counter() - selected
         if self.schedule == "once":
@@ -219,6 +224,7 @@ class TestTimeTrainer:
             self.replan(observation)
         elif self.reset_at is not None and step == self.reset_at:
             self.agent.restore(self.pretrained)  # the selected segment is acted out
+            self._pretrained_state = True
         start = time.perf_counter()
         obs = torch.as_tensor(observation, dtype=torch.float32, device=self.agent.device).reshape(1, -1)
         action = self.agent.act(obs, self.goal)[0].cpu().numpy()

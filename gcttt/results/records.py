@@ -6,7 +6,7 @@ never mistaken for repeats), where the data and the checkpoint came from, and th
 from which any compute axis can be recomputed.
 
 Results live in directories of part files ``part-<UTC time>-<8 hex>.parquet``, each written
-atomically (`gcttt.fileio.atomic_write`), with exactly the columns of `SCHEMA`: the record's
+atomically (`gcttt.files.fileio.atomic_write`), with exactly the columns of `SCHEMA`: the record's
 fields, then the run context (spec index, attempts, node, sweep and trial ids, git SHA, package
 versions, write time). docs/results_schema.md describes every column.
 """
@@ -27,8 +27,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from gcttt.errors import UsageError
-from gcttt.fileio import atomic_write
-from gcttt.provenance import git_sha, versions
+from gcttt.files.fileio import atomic_write
+from gcttt.files.provenance import git_sha, versions
 
 
 @dataclass(frozen=True)
@@ -55,7 +55,7 @@ class EpisodeRecord:
     checkpoint_step: int
     """Pre-training updates of the checkpoint."""
     checkpoint_fingerprint: str
-    """SHA-256 prefix of the checkpoint's network weights (`gcttt.provenance.weights_fingerprint`):
+    """SHA-256 prefix of the checkpoint's network weights (`gcttt.files.provenance.weights_fingerprint`):
     rows with equal settings but another fingerprint came from other weights (another CPU or build)."""
     pretrain_flops: int
     """Counted FLOPs of the checkpoint's pre-training (updates x FLOPs per update)."""
@@ -89,6 +89,9 @@ class EpisodeRecord:
     """Transitions of the random control (0 where not read)."""
     distance_discount: float
     """gamma of the goal distance; -1: the backbone's own; 0 where not read."""
+    authors_cube_match: bool
+    """Start matches on the first two observation coordinates, as the authors' code (False where
+    not read; rows written before the column existed read as False, which they were)."""
     compiled: bool
     """Fine-tuning updates ran through torch.compile (floats may differ slightly from eager)."""
     # --- the task ------------------------------------------------------------------------------
@@ -124,7 +127,7 @@ class EpisodeRecord:
     """Goal distances came from the sweep's distance cache."""
     updates: int = 0
     """Fine-tuning updates run."""
-    # --- counted test-time FLOPs (see gcttt/flops.py) -----------------------------------------
+    # --- counted test-time FLOPs (see gcttt/control/flops.py) -----------------------------------------
     flops_act: int = 0
     flops_selection: int = 0
     flops_finetune: int = 0
@@ -183,6 +186,19 @@ CONTEXT_FIELDS = [
 SCHEMA: pa.Schema = pa.schema([*_record_fields(), *CONTEXT_FIELDS])
 """The columns of every part file."""
 
+ADDED_COLUMNS: dict[str, Any] = {"authors_cube_match": False}
+"""Columns added after rows were first published, with the value every older row had: readers
+fill them in (`with_added_columns`), so published studies stay readable without a rewrite."""
+
+
+def with_added_columns(table: pa.Table) -> pa.Table:
+    """`table` with each of `ADDED_COLUMNS` it lacks, at its value for older rows."""
+    for name, value in ADDED_COLUMNS.items():
+        if name not in table.column_names:
+            table = table.append_column(SCHEMA.field(name), pa.array([value] * table.num_rows, SCHEMA.field(name).type))
+    return table
+
+
 PART_PREFIX = "part-"
 
 
@@ -201,17 +217,17 @@ class RunContext:
     git_sha: str = field(default_factory=git_sha)
     """Commit of the code ('-dirty' for local changes)."""
     versions: Mapping[str, str] = field(default_factory=versions)
-    """Package versions (gcttt.provenance.versions())."""
+    """Package versions (gcttt.files.provenance.versions())."""
 
 
 def records_table(rows: Iterable[tuple[EpisodeRecord, Mapping[str, Any]]], context: RunContext) -> pa.Table:
     """Arrow table in `SCHEMA` of (record, per-row extras) pairs; extras may give spec_index,
     attempts and node (defaults -1, 1 and the context's node)."""
     if not isinstance(context, RunContext):
-        raise UsageError(f"context must be a gcttt.records.RunContext (got {type(context).__name__})")
+        raise UsageError(f"context must be a gcttt.results.records.RunContext (got {type(context).__name__})")
     missing = [pkg for pkg in versions() if pkg not in context.versions]
     if missing:
-        raise UsageError(f"context.versions lacks {missing}; build it with gcttt.provenance.versions()")
+        raise UsageError(f"context.versions lacks {missing}; build it with gcttt.files.provenance.versions()")
     shared = {
         "sweep_id": context.sweep_id,
         "sweep_kind": context.sweep_kind,
@@ -270,7 +286,7 @@ def part_files(directory: str | os.PathLike, recursive: bool = False) -> list[Pa
 
 def read_results(directory: str | os.PathLike):
     """All rows of a results directory's part files as one pandas DataFrame."""
-    tables = [pq.read_table(p) for p in part_files(directory)]
+    tables = [with_added_columns(pq.read_table(p)) for p in part_files(directory)]
     table = pa.concat_tables(tables, promote_options="default") if tables else SCHEMA.empty_table()
     frame = table.to_pandas()
     if "selected_per_replan" in frame:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gcttt.agents.base import Agent
-from gcttt.episode import PolicyController, episode_seed, play_episode
+from gcttt.control.episode import PolicyController, episode_seed, play_episode
 
 TASK_IDS = (1, 2, 3, 4, 5)
 

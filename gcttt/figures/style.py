@@ -1,5 +1,5 @@
 """The house style of figures and their labels, shared by the analysis scripts and by the pictures the
-sweeps' trials draw (`gcttt.episode_pictures`): matplotlib only, no other layer."""
+sweeps' trials draw (`gcttt.figures.episode_pictures`): matplotlib only, no other layer."""
 
 from __future__ import annotations
 

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from gcttt.errors import UsageError
-from gcttt.fileio import atomic_write
+from gcttt.files.fileio import atomic_write
 
 FORMAT = "gcttt-trajectories"
 VERSION = 1

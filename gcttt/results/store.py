@@ -2,7 +2,7 @@
 
 A store (``results/`` in the repo) holds one folder per *study* (a series of runs whose rows may
 be pooled into one number): ``results/STUDY/rows/*.parquet`` (zstd; every column of
-`gcttt.records.SCHEMA`) and ``results/STUDY/manifest.json`` (per published sweep: the command,
+`gcttt.results.records.SCHEMA`) and ``results/STUDY/manifest.json`` (per published sweep: the command,
 git SHAs, dates, machines, torch build and threads, dataset provenance and fingerprints,
 checkpoint fingerprints). Rows only: no checkpoints, datasets or MLflow stores.
 
@@ -34,8 +34,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from gcttt.errors import UsageError
-from gcttt.fileio import atomic_write, atomic_write_text
-from gcttt.records import SCHEMA, part_files
+from gcttt.files.fileio import atomic_write, atomic_write_text
+from gcttt.results.records import SCHEMA, part_files, with_added_columns
 
 CHECKPOINT_IDENTITY: tuple[str, ...] = (
     "dataset",
@@ -90,7 +90,7 @@ def _read_rows(state: tuple[tuple[str, int, int], ...]) -> pd.DataFrame:
     frames = []
     for name, _, _ in state:
         try:
-            frames.append(pq.read_table(name).to_pandas())
+            frames.append(with_added_columns(pq.read_table(name)).to_pandas())
         except (OSError, pa.ArrowInvalid) as exc:
             raise UsageError(f"{name}: not a readable Parquet file ({exc}); restore it with git checkout") from None
     return pd.concat(frames, ignore_index=True)
@@ -106,7 +106,7 @@ def read_sweep(sweep_dir: str | os.PathLike) -> pd.DataFrame:
     for arm in sorted(p for p in episodes.iterdir() if p.is_dir() and not p.name.startswith(".")):
         for path in part_files(arm):
             try:
-                frames.append(pq.read_table(path).to_pandas())
+                frames.append(with_added_columns(pq.read_table(path)).to_pandas())
             except (OSError, pa.ArrowInvalid) as exc:
                 raise UsageError(
                     f"{path}: not a readable Parquet file ({exc}); resume the sweep to replay its episodes"
@@ -289,7 +289,7 @@ def read_study(store: str | os.PathLike, study: str) -> pd.DataFrame:
 
 def rows_to_records(rows: pd.DataFrame) -> list:
     """Published rows back as `EpisodeRecord`s (for a trial's summary when it replays none of them)."""
-    from gcttt.records import RECORD_COLUMNS, EpisodeRecord
+    from gcttt.results.records import RECORD_COLUMNS, EpisodeRecord
 
     out = []
     for row in rows.to_dict("records"):
@@ -333,7 +333,7 @@ def check_checkpoint(
 
 def copy_rows(rows: pd.DataFrame, directory: str | os.PathLike) -> Path | None:
     """Write published rows as one part file of a sweep arm's folder (columns and values unchanged)."""
-    from gcttt.records import write_part_file
+    from gcttt.results.records import write_part_file
 
     return write_part_file(directory, _as_table(rows))
 
@@ -344,7 +344,7 @@ def compare_with_reference(rows: pd.DataFrame, reference: pd.DataFrame, name: st
     Where every checkpoint's weights match the reference's, the rows must be identical episode by
     episode. Otherwise the checkpoints differ (another CPU or build pre-trains other weights) and
     only the configurations whose success differs beyond both 95% CIs are listed."""
-    from gcttt.summary import summarize
+    from gcttt.results.summary import summarize
 
     key = list(PUBLISH_KEY)
     ours = rows.drop_duplicates(subset=key, keep="last")

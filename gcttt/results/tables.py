@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from gcttt.summary import CONFIG_COLUMNS, summarize
+from gcttt.results.summary import CONFIG_COLUMNS, summarize
 
 COSTS = ("mean_selected", "flops_total", "wall_seconds", "act_seconds", "selection_seconds", "finetune_seconds")
 
 
 def read_sweep_rows(episodes_dir: Path) -> pd.DataFrame:
     """Every episode row the sweep wrote (one sub-directory of part files per arm)."""
-    from gcttt.records import read_results
+    from gcttt.results.records import read_results
 
     frames = [read_results(d) for d in sorted(Path(episodes_dir).glob("*/")) if d.is_dir()]
     frames = [f for f in frames if len(f)]

@@ -3,7 +3,7 @@
 `CONFIG_COLUMNS` names what makes two rows the same configuration (every knob that can change an
 episode's outcome); `EPISODE_KEY` what makes them the same episode. `summarize(frame, by)`
 gives, per group: the success rate (mean over pre-training seeds of the per-seed rate), its
-stratified bootstrap CI (`gcttt.stats.success_ci`), the standard error, counts, and the mean of
+stratified bootstrap CI (`gcttt.results.stats.success_ci`), the standard error, counts, and the mean of
 any cost columns asked for.
 """
 
@@ -15,8 +15,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from gcttt.results.stats import DEFAULT_RESAMPLES, Interval, group_means, standard_error, success_ci
 from gcttt.selection import KNOBS
-from gcttt.stats import DEFAULT_RESAMPLES, Interval, group_means, standard_error, success_ci
 
 CONFIG_COLUMNS: tuple[str, ...] = (
     "dataset",

@@ -17,7 +17,7 @@ import torch
 from gcttt.agents import Agent, agent_from_state
 from gcttt.envs import dataset_info
 from gcttt.errors import CheckpointError
-from gcttt.fileio import torch_save_atomic
+from gcttt.files.fileio import torch_save_atomic
 
 FORMAT = "gcttt-checkpoint-v1"
 

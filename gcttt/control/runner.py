@@ -16,22 +16,22 @@ import numpy as np
 import torch
 
 from gcttt.agents.graphed import GraphedUpdates, resolve_update_mode, update_mode_from_compile
-from gcttt.checkpoint import load_agent
+from gcttt.control.episode import PolicyController, episode_seed, play_episode
+from gcttt.control.flops import CostModel
+from gcttt.control.tasks import OGBENCH, TaskSuite, parse_suite, task_suite
+from gcttt.control.ttt import TestTimeTrainer, TTTConfig, schedule_for, ttt_columns
 from gcttt.data.access import make_env
 from gcttt.data.files import OfflineData
 from gcttt.data.provenance import DatasetProvenance
 from gcttt.data.sampler import GoalSampler
 from gcttt.data.transitions import TransitionData, TransitionIndex
 from gcttt.envs import dataset_info
-from gcttt.episode import PolicyController, episode_seed, play_episode
 from gcttt.errors import CheckpointError, UsageError
-from gcttt.flops import CostModel
-from gcttt.provenance import device_name, file_fingerprint, machine_name, weights_fingerprint
-from gcttt.records import EpisodeRecord
+from gcttt.files.checkpoint import load_agent
+from gcttt.files.provenance import device_name, file_fingerprint, machine_name, weights_fingerprint
+from gcttt.results.records import EpisodeRecord
+from gcttt.results.trajectories import EpisodeTrajectory, TrajectoryRecorder
 from gcttt.selection import DistanceCache, SelectionConfig, Selector
-from gcttt.tasks import OGBENCH, TaskSuite, parse_suite, task_suite
-from gcttt.trajectories import EpisodeTrajectory, TrajectoryRecorder
-from gcttt.ttt import TestTimeTrainer, TTTConfig, schedule_for, ttt_columns
 
 COMPILE_MODES = ("auto", "on", "off")
 
@@ -153,8 +153,8 @@ class EpisodeRunner:
     def run_traced(
         self, spec: EpisodeSpec, recorder: TrajectoryRecorder | None = None
     ) -> tuple[EpisodeRecord, EpisodeTrajectory]:
-        """`run`, and the episode's x-y path and selections (gcttt.trajectories); the record is
-        the one `run` gives. `recorder`: one of its own (e.g. gcttt.video's, which also renders)."""
+        """`run`, and the episode's x-y path and selections (gcttt.results.trajectories); the record is
+        the one `run` gives. `recorder`: one of its own (e.g. gcttt.figures.video's, which also renders)."""
         if not self.info.is_maze:
             raise UsageError(f"trajectories are recorded for maze datasets only (x-y paths), not {self.dataset}")
         recorder = recorder or TrajectoryRecorder(self.data.rows, self.data.episode)
@@ -169,9 +169,9 @@ class EpisodeRunner:
         self.sampler.generator.manual_seed(seed)
         self.selection_generator.manual_seed(seed + 1)
         self.agent.generator.manual_seed(seed + 2)
-        self.agent.restore(self.pretrained)
         options = suite.reset_options(spec.task_id)
         if spec.method == "baseline":
+            self.agent.restore(self.pretrained)  # (GC-TTT's trainer restores at the start of its episode)
             controller = PolicyController(self.agent)
             outcome = play_episode(self.env, recorder.controller(controller) if recorder else controller, options, seed)
             act_flops = controller.act_calls * self.costs.act
@@ -192,7 +192,9 @@ class EpisodeRunner:
             updates=self._graphed,
         )
         outcome = play_episode(self.env, recorder.controller(trainer) if recorder else trainer, options, seed)
+        # The pre-trained weights first: a cache-missed goal's table is completed with them.
         self.agent.restore(self.pretrained)
+        selector.end_episode()
         stats = trainer.stats
         batch = trainer.batch_size
         flops = stats.flops(self.costs, batch)
