@@ -103,11 +103,38 @@ def _figure6_figures(study: Path, figures: Path) -> None:
         shutil.copy(Path(tmp) / "figure6.png", figures / "figure6.png")
 
 
+def _compute_frames(study: Path):
+    """(sweep id, its rows) of each compute sweep of the study, in the order of the campaign."""
+    from analysis.plot_compute import REQUIRED
+    from analysis.results import read_directory
+    from analysis.summary import filter_kind
+    from gcttt.results.summary import drop_repeats
+
+    frame = filter_kind(drop_repeats(read_directory(study / "rows", REQUIRED)), "compute")
+    return [(sweep, frame[frame["sweep_id"] == sweep]) for sweep in sorted(frame["sweep_id"].unique())]
+
+
+def _compute_table(study: Path) -> str:
+    from analysis.compute_answer import markdown
+
+    return "\n".join(markdown(rows) for _, rows in _compute_frames(study))
+
+
+def _compute_figures(study: Path, figures: Path) -> None:
+    from analysis import plot_compute
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for sweep, _ in _compute_frames(study):
+            plot_compute.main([str(study / "rows"), "--sweep-id", sweep, "--out", tmp, "--name", sweep])
+            shutil.copy(Path(tmp) / f"{sweep}.png", figures / f"{sweep}.png")
+
+
 PUBLISHED: dict[str, tuple[str, Callable[[Path], str], Callable[[Path, Path], None]]] = {
     # study: (its table in docs/results, table builder, figure builder)
     "demo": ("demo.md", _demo_table, _demo_figures),
     "table1-cpu": ("table1.md", _table1, _table1_figures),
     "figure6-cpu": ("figure6.md", _figure6_table, _figure6_figures),
+    "compute-cpu": ("compute.md", _compute_table, _compute_figures),
 }
 """Every study whose numbers the README shows, and how its tables and figures are made."""
 

@@ -10,7 +10,8 @@ Does test-time compute spent on GC-TTT beat compute spent on a bigger model? Fou
   selection value passes + fine-tuning updates, `gcttt/control/flops.py`), labelled with its multiple of
   the base model's acting FLOPs; `--amortise-episodes E` adds each checkpoint's pre-training
   FLOPs spread over E episodes (wider models cost more to pre-train too);
-- (c) matched: at budgets of 1x, 2x, 4x, ... the base model's acting FLOPs per episode, the best
+- (c) matched: at budgets of 1x, 4x, 16x, ... the base model's acting FLOPs per episode (up to the
+  dearest configuration's cost, or `--budgets`), the best
   success each family reaches within the budget, exactly counted: model scaling (baselines of
   any width) against GC-TTT at the base width (any of its configurations, the cheap ones included);
 - (d) total: pre-training FLOPs + E episodes x test-time FLOPs per episode, for E from 1 to 10^5,
@@ -56,7 +57,10 @@ FLOP_COLUMNS = ("flops_total", "flops_act", "flops_selection", "flops_finetune",
 REQUIRED = (*SUCCESS_COLUMNS, *FLOP_COLUMNS)
 ARM = ["method", "width", "selection", "schedule", "horizon", "grad_steps", "lr", "finetune_batch", "q"]
 """What distinguishes the configurations of a compute study."""
-BUDGETS = (1, 2, 4, 8, 16, 32, 64)
+BUDGET_STEP = 4
+"""Panel (c)'s default budgets: 1x, 4x, 16x, ... up to the dearest configuration's multiple."""
+LABEL_GAP = 0.08
+"""Panel (b): a point is labelled only this far (log10 FLOPs) from the last labelled one of its family."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,7 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="add pre-training FLOPs spread over this many episodes to panel (b) [default: 0, test time only]",
     )
     parser.add_argument(
-        "--budgets", type=float, nargs="+", default=list(BUDGETS), help="panel (c) budgets, multiples of base acting"
+        "--budgets",
+        type=float,
+        nargs="+",
+        default=None,
+        help=f"panel (c) budgets, multiples of base acting [default: 1, {BUDGET_STEP}, {BUDGET_STEP**2}, ... up to "
+        "the dearest configuration]",
     )
     parser.add_argument("--confidence", type=float, default=0.95, help="CI level [default: %(default)s]")
     parser.add_argument(
@@ -144,6 +153,15 @@ def exact_points(configs: pd.DataFrame, base_width: int, amortise: int = 0) -> p
     points["x"] = x
     points["multiple"] = x / unit
     return points.assign(panel="exact")
+
+
+def default_budgets(configs: pd.DataFrame, base_width: int) -> list[float]:
+    """1x, 4x, 16x, ... the base model's acting FLOPs, until every configuration of panel (c) fits."""
+    unit = base_acting(configs, base_width)
+    shown = configs[(configs["method"] == "baseline") | (configs["width"] == base_width)]
+    dearest = float(shown["flops_total"].max()) / unit
+    steps = max(0, int(np.ceil(np.log(max(dearest, 1.0)) / np.log(BUDGET_STEP) - 1e-9)))
+    return [float(BUDGET_STEP**i) for i in range(steps + 1)]
 
 
 def matched_points(configs: pd.DataFrame, base_width: int, budgets) -> pd.DataFrame:
@@ -230,7 +248,8 @@ def draw(frame: pd.DataFrame, args: argparse.Namespace) -> list:
     base_width = args.base_width or int(ttt_widths.min() if len(ttt_widths) else configs["width"].min())
     paper = paper_points(configs, base_width)
     exact = exact_points(configs, base_width, args.amortise_episodes)
-    matched = matched_points(configs, base_width, args.budgets)
+    budgets = args.budgets or default_budgets(configs, base_width)
+    matched = matched_points(configs, base_width, budgets)
     unit = base_acting(configs, base_width)
 
     style()
@@ -259,7 +278,11 @@ def draw(frame: pd.DataFrame, args: argparse.Namespace) -> list:
     for family, marker in (("model scaling", "o"), ("GC-TTT", "s")):
         pts = exact[exact["family"] == family].sort_values("x")
         _errorbar(ax, pts, fmt=marker, color=COLORS[family], label=family, linestyle="none")
+        last = -np.inf
         for i, (_, p) in enumerate(pts.iterrows()):
+            if np.log10(p["x"]) - last < LABEL_GAP:
+                continue  # a cluster of near-equal costs (the cheap arms) keeps its first label only
+            last = np.log10(p["x"])
             ax.annotate(multiple_text(p["multiple"]), (p["x"], p["mean"]), textcoords="offset points",
                         xytext=(3, 4 + 9 * (i % 2)), fontsize=7, color=COLORS[family])  # fmt: skip
     ax.set_xscale("log")
@@ -274,7 +297,7 @@ def draw(frame: pd.DataFrame, args: argparse.Namespace) -> list:
         pts = matched[matched["family"] == family].sort_values("x")
         _errorbar(ax, pts.assign(x=pts["x"] * shift), fmt=fmt, color=COLORS[family], label=family)
     ax.set_xscale("log", base=2)
-    ax.set_xticks(list(args.budgets), [f"{b:g}x" for b in args.budgets])
+    ax.set_xticks(list(budgets), [multiple_text(b) for b in budgets])
     ax.set_xlabel("budget per episode (x the base model's acting FLOPs)")
     ax.set_title("(c) best success within a matched budget")
     for ax in axes[:3]:
@@ -343,11 +366,14 @@ def crossover_text(cross: pd.DataFrame) -> str:
     rows = cross[cross["ttt"] == best].sort_values("model_success", ascending=False)
     r = rows.iloc[0]
     e = r["crossover_episodes"]
-    when = "never" if np.isinf(e) else f"beyond {e:,.0f} episodes"
-    return (
+    when = "never" if np.isinf(e) else "from the first episode on" if e == 0 else f"beyond {e:,.0f} episodes"
+    text = (
         f"(d): against the best GC-TTT configuration ({best}, success {r['ttt_success']:.2f}), the best wider model "
-        f"({r['model']}, {r['model_success']:.2f}) costs less in total {when}. "
+        f"({r['model']}, {r['model_success']:.2f}) costs less in total {when}"
     )
+    if r["model_success"] < r["ttt_success"]:
+        text += ", but no wider model reaches GC-TTT's success, so that is cheaper, not as good"
+    return text + ". "
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,6 +1,7 @@
 """Analysis scripts: figures and table from synthetic sweep results, bad inputs, the MLflow source."""
 
 import dataclasses
+import math
 import shutil
 import subprocess
 import sys
@@ -11,12 +12,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import plot_compute, plot_figure6, plot_horizon, synthetic, table, time_share
+from analysis import compute_answer, plot_compute, plot_figure6, plot_horizon, synthetic, table, time_share
 from gcttt.results.records import EpisodeRecord, RunContext, read_results, write_records
 from gcttt.results.stats import success_ci
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPTS = {
+    "compute_answer": compute_answer,
     "plot_compute": plot_compute,
     "plot_figure6": plot_figure6,
     "plot_horizon": plot_horizon,
@@ -410,3 +412,32 @@ def test_figure6_counts_an_episode_played_by_two_sweeps_once(tmp_path):
     frame = pd.concat([pd.read_parquet(p) for p in sorted((tmp_path / "in").rglob("*.parquet"))], ignore_index=True)
     twice = pd.concat([frame, frame.assign(sweep_id="another-sweep")], ignore_index=True)
     assert len(plot_figure6.one_row_per_episode_across_sweeps(twice)) == len(frame)
+
+
+def test_compute_answer_pairs_episodes_and_says_when_a_gap_is_resolved(results, tmp_path, capsys):
+    frame = read_results(results / "compute" / "gcttt-K100")
+    model = read_results(results / "compute" / "baseline-w992")
+    configs = plot_compute.configurations(pd.concat([frame, model]), 0.95, 200)
+    ttt_row = configs[configs["method"] == "gcttt"].iloc[0]
+    model_row = configs[configs["method"] == "baseline"].iloc[0]
+    # Hand-made outcomes on the same (seed, checkpoint, task, episode): GC-TTT always, the model never.
+    sure = pd.concat([frame.assign(success=True), model.assign(success=False)])
+    verdict = compute_answer.compare(sure, ttt_row, model_row, 0.95, 200)
+    assert verdict["difference"] == 1.0 and verdict["pairs"] == len(frame) and verdict["verdict"] == "GC-TTT better"
+    worse = compute_answer.compare(pd.concat([frame.assign(success=False), model.assign(success=True)]),
+                                   ttt_row, model_row, 0.95, 200)  # fmt: skip
+    assert worse["verdict"] == "model scaling better"
+    # One success apart in 12 pairs: not resolved, and the episodes needed follow (1.96 sd / gap)^2.
+    close = pd.concat([frame.assign(success=False), model.assign(success=False)]).reset_index(drop=True)
+    close.loc[0, "success"] = True
+    diff = np.zeros(len(frame))
+    diff[0] = 1.0
+    needed = math.ceil((1.96 * diff.std(ddof=1) / diff.mean()) ** 2)
+    assert compute_answer.compare(close, ttt_row, model_row, 0.95, 200)["verdict"] == (
+        f"not resolved; about {needed:,} paired episodes would resolve a gap of {diff.mean():+.2f}"
+    )
+    # The whole study: the paper's accounting row pairs GC-TTT's K = 100 with the widest model.
+    assert compute_answer.main([str(results / "compute"), "--out", str(tmp_path), *FAST]) == 0
+    text = capsys.readouterr().out
+    assert text == (tmp_path / "compute_answer.md").read_text()
+    assert "| paper's, at x = " in text and "K=100" in text and "width 992 (pre-trained)" in text
