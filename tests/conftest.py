@@ -13,6 +13,7 @@ import atexit
 import os
 import shutil
 import tempfile
+from pathlib import Path
 
 os.environ["GCTTT_OFFLINE"] = "1"  # before anything imports gcttt
 os.environ["GCTTT_DATA_DIR"] = tempfile.mkdtemp(prefix="gcttt-test-data-")
@@ -75,3 +76,42 @@ def smoke_run(tmp_path_factory, maze_dir):
 def smoke_checkpoint(smoke_run):
     """Path of the smoke run's final checkpoint."""
     return smoke_run[1].final_checkpoint
+
+
+@pytest.fixture(scope="session")
+def seed_smoke_sweep(tmp_path_factory):
+    """`seed(out, seeds=(0,), data_dir=None)`: give a smoke horizon sweep about to run in `out`
+    (default backbone and dataset) the inputs it would make first, made once per session: its
+    generated dataset (OUT/data-smoke, or `data_dir`) and the pre-trained checkpoints of `seeds`
+    (OUT/checkpoints). The sweep finds them as cached inputs; its own code checks them (dataset
+    fingerprint, backbone, width) as it checks any cache. Tests of generation or pre-training itself
+    do not use it."""
+    from gcttt.presets import get_preset
+    from gcttt.pretrain import pretrain, run_directory
+    from sweeps.common import settings_from
+    from sweeps.config import parse
+    from sweeps.horizon_sweep import HorizonSweep
+    from sweeps.prepare import prepare_dataset, pretrain_config
+
+    cache = tmp_path_factory.mktemp("smoke-sweep-inputs")
+    made: set[int] = set()
+
+    def settings_for(seeds):
+        argv = ["--preset", "smoke", "--out", str(cache), "--seeds", *map(str, seeds)]
+        config = parse(HorizonSweep, argv, "seed", "")
+        return settings_from(config, "horizon", config.grid.axes("smoke"))
+
+    def seed(out, seeds=(0,), data_dir=None) -> None:
+        settings = settings_for(seeds)
+        if not made:
+            prepare_dataset(settings)
+        for s in sorted(set(seeds) - made):
+            pretrain(pretrain_config(settings, s, get_preset("smoke").width), progress=False)
+            made.add(s)
+        out = Path(out)
+        shutil.copytree(cache / "data-smoke", Path(data_dir) if data_dir else out / "data-smoke", dirs_exist_ok=True)
+        for s in seeds:
+            run = run_directory(pretrain_config(settings, s, get_preset("smoke").width)).relative_to(cache.resolve())
+            shutil.copytree(cache / run, out / run, dirs_exist_ok=True)
+
+    return seed

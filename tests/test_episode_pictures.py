@@ -198,8 +198,9 @@ def test_a_sweep_without_trajectories_names_the_flag_to_pass(smoke_checkpoint, m
     assert "--record-trajectories" in err
 
 
-def test_plot_episodes_on_a_smoke_sweep_and_pictures_in_mlflow(tmp_path):
+def test_plot_episodes_on_a_smoke_sweep_and_pictures_in_mlflow(tmp_path, seed_smoke_sweep):
     """A smoke sweep that records trajectories: side files, per-trial pictures in MLflow, the grid figure."""
+    seed_smoke_sweep(tmp_path)
     argv = [sys.executable, str(ROOT / "sweeps" / "horizon_sweep.py"), "--preset", "smoke", "--tasks", "1", "2"]
     argv += ["--K", "500", "--N", "2", "--ablations", "critic-free", "random", "--random-size", "500"]
     argv += ["--out", str(tmp_path), "--name", "pics", "--ray-address", "local", "--record-trajectories"]

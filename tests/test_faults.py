@@ -52,9 +52,10 @@ def _run_sweep(out: Path, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
 
 
-def test_a_damaged_and_a_missing_part_are_replayed_exactly_once_on_resume(tmp_path):
+def test_a_damaged_and_a_missing_part_are_replayed_exactly_once_on_resume(tmp_path, seed_smoke_sweep):
     import pyarrow.parquet as pq
 
+    seed_smoke_sweep(tmp_path)
     first = _run_sweep(tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     assert "Trial status" not in first.stdout + first.stderr  # Tune's table only with -v

@@ -33,7 +33,8 @@ def _rows(out: Path, phase: str):
     return read_sweep_rows(out / "sweeps" / f"r-{CELL}-{phase}" / "episodes")
 
 
-def test_smoke_reproduction_killed_in_its_final_phase_finishes_exactly_once(tmp_path):
+def test_smoke_reproduction_killed_in_its_final_phase_finishes_exactly_once(tmp_path, seed_smoke_sweep):
+    seed_smoke_sweep(tmp_path, seeds=(0, 1), data_dir=tmp_path / "data")
     first = _reproduce(tmp_path)
     final = tmp_path / "sweeps" / f"r-{CELL}-final" / "episodes"
     deadline = time.time() + 900

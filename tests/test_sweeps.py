@@ -66,7 +66,8 @@ ARMS = {
 LAST = "gcttt-critic-K200-N1500-lr0.0003-w32-s0"
 
 
-def test_ctrl_c_in_the_last_trial_fails_loudly_and_resume_finishes_exactly_once(tmp_path):
+def test_ctrl_c_in_the_last_trial_fails_loudly_and_resume_finishes_exactly_once(tmp_path, seed_smoke_sweep):
+    seed_smoke_sweep(tmp_path)
     episodes = tmp_path / "sweeps" / "t" / "episodes"
     first = _sweep(tmp_path)
     _wait_for_trials(first, tmp_path / "mlflow.db", ARMS - {LAST}, LAST)  # the last (slow) trial is playing
@@ -138,7 +139,8 @@ def test_ctrl_c_while_the_sweep_pretrains_stops_at_once_and_says_how_to_go_on(tm
     assert not (tmp_path / "sweeps" / "t" / "episodes").exists()
 
 
-def test_two_drivers_of_one_sweep_cannot_run_side_by_side(tmp_path):
+def test_two_drivers_of_one_sweep_cannot_run_side_by_side(tmp_path, seed_smoke_sweep):
+    seed_smoke_sweep(tmp_path)
     episodes = tmp_path / "sweeps" / "t" / "episodes"
     first = _sweep(tmp_path)
     _wait_for_parts(first, episodes, 1)
