@@ -100,7 +100,7 @@ def throughput(checkpoint: str, train: OfflineData, specs: list[EpisodeSpec], wo
     out = {"episodes": len(specs), "runs": []}
     for n in workers:
         started = time.perf_counter()
-        with EpisodePool(checkpoint, shared, n, cpus_per_worker=1, progress=True) as pool:
+        with EpisodePool.for_checkpoint(checkpoint, shared, n, cpus_per_worker=1, progress=True) as pool:
             startup = time.perf_counter() - started
             started = time.perf_counter()
             results = list(pool.run(specs))
@@ -147,7 +147,7 @@ def memory(name: str, checkpoint: str, train: OfflineData, spec: EpisodeSpec) ->
         return {k: v / MB for k, v in m.items()}
 
     shared = share_dataset(train)
-    with EpisodePool(checkpoint, shared, 2, cpus_per_worker=1, progress=False) as pool:
+    with EpisodePool.for_checkpoint(checkpoint, shared, 2, cpus_per_worker=1, progress=False) as pool:
         ray.get([a.touch_dataset.remote() for a in pool.actors])
         read = pool.memory()
         ray.get([a.run.remote(spec) for a in pool.actors])

@@ -217,7 +217,7 @@ def _run_locked(settings: SweepSettings, arms: list[Arm], prog: str, started: fl
     from sweeps.resources import resolve_resources
     from sweeps.trial import run_trial
     from workers.episode_worker import share_dataset
-    from workers.pool import WorkerSet, WorkerSpec
+    from workers.pool import EpisodePool, WorkerSpec
 
     # The dataset is generated if absent and validated (shapes, finite values) before Ray starts.
     train, provenance = prepare_dataset(settings)
@@ -247,7 +247,7 @@ def _run_locked(settings: SweepSettings, arms: list[Arm], prog: str, started: fl
         settings.distance_cache_dir,
         compile=settings.compile,
     )
-    workers = WorkerSet(worker_spec, settings.workers)
+    workers = EpisodePool(worker_spec, settings.workers)
     parent_tags = {
         "gcttt.sweep_id": settings.name,
         "gcttt.role": "sweep",

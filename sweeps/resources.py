@@ -1,6 +1,6 @@
 """Ray resources of a sweep: how many episode workers, with what share, and Tune trial bundles.
 
-A sweep starts its episode workers once (`workers.pool.WorkerSet`, outside any placement group)
+A sweep starts its episode workers once (`workers.pool.EpisodePool`, outside any placement group)
 and every trial only needs a small CPU share for its own, mostly waiting, process. The workers
 take what is left of the cluster's CPUs, counted node by node (`size_workers`).
 `trial_resources` builds the placement group of a trial that starts its own `EpisodePool`

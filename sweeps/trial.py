@@ -1,7 +1,7 @@
 """One Ray Tune trial: evaluate one arm on its tasks, write its rows, log its MLflow run, report.
 
 The trial's function runs in Tune's trainable process and feeds the sweep's episode workers
-(started once by the driver, `workers.pool.WorkerSet`; each keeps the runners of the checkpoints
+(started once by the driver, `workers.pool.EpisodePool`; each keeps the runners of the checkpoints
 it has seen). Its rows go to ``SWEEP/episodes/ARM/part-*.parquet`` in one atomic file written
 after the last episode; a trial that Tune starts again (after a crash or on resume) first
 removes what an earlier attempt of the same arm left, so rows are never duplicated. Its MLflow
@@ -90,7 +90,7 @@ def run_trial(
     from gcttt.results.records import RunContext
     from sweeps.prepare import checkpoint_slot
     from workers.parquet_sink import ParquetSink
-    from workers.pool import WorkerSet, run_specs
+    from workers.pool import EpisodePool, run_specs
 
     torch.set_num_threads(1)  # this process only waits for the workers
     arm = Arm.from_params(config["arm"])
@@ -121,7 +121,7 @@ def run_trial(
             run_id,
             {**asdict(arm), "checkpoint": checkpoint, "tasks": list(tasks), "E": settings.episodes_per_task},
         )
-        workers = WorkerSet.attach(worker_spec, actors)
+        workers = EpisodePool.attach(worker_spec, actors)
         prepare_seconds = workers.prepare(checkpoint)  # nothing to do once the workers know the checkpoint
         episodes_started = time.perf_counter()
         played = [specs[i] for i in to_play]

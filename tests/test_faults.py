@@ -293,13 +293,13 @@ def test_a_lost_nodes_episodes_are_retried_on_the_surviving_node_exactly_once(tw
     from gcttt.control.runner import EpisodeSpec
     from sweeps.resources import node_cpus, size_workers
     from workers.episode_worker import share_dataset
-    from workers.pool import WorkerSet, WorkerSpec, run_specs
+    from workers.pool import EpisodePool, WorkerSpec, run_specs
 
     cluster, second = two_nodes
     assert node_cpus() == [1.0, 1.0]
     workers, share = size_workers(node_cpus(), 0.1, 1, None, None)
     assert (workers, share) == (2, 0.9)  # one worker per node, room for a trial's 0.1
-    pool = WorkerSet(WorkerSpec(share_dataset(maze_train), share, 0.0), workers)
+    pool = EpisodePool(WorkerSpec(share_dataset(maze_train), share, 0.0), workers)
     try:
         pids = {i.pid for i in pool.info()}
         assert len(pids) == 2

@@ -91,7 +91,7 @@ def shared(ray_session, assets):
 @pytest.fixture(scope="module")
 def pool(shared, assets):
     # Half a CPU each, so a Tune trial (1 CPU) fits beside the pool on the 2-CPU Ray.
-    with EpisodePool(assets[0], shared, num_workers=2, cpus_per_worker=0.5, progress=False) as p:
+    with EpisodePool.for_checkpoint(assets[0], shared, num_workers=2, cpus_per_worker=0.5, progress=False) as p:
         yield p
 
 
@@ -191,7 +191,7 @@ def test_pool_inside_a_tune_trial(pool, shared, assets, tmp_path):
     def trainable(config, shared, checkpoint):
         from workers.pool import EpisodePool
 
-        with EpisodePool(checkpoint, shared, num_workers=2, cpus_per_worker=0.25, progress=False) as p:
+        with EpisodePool.for_checkpoint(checkpoint, shared, num_workers=2, cpus_per_worker=0.25, progress=False) as p:
             assert p.placement_group is not None
             results = list(p.run(SPECS[:2]))
         sink = ParquetSink(config["out"])
@@ -229,23 +229,23 @@ def test_clear_errors(pool, shared, assets, tmp_path):
     ]
     for kwargs, message in bad:
         with pytest.raises(UsageError, match=message):
-            EpisodePool(checkpoint, shared, **kwargs)
+            EpisodePool.for_checkpoint(checkpoint, shared, **kwargs)
     with pytest.raises(UsageError, match=r"must come from workers\.episode_worker\.share_dataset"):
-        EpisodePool(checkpoint, assets[1], 1)
+        EpisodePool.for_checkpoint(checkpoint, assets[1], 1)
     with pytest.raises(GctttError, match="no such checkpoint file"):
-        EpisodePool(tmp_path / "missing.pt", shared, 1)
+        EpisodePool.for_checkpoint(tmp_path / "missing.pt", shared, 1)
     three = OfflineData(
         observations=torch.zeros(4, 3).numpy(),
         actions=torch.zeros(4, 2).numpy(),
         terminals=torch.tensor([False, True, False, True]).numpy(),
     )
     with pytest.raises(UsageError, match="expects observations of size 2 but the shared dataset's have 3"):
-        EpisodePool(checkpoint, share_dataset(three), 1)
+        EpisodePool.for_checkpoint(checkpoint, share_dataset(three), 1)
     with pytest.raises(UsageError, match=r"not a gcttt\.control\.runner\.EpisodeSpec"):
         list(pool.run([{"task_id": 1}]))
     group = ray.util.placement_group([{"CPU": 0.01}])
     try:
         with pytest.raises(UsageError, match=r"needs 3 \(one for the trial, one per worker\)"):
-            EpisodePool(checkpoint, shared, 2, placement_group=group)
+            EpisodePool.for_checkpoint(checkpoint, shared, 2, placement_group=group)
     finally:
         ray.util.remove_placement_group(group)

@@ -1,11 +1,12 @@
-"""Episode workers on Ray: a set of actors that share one dataset, and the loop that feeds them.
+"""Episode workers on Ray: one pool of actors that share one dataset, and the loop that feeds them.
 
     shared = share_dataset(train, provenance)           # once per driver
-    with EpisodePool(checkpoint, shared, num_workers=4) as pool:
+    with EpisodePool.for_checkpoint(checkpoint, shared, num_workers=4) as pool:
         for result in pool.run(specs):                  # in completion order
             ...
 
-A sweep starts one `WorkerSet` for its whole run and hands it to every trial (`attach`): each
+A sweep starts one `EpisodePool` for its whole run and hands it to every trial (`attach`), which
+plays its own checkpoint with `pool.run(specs, checkpoint)`: each
 worker keeps the runners of the checkpoints it has seen, so the start-up (imports, env, dataset
 views, checkpoint load) is paid once per worker, not once per trial.
 
@@ -26,7 +27,7 @@ Resources
 - GPUs: `gpus_per_worker=None` picks automatically: 0 on a cluster without GPUs (the same code
   runs on CPU-only machines), otherwise 1 / ceil(num_workers / GPUs), e.g. 0.25 so that four
   workers share one GPU. Workers with a GPU share run their episodes on 'cuda'.
-- Workers of a `WorkerSet` are scheduled outside any placement group (also when created inside
+- Workers of a sweep's pool are scheduled outside any placement group (also when created inside
   a Tune trial), so a trial can replace a dead worker without owning its resources. An
   `EpisodePool` may instead pin its workers to the bundles 1..W of a placement group.
 """
@@ -133,20 +134,93 @@ class WorkerSpec:
         return "cuda" if self.gpus_per_worker > 0 else "cpu"
 
 
-class WorkerSet:
-    """`num_workers` episode workers on one shared dataset (any checkpoint of that dataset)."""
+def _resolve_placement_group(placement_group, num_workers: int, cpus_per_worker: float) -> PlacementGroup | None:
+    """'auto': the current placement group (inside a Tune trial) when there is one, checked to hold
+    one bundle for the trial and one per worker."""
+    if placement_group == "auto":
+        placement_group = get_current_placement_group()
+    elif isinstance(placement_group, str):
+        raise UsageError(f"placement_group must be 'auto', None or a PlacementGroup (got {placement_group!r})")
+    if placement_group is None:
+        return None
+    bundles = placement_group.bundle_specs
+    if len(bundles) < num_workers + 1:
+        raise UsageError(
+            f"the placement group has {len(bundles)} bundles but a pool of {num_workers} workers "
+            f"needs {num_workers + 1} (one for the trial, one per worker); size the trial with "
+            f"sweeps.resources.trial_resources({num_workers}, ...)"
+        )
+    for i in range(1, num_workers + 1):
+        if bundles[i].get("CPU", 0.0) + 1e-9 < cpus_per_worker:
+            raise UsageError(
+                f"bundle {i} of the placement group has {bundles[i].get('CPU', 0.0)} CPUs but "
+                f"cpus_per_worker is {cpus_per_worker}; size the trial with "
+                f"trial_resources({num_workers}, cpus_per_worker={cpus_per_worker})"
+            )
+    return placement_group
 
-    def __init__(self, spec: WorkerSpec, num_workers: int, preload: str | None = None, start_timeout_s: float = 600):
+
+def _resolve_gpus(
+    pg: PlacementGroup | None, gpus_per_worker: float | None, num_workers: int, cpus_per_worker: float
+) -> float:
+    if pg is not None:
+        bundle_gpus = min(b.get("GPU", 0.0) for b in pg.bundle_specs[1 : num_workers + 1])
+        if gpus_per_worker is None:
+            return float(bundle_gpus)
+        if gpus_per_worker > bundle_gpus + 1e-9:
+            raise UsageError(
+                f"gpus_per_worker={gpus_per_worker} but the placement group's worker bundles hold "
+                f"{bundle_gpus} GPU; size the trial with trial_resources(..., gpus_per_worker={gpus_per_worker})"
+            )
+        return float(gpus_per_worker)
+    largest = max((n["Resources"].get("CPU", 0.0) for n in ray.nodes() if n["Alive"]), default=0.0)
+    if cpus_per_worker > largest:
+        raise UsageError(
+            f"cpus_per_worker={cpus_per_worker:g} but no node of the Ray cluster has that many "
+            f"CPUs (largest: {largest:g}); lower cpus_per_worker"
+        )
+    available = cluster_gpus()
+    if gpus_per_worker is None:
+        return auto_gpus_per_worker(num_workers, available)
+    if gpus_per_worker > 0 and available <= 0:
+        raise UsageError(
+            f"gpus_per_worker={gpus_per_worker} but the Ray cluster has no GPUs; "
+            "pass gpus_per_worker=0 (or None to choose automatically)"
+        )
+    return float(gpus_per_worker)
+
+
+class EpisodePool:
+    """`num_workers` episode workers on one shared dataset, for any checkpoint of that dataset; a
+    context manager that stops them. `for_checkpoint` starts a pool for one checkpoint (the
+    resources checked and resolved, its runner built in every worker); `attach` wraps workers
+    another process started (a sweep driver's, inside a trial)."""
+
+    def __init__(
+        self,
+        spec: WorkerSpec,
+        num_workers: int,
+        preload: str | None = None,
+        start_timeout_s: float = 600,
+        max_retries: int = 3,
+        progress: bool = True,
+    ):
         if not ray.is_initialized():
             raise UsageError(
-                "Ray is not running; call ray.init(address='local') (or connect to a cluster) before starting workers"
+                "Ray is not running; call ray.init(address='local') (or connect to a cluster) before starting "
+                "an EpisodePool"
             )
         if not isinstance(spec.dataset, SharedDataset):
             raise UsageError(
                 f"dataset must come from workers.episode_worker.share_dataset (got {type(spec.dataset).__name__})"
             )
+        if not isinstance(max_retries, int) or max_retries < 0:
+            raise UsageError(f"max_retries must be an integer of 0 or more (got {max_retries!r})")
         self.spec = spec
         self.num_workers = num_workers
+        self.checkpoint = preload
+        self.max_retries = max_retries
+        self.progress = progress
         self._actor_class = ray.remote(EpisodeWorker)
         self.slots: list[_Slot] = []
         try:
@@ -157,11 +231,58 @@ class WorkerSet:
             raise
 
     @classmethod
-    def attach(cls, spec: WorkerSpec, actors: Sequence[Any]) -> WorkerSet:
-        """A set over workers another process started (a sweep driver's, inside a trial)."""
+    def for_checkpoint(
+        cls,
+        checkpoint: str | Path,
+        dataset: SharedDataset,
+        num_workers: int,
+        *,
+        cpus_per_worker: float = 1.0,
+        gpus_per_worker: float | None = None,
+        placement_group: PlacementGroup | str | None = "auto",
+        max_retries: int = 3,
+        progress: bool = True,
+        start_timeout_s: float = 600.0,
+        distance_cache: str | None = None,
+        compile: str = "auto",
+    ) -> EpisodePool:
+        """Start `num_workers` workers for `checkpoint` and wait until all are up, each with the
+        checkpoint's runner built.
+
+        placement_group: 'auto' uses the current one (inside a Tune trial) when there is one;
+            None ignores placement groups; or a PlacementGroup whose bundle i + 1 hosts worker i.
+        """
+        if not ray.is_initialized():
+            raise UsageError(
+                "Ray is not running; call ray.init(address='local') (or connect to a cluster) "
+                "before starting an EpisodePool"
+            )
+        if not isinstance(dataset, SharedDataset):
+            raise UsageError(
+                f"dataset must come from workers.episode_worker.share_dataset (got {type(dataset).__name__})"
+            )
+        check_shares(num_workers, cpus_per_worker, gpus_per_worker)
+        checkpoint = str(Path(checkpoint).expanduser().resolve())
+        obs_dim = int(read_checkpoint(checkpoint)["agent"]["obs_dim"])
+        if obs_dim != dataset.obs_dim:
+            raise UsageError(
+                f"{checkpoint} expects observations of size {obs_dim} but the shared dataset's "
+                f"have {dataset.obs_dim}; share the split of the dataset the checkpoint was trained on"
+            )
+        pg = _resolve_placement_group(placement_group, num_workers, float(cpus_per_worker))
+        gpus = _resolve_gpus(pg, gpus_per_worker, num_workers, float(cpus_per_worker))
+        spec = WorkerSpec(dataset, float(cpus_per_worker), gpus, distance_cache, pg, compile)
+        return cls(spec, num_workers, checkpoint, start_timeout_s, max_retries, progress)
+
+    @classmethod
+    def attach(cls, spec: WorkerSpec, actors: Sequence[Any]) -> EpisodePool:
+        """A pool over workers another process started (a sweep driver's, inside a trial)."""
         self = cls.__new__(cls)
         self.spec = spec
         self.num_workers = len(actors)
+        self.checkpoint = None
+        self.max_retries = 3
+        self.progress = True
         self._actor_class = ray.remote(EpisodeWorker)
         self.slots = [_Slot(index=i, actor=a, ready=a.ready.remote()) for i, a in enumerate(actors)]
         return self
@@ -211,10 +332,40 @@ class WorkerSet:
 
     @property
     def actors(self) -> list[Any]:
+        """The current actor handles, by worker position."""
         return [s.actor for s in self.slots]
 
+    @property
+    def device(self) -> str:
+        return self.spec.device
+
+    @property
+    def gpus_per_worker(self) -> float:
+        return self.spec.gpus_per_worker
+
+    @property
+    def cpus_per_worker(self) -> float:
+        return self.spec.cpus_per_worker
+
+    @property
+    def placement_group(self) -> PlacementGroup | None:
+        return self.spec.placement_group
+
     def info(self) -> list[WorkerInfo]:
+        """Where each current worker runs (waits for replacement workers to come up)."""
         return [s.info() for s in self.slots]
+
+    def memory(self) -> list[dict[str, int]]:
+        """Each worker's memory (see `EpisodeWorker.memory`); waits for running episodes."""
+        return ray.get([a.memory.remote() for a in self.actors])
+
+    def run(self, specs: Sequence[EpisodeSpec], checkpoint: str | None = None) -> Iterator[PoolResult]:
+        """Play every spec once with `checkpoint` (default: the pool's own, `for_checkpoint`'s);
+        yield its `PoolResult` as soon as it is done."""
+        checkpoint = checkpoint or self.checkpoint
+        if checkpoint is None:
+            raise UsageError("this pool has no checkpoint of its own; pass run(specs, checkpoint)")
+        return run_specs(self, checkpoint, specs, self.max_retries, self.progress)
 
     def prepare(self, checkpoint: str) -> float:
         """Build every worker's runner of `checkpoint` now; returns the seconds it took."""
@@ -242,15 +393,21 @@ class WorkerSet:
         self.slots[slot.index] = self._start(slot.index, slot.replacements + 1)
 
     def shutdown(self) -> None:
-        """Stop every worker."""
+        """Stop every worker. The pool cannot run afterwards."""
         for slot in self.slots:
             with contextlib.suppress(Exception):
                 ray.kill(slot.actor, no_restart=True)
         self.slots = []
 
+    def __enter__(self) -> EpisodePool:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.shutdown()
+
 
 def run_specs(
-    workers: WorkerSet,
+    workers: EpisodePool,
     checkpoint: str,
     specs: Sequence[EpisodeSpec],
     max_retries: int = 3,
@@ -271,7 +428,7 @@ def run_specs(
         if not isinstance(spec, EpisodeSpec):
             raise UsageError(f"spec {i} is a {type(spec).__name__}, not a gcttt.control.runner.EpisodeSpec")
     if not workers.slots:
-        raise UsageError("these workers were shut down; start new ones")
+        raise UsageError("this EpisodePool was shut down; start a new one")
     queue = deque(range(len(specs)))
     attempts = [0] * len(specs)
     idle: deque[int] = deque()
@@ -391,140 +548,6 @@ def _retry(spec: EpisodeSpec, i: int, tries: int, max_retries: int, exc: Excepti
         ) from None
 
 
-class EpisodePool:
-    """`num_workers` episode workers for one checkpoint; a context manager that stops them."""
-
-    def __init__(
-        self,
-        checkpoint: str | Path,
-        dataset: SharedDataset,
-        num_workers: int,
-        *,
-        cpus_per_worker: float = 1.0,
-        gpus_per_worker: float | None = None,
-        placement_group: PlacementGroup | str | None = "auto",
-        max_retries: int = 3,
-        progress: bool = True,
-        start_timeout_s: float = 600.0,
-        distance_cache: str | None = None,
-        compile: str = "auto",
-    ):
-        """Start the workers and wait until all are up (each with the checkpoint's runner built).
-
-        placement_group: 'auto' uses the current one (inside a Tune trial) when there is one;
-            None ignores placement groups; or a PlacementGroup whose bundle i + 1 hosts worker i.
-        """
-        if not ray.is_initialized():
-            raise UsageError(
-                "Ray is not running; call ray.init(address='local') (or connect to a cluster) "
-                "before starting an EpisodePool"
-            )
-        if not isinstance(dataset, SharedDataset):
-            raise UsageError(
-                f"dataset must come from workers.episode_worker.share_dataset (got {type(dataset).__name__})"
-            )
-        check_shares(num_workers, cpus_per_worker, gpus_per_worker)
-        if not isinstance(max_retries, int) or max_retries < 0:
-            raise UsageError(f"max_retries must be an integer of 0 or more (got {max_retries!r})")
-        self.checkpoint = str(Path(checkpoint).expanduser().resolve())
-        obs_dim = int(read_checkpoint(self.checkpoint)["agent"]["obs_dim"])
-        if obs_dim != dataset.obs_dim:
-            raise UsageError(
-                f"{self.checkpoint} expects observations of size {obs_dim} but the shared dataset's "
-                f"have {dataset.obs_dim}; share the split of the dataset the checkpoint was trained on"
-            )
-        self.num_workers = num_workers
-        self.cpus_per_worker = float(cpus_per_worker)
-        self.max_retries = max_retries
-        self.progress = progress
-        pg = self._resolve_placement_group(placement_group)
-        gpus = self._resolve_gpus(pg, gpus_per_worker)
-        spec = WorkerSpec(dataset, self.cpus_per_worker, gpus, distance_cache, pg, compile)
-        self.workers = WorkerSet(spec, num_workers, preload=self.checkpoint, start_timeout_s=start_timeout_s)
-        self.gpus_per_worker = gpus
-        self.device = spec.device
-        self.placement_group = pg
-
-    def _resolve_placement_group(self, placement_group) -> PlacementGroup | None:
-        if placement_group == "auto":
-            placement_group = get_current_placement_group()
-        elif isinstance(placement_group, str):
-            raise UsageError(f"placement_group must be 'auto', None or a PlacementGroup (got {placement_group!r})")
-        if placement_group is None:
-            return None
-        bundles = placement_group.bundle_specs
-        if len(bundles) < self.num_workers + 1:
-            raise UsageError(
-                f"the placement group has {len(bundles)} bundles but a pool of {self.num_workers} workers "
-                f"needs {self.num_workers + 1} (one for the trial, one per worker); size the trial with "
-                f"sweeps.resources.trial_resources({self.num_workers}, ...)"
-            )
-        for i in range(1, self.num_workers + 1):
-            if bundles[i].get("CPU", 0.0) + 1e-9 < self.cpus_per_worker:
-                raise UsageError(
-                    f"bundle {i} of the placement group has {bundles[i].get('CPU', 0.0)} CPUs but "
-                    f"cpus_per_worker is {self.cpus_per_worker}; size the trial with "
-                    f"trial_resources({self.num_workers}, cpus_per_worker={self.cpus_per_worker})"
-                )
-        return placement_group
-
-    def _resolve_gpus(self, pg: PlacementGroup | None, gpus_per_worker: float | None) -> float:
-        if pg is not None:
-            bundle_gpus = min(b.get("GPU", 0.0) for b in pg.bundle_specs[1 : self.num_workers + 1])
-            if gpus_per_worker is None:
-                return float(bundle_gpus)
-            if gpus_per_worker > bundle_gpus + 1e-9:
-                raise UsageError(
-                    f"gpus_per_worker={gpus_per_worker} but the placement group's worker bundles hold "
-                    f"{bundle_gpus} GPU; size the trial with trial_resources(..., gpus_per_worker={gpus_per_worker})"
-                )
-            return float(gpus_per_worker)
-        largest = max((n["Resources"].get("CPU", 0.0) for n in ray.nodes() if n["Alive"]), default=0.0)
-        if self.cpus_per_worker > largest:
-            raise UsageError(
-                f"cpus_per_worker={self.cpus_per_worker:g} but no node of the Ray cluster has that many "
-                f"CPUs (largest: {largest:g}); lower cpus_per_worker"
-            )
-        available = cluster_gpus()
-        if gpus_per_worker is None:
-            return auto_gpus_per_worker(self.num_workers, available)
-        if gpus_per_worker > 0 and available <= 0:
-            raise UsageError(
-                f"gpus_per_worker={gpus_per_worker} but the Ray cluster has no GPUs; "
-                "pass gpus_per_worker=0 (or None to choose automatically)"
-            )
-        return float(gpus_per_worker)
-
-    @property
-    def actors(self) -> list[Any]:
-        """The current actor handles, by worker position."""
-        return self.workers.actors
-
-    def info(self) -> list[WorkerInfo]:
-        """Where each current worker runs (waits for replacement workers to come up)."""
-        return self.workers.info()
-
-    def memory(self) -> list[dict[str, int]]:
-        """Each worker's memory (see `EpisodeWorker.memory`); waits for running episodes."""
-        return ray.get([a.memory.remote() for a in self.actors])
-
-    def run(self, specs: Sequence[EpisodeSpec]) -> Iterator[PoolResult]:
-        """Play every spec once; yield its `PoolResult` as soon as it is done."""
-        if not self.workers.slots:
-            raise UsageError("this EpisodePool was shut down; start a new one")
-        return run_specs(self.workers, self.checkpoint, specs, self.max_retries, self.progress)
-
-    def shutdown(self) -> None:
-        """Stop every worker. The pool cannot run afterwards."""
-        self.workers.shutdown()
-
-    def __enter__(self) -> EpisodePool:
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.shutdown()
-
-
 def _first_line(exc: BaseException) -> str:
     """The most informative line of a Ray error: the original exception's message if present."""
     text = str(exc)
@@ -539,7 +562,6 @@ __all__ = [
     "EpisodePool",
     "PoolError",
     "PoolResult",
-    "WorkerSet",
     "WorkerSpec",
     "auto_gpus_per_worker",
     "cluster_gpus",
