@@ -23,8 +23,10 @@ demo: install
 figures: install
 	$(PY) analysis/make_figures.py
 
+# Two processes, one test file each at a time: the end-to-end sweep tests wait on Ray and
+# subprocesses for half their time, and every test sizes its Ray session for 2 CPUs.
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 2 --dist loadfile
 
 # pytest exits 5 when it selects no test; a checkout without slow tests is not a failure.
 test-slow: install
