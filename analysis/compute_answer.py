@@ -34,6 +34,7 @@ import pandas as pd
 from analysis.plot_compute import (
     ARM,
     REQUIRED,
+    base_acting,
     configurations,
     crossover_text,
     crossovers,
@@ -82,10 +83,17 @@ def _name(config: pd.Series) -> str:
     return config["label"] if config["method"] == "gcttt" else f"{config['label']} (pre-trained)"
 
 
-def answers(frame: pd.DataFrame, confidence: float = 0.95, resamples: int = DEFAULT_RESAMPLES) -> pd.DataFrame:
-    configs = configurations(frame, confidence, resamples)
-    base_width = int(configs.loc[configs["method"] == "gcttt", "width"].min())
-    unit = float(configs.loc[(configs["method"] == "baseline") & (configs["width"] == base_width), "flops_act"].iloc[0])
+def base_width_of(configs: pd.DataFrame) -> int:
+    """The GC-TTT model's width: the smallest with GC-TTT rows (as plot_compute.py's default)."""
+    return int(configs.loc[configs["method"] == "gcttt", "width"].min())
+
+
+def answers(
+    frame: pd.DataFrame, configs: pd.DataFrame, confidence: float = 0.95, resamples: int = DEFAULT_RESAMPLES
+) -> pd.DataFrame:
+    """One row per accounting; `configs` is `configurations(frame, ...)`."""
+    base_width = base_width_of(configs)
+    unit = base_acting(configs, base_width)
     out = []
 
     def row(accounting: str, ttt: pd.Series, model: pd.Series) -> None:
@@ -114,9 +122,9 @@ def answers(frame: pd.DataFrame, confidence: float = 0.95, resamples: int = DEFA
 
 
 def markdown(frame: pd.DataFrame, confidence: float = 0.95, resamples: int = DEFAULT_RESAMPLES) -> str:
-    table = answers(frame, confidence, resamples)
     configs = configurations(frame, confidence, resamples)
-    base_width = int(configs.loc[configs["method"] == "gcttt", "width"].min())
+    table = answers(frame, configs, confidence, resamples)
+    base_width = base_width_of(configs)
     lines = [
         "| accounting | GC-TTT (success [CI], x base acting) | model scaling | GC-TTT minus model [95% CI] | answer |",
         "|---|---|---|---|---|",

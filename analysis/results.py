@@ -26,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from gcttt.errors import GctttError, UsageError, run_main  # noqa: F401  (run_main: the scripts' entry)
-from gcttt.results.records import part_files, with_added_columns
+from gcttt.results.records import part_files, read_part
 from gcttt.results.summary import CONFIG_COLUMNS, EPISODE_KEY, drop_repeats  # noqa: F401  (EPISODE_KEY re-exported)
 
 SUCCESS_COLUMNS: tuple[str, ...] = (*CONFIG_COLUMNS, "pretrain_seed", "success")
@@ -134,7 +134,6 @@ def with_once(frame: pd.DataFrame) -> pd.DataFrame:
 
 def read_directory(directory: str | os.PathLike, required: Sequence[str], origin: str | None = None) -> pd.DataFrame:
     """All episode rows of the Parquet files under `directory`, each file checked for `required`."""
-    import pyarrow.parquet as pq
 
     root = Path(directory).expanduser()
     where = origin or str(root)
@@ -148,7 +147,7 @@ def read_directory(directory: str | os.PathLike, required: Sequence[str], origin
     frames = []
     for path in files:
         try:
-            table = with_added_columns(pq.read_table(path))
+            table = read_part(path)
         except Exception as exc:  # pyarrow raises several types for damaged files
             raise UsageError(
                 f"{path}: not a readable Parquet file ({str(exc).splitlines()[0]}); delete or move it"

@@ -124,10 +124,10 @@ def episodes(
     once = horizon >= EPISODE_LIMIT or keep
     schedule = "" if method == "baseline" else ("once-keep" if keep else "once" if once else "receding")
     horizon = 0 if keep else horizon
-    knobs = dict(eps=0.0, min_steps=0, top_k=0, distance_discount=0.0, slack=0, random_size=0, authors_cube_match=False)
+    knobs = dict(eps=0.0, min_steps=0, top_k=0, distance_discount=0.0, slack=0, random_size=0)
     if method == "gcttt":
         knobs = dict(eps=1.0, min_steps=10, top_k=10, distance_discount=0.99, slack=0, random_size=0)
-        knobs["authors_cube_match"] = False
+    knobs["authors_cube_match"] = False
     for seed in seeds:
         p_seed = float(np.clip(p + 0.04 * (seed - np.mean(seeds)), 0.0, 1.0))
         for task in tasks:

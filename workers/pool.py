@@ -134,6 +134,16 @@ class WorkerSpec:
         return "cuda" if self.gpus_per_worker > 0 else "cpu"
 
 
+def _check_ray_and_dataset(dataset: Any) -> None:
+    if not ray.is_initialized():
+        raise UsageError(
+            "Ray is not running; call ray.init(address='local') (or connect to a cluster) before starting "
+            "an EpisodePool"
+        )
+    if not isinstance(dataset, SharedDataset):
+        raise UsageError(f"dataset must come from workers.episode_worker.share_dataset (got {type(dataset).__name__})")
+
+
 def _resolve_placement_group(placement_group, num_workers: int, cpus_per_worker: float) -> PlacementGroup | None:
     """'auto': the current placement group (inside a Tune trial) when there is one, checked to hold
     one bundle for the trial and one per worker."""
@@ -205,15 +215,7 @@ class EpisodePool:
         max_retries: int = 3,
         progress: bool = True,
     ):
-        if not ray.is_initialized():
-            raise UsageError(
-                "Ray is not running; call ray.init(address='local') (or connect to a cluster) before starting "
-                "an EpisodePool"
-            )
-        if not isinstance(spec.dataset, SharedDataset):
-            raise UsageError(
-                f"dataset must come from workers.episode_worker.share_dataset (got {type(spec.dataset).__name__})"
-            )
+        _check_ray_and_dataset(spec.dataset)
         if not isinstance(max_retries, int) or max_retries < 0:
             raise UsageError(f"max_retries must be an integer of 0 or more (got {max_retries!r})")
         self.spec = spec
@@ -252,15 +254,7 @@ class EpisodePool:
         placement_group: 'auto' uses the current one (inside a Tune trial) when there is one;
             None ignores placement groups; or a PlacementGroup whose bundle i + 1 hosts worker i.
         """
-        if not ray.is_initialized():
-            raise UsageError(
-                "Ray is not running; call ray.init(address='local') (or connect to a cluster) "
-                "before starting an EpisodePool"
-            )
-        if not isinstance(dataset, SharedDataset):
-            raise UsageError(
-                f"dataset must come from workers.episode_worker.share_dataset (got {type(dataset).__name__})"
-            )
+        _check_ray_and_dataset(dataset)  # before the checks below ask Ray about the cluster
         check_shares(num_workers, cpus_per_worker, gpus_per_worker)
         checkpoint = str(Path(checkpoint).expanduser().resolve())
         obs_dim = int(read_checkpoint(checkpoint)["agent"]["obs_dim"])

@@ -187,12 +187,15 @@ SCHEMA: pa.Schema = pa.schema([*_record_fields(), *CONTEXT_FIELDS])
 """The columns of every part file."""
 
 ADDED_COLUMNS: dict[str, Any] = {"authors_cube_match": False}
-"""Columns added after rows were first published, with the value every older row had: readers
-fill them in (`with_added_columns`), so published studies stay readable without a rewrite."""
+"""Columns added after rows were first published, with the value every older row had: `read_part`
+fills them in, so published studies stay readable without a rewrite."""
 
 
-def with_added_columns(table: pa.Table) -> pa.Table:
-    """`table` with each of `ADDED_COLUMNS` it lacks, at its value for older rows."""
+def read_part(path: str | os.PathLike) -> pa.Table:
+    """One Parquet file of rows, with each of `ADDED_COLUMNS` it lacks at its value for older rows:
+    the one way every reader (results directories, sweeps, the store, the analysis scripts) opens
+    a part file."""
+    table = pq.read_table(path)
     for name, value in ADDED_COLUMNS.items():
         if name not in table.column_names:
             table = table.append_column(SCHEMA.field(name), pa.array([value] * table.num_rows, SCHEMA.field(name).type))
@@ -286,7 +289,7 @@ def part_files(directory: str | os.PathLike, recursive: bool = False) -> list[Pa
 
 def read_results(directory: str | os.PathLike):
     """All rows of a results directory's part files as one pandas DataFrame."""
-    tables = [with_added_columns(pq.read_table(p)) for p in part_files(directory)]
+    tables = [read_part(p) for p in part_files(directory)]
     table = pa.concat_tables(tables, promote_options="default") if tables else SCHEMA.empty_table()
     frame = table.to_pandas()
     if "selected_per_replan" in frame:

@@ -35,7 +35,7 @@ import pyarrow.parquet as pq
 
 from gcttt.errors import UsageError
 from gcttt.files.fileio import atomic_write, atomic_write_text
-from gcttt.results.records import SCHEMA, part_files, with_added_columns
+from gcttt.results.records import SCHEMA, part_files, read_part
 
 CHECKPOINT_IDENTITY: tuple[str, ...] = (
     "dataset",
@@ -90,7 +90,7 @@ def _read_rows(state: tuple[tuple[str, int, int], ...]) -> pd.DataFrame:
     frames = []
     for name, _, _ in state:
         try:
-            frames.append(with_added_columns(pq.read_table(name)).to_pandas())
+            frames.append(read_part(name).to_pandas())
         except (OSError, pa.ArrowInvalid) as exc:
             raise UsageError(f"{name}: not a readable Parquet file ({exc}); restore it with git checkout") from None
     return pd.concat(frames, ignore_index=True)
@@ -106,7 +106,7 @@ def read_sweep(sweep_dir: str | os.PathLike) -> pd.DataFrame:
     for arm in sorted(p for p in episodes.iterdir() if p.is_dir() and not p.name.startswith(".")):
         for path in part_files(arm):
             try:
-                frames.append(with_added_columns(pq.read_table(path)).to_pandas())
+                frames.append(read_part(path).to_pandas())
             except (OSError, pa.ArrowInvalid) as exc:
                 raise UsageError(
                     f"{path}: not a readable Parquet file ({exc}); resume the sweep to replay its episodes"
