@@ -116,8 +116,14 @@ def _compute_frames(study: Path):
 
 def _compute_table(study: Path) -> str:
     from analysis.compute_answer import markdown
+    from gcttt.figures.style import backbone_label
 
-    return "\n".join(markdown(rows) for _, rows in _compute_frames(study))
+    # One table per sweep (setting), each under a line naming it, so that two settings read apart.
+    return "\n".join(
+        f"**Sweep {sweep}** ({backbone_label(rows['backbone'].iloc[0])} on {rows['dataset'].iloc[0]}):\n\n"
+        + markdown(rows)
+        for sweep, rows in _compute_frames(study)
+    )
 
 
 def _compute_figures(study: Path, figures: Path) -> None:
