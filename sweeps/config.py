@@ -77,7 +77,7 @@ class Resources:
     max_concurrent_trials: int = 1
     """Trials running at once."""
     ray_address: str | Literal["local"] = "local"
-    """Ray cluster address ('local': start a local Ray)."""
+    """Ray cluster address ('local': the job's cluster under `ray job submit`, else a new local Ray)."""
     pretrain_device: str = "auto"
     """Device for missing pre-training runs: auto, cpu, cuda."""
     compile: Literal["auto", "on", "off"] = "auto"

@@ -205,6 +205,33 @@ def run_sweep(settings: SweepSettings, arms: list[Arm], prog: str) -> int:
         return _run_locked(settings, arms, prog, started)
 
 
+def _connect(settings: SweepSettings) -> None:
+    """Connect to `settings.ray_address`, or for 'local' (None here) to the cluster of the Ray job this
+    driver runs as (`ray job submit` sets $RAY_ADDRESS), else start a new Ray of this machine. Never
+    Ray's own default (None), which joins whatever `ray start` cluster happens to run on the machine.
+    A cluster that cannot be reached is one line naming the address and the way out, not Ray's
+    retries ending in a traceback."""
+    import os
+
+    import ray
+
+    address = settings.ray_address or os.environ.get("RAY_ADDRESS") or "local"
+    try:
+        ray.init(
+            address=address,
+            log_to_driver=True,
+            logging_level=logging.INFO if settings.verbose else logging.WARNING,
+        )
+    except (ConnectionError, ray.exceptions.AuthenticationError) as exc:
+        auth = any(isinstance(e, ray.exceptions.AuthenticationError) for e in (exc, exc.__cause__))
+        hint = (
+            "the cluster wants a token: set RAY_AUTH_MODE=token (the token file is ~/.ray/auth_token)"
+            if auth
+            else "start it (ray start --head) or pass --ray-address local for a Ray of this machine"
+        )
+        raise UsageError(f"no Ray cluster answers at {address}: {hint}") from exc
+
+
 def _run_locked(settings: SweepSettings, arms: list[Arm], prog: str, started: float) -> int:
     import ray
     from ray import tune
@@ -223,11 +250,7 @@ def _run_locked(settings: SweepSettings, arms: list[Arm], prog: str, started: fl
     train, provenance = prepare_dataset(settings)
     _quiet_console(settings.verbose)
     if not ray.is_initialized():
-        ray.init(
-            address=settings.ray_address,
-            log_to_driver=True,
-            logging_level=logging.INFO if settings.verbose else logging.WARNING,
-        )
+        _connect(settings)
     settings = resolve_resources(settings)
     print(
         f"{prog}: sweep {settings.name}: {len(arms)} trials ({arms_summary(arms)}); {settings.workers} episode "

@@ -10,6 +10,7 @@ writes ``~/.ogbench/data`` (where a developer's full-size datasets would make sm
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
 import tempfile
@@ -115,3 +116,57 @@ def seed_smoke_sweep(tmp_path_factory):
             shutil.copytree(cache / run, out / run, dirs_exist_ok=True)
 
     return seed
+
+
+def _free_ports(n: int) -> list[int]:
+    import socket
+
+    sockets = [socket.socket() for _ in range(n)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+@pytest.fixture(scope="session")
+def ray_head(tmp_path_factory):
+    """`(address, env)` of a 2-CPU Ray cluster that this test process's end-to-end sweeps connect to
+    (``--ray-address ADDRESS``, subprocess environment updated with `env`), started once per test
+    process. A sweep that starts its own local Ray spends ~8 s starting it and ~3 s stopping it;
+    connected, about 1 s. Tests of what a sweep's own local Ray does (a kill that takes Ray with the
+    driver) keep ``--ray-address local``. Authentication is off on this private cluster so that it
+    does not depend on a token file in the developer's home. Every port is chosen free, so that two
+    test processes (and a developer's own cluster) each have theirs."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    gcs, client, node, objects, metrics, agent, agent_grpc, runtime_env = _free_ports(8)
+    env = {"RAY_AUTH_MODE": "disabled"}
+    log = tmp_path_factory.mktemp("ray-head") / "ray-start.log"
+    argv = [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block", "--num-cpus=2"]
+    argv += ["--include-dashboard=false", "--disable-usage-stats", "--node-ip-address=127.0.0.1"]
+    argv += [f"--port={gcs}", f"--ray-client-server-port={client}", f"--node-manager-port={node}"]
+    argv += [f"--object-manager-port={objects}", f"--metrics-export-port={metrics}"]
+    argv += [f"--dashboard-agent-listen-port={agent}", f"--dashboard-agent-grpc-port={agent_grpc}"]
+    argv += [f"--runtime-env-agent-port={runtime_env}"]
+    with log.open("w") as sink:
+        head = subprocess.Popen(
+            argv, env={**os.environ, **env}, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    deadline = time.time() + 120
+    while "This command will now block" not in log.read_text():
+        if head.poll() is not None or time.time() > deadline:
+            raise RuntimeError(f"ray start failed:\n{log.read_text()[-3000:]}")
+        time.sleep(0.2)
+    yield f"127.0.0.1:{gcs}", env
+    # `ray start --block` stops its processes on SIGTERM, slowly (over 10 s here); the cluster is
+    # private and holds nothing to save, so whatever is left after 3 s goes with SIGKILL.
+    os.killpg(head.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        head.wait(timeout=3)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(head.pid, signal.SIGKILL)

@@ -198,13 +198,13 @@ def test_a_sweep_without_trajectories_names_the_flag_to_pass(smoke_checkpoint, m
     assert "--record-trajectories" in err
 
 
-def test_plot_episodes_on_a_smoke_sweep_and_pictures_in_mlflow(tmp_path, seed_smoke_sweep):
+def test_plot_episodes_on_a_smoke_sweep_and_pictures_in_mlflow(tmp_path, seed_smoke_sweep, ray_head):
     """A smoke sweep that records trajectories: side files, per-trial pictures in MLflow, the grid figure."""
     seed_smoke_sweep(tmp_path)
     argv = [sys.executable, str(ROOT / "sweeps" / "horizon_sweep.py"), "--preset", "smoke", "--tasks", "1", "2"]
     argv += ["--K", "500", "--N", "2", "--ablations", "critic-free", "random", "--random-size", "500"]
-    argv += ["--out", str(tmp_path), "--name", "pics", "--ray-address", "local", "--record-trajectories"]
-    env = {**os.environ, "GCTTT_OFFLINE": "1", "MPLBACKEND": "Agg"}
+    argv += ["--out", str(tmp_path), "--name", "pics", "--ray-address", ray_head[0], "--record-trajectories"]
+    env = {**os.environ, **ray_head[1], "GCTTT_OFFLINE": "1", "MPLBACKEND": "Agg"}
     run = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     sweep = tmp_path / "sweeps" / "pics"

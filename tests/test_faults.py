@@ -45,18 +45,19 @@ def _runs(db: Path) -> dict[str, str]:
 # --- case 14: a damaged or missing part file ---------------------------------------------------
 
 
-def _run_sweep(out: Path, *extra: str) -> subprocess.CompletedProcess:
+def _run_sweep(ray_head, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    address, ray_env = ray_head
     argv = [sys.executable, str(ROOT / "sweeps" / "horizon_sweep.py"), "--preset", "smoke", "--tasks", "1", "2"]
-    argv += ["--K", "200", "--N", "5", "--out", str(out), "--name", "t", "--ray-address", "local", *extra]
-    env = {**os.environ, "GCTTT_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    argv += ["--K", "200", "--N", "5", "--out", str(out), "--name", "t", "--ray-address", address, *extra]
+    env = {**os.environ, **ray_env, "GCTTT_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
     return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
 
 
-def test_a_damaged_and_a_missing_part_are_replayed_exactly_once_on_resume(tmp_path, seed_smoke_sweep):
+def test_a_damaged_and_a_missing_part_are_replayed_exactly_once_on_resume(tmp_path, seed_smoke_sweep, ray_head):
     import pyarrow.parquet as pq
 
     seed_smoke_sweep(tmp_path)
-    first = _run_sweep(tmp_path)
+    first = _run_sweep(ray_head, tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     assert "Trial status" not in first.stdout + first.stderr  # Tune's table only with -v
     sweep = tmp_path / "sweeps" / "t"
@@ -66,7 +67,7 @@ def test_a_damaged_and_a_missing_part_are_replayed_exactly_once_on_resume(tmp_pa
     (missing,) = ttt.glob("part-*.parquet")
     missing.unlink()
 
-    again = _run_sweep(tmp_path, "--resume")
+    again = _run_sweep(ray_head, tmp_path, "--resume")
     assert again.returncode == 0, again.stderr[-3000:]
     err = again.stderr
     named = f"episodes/{baseline.name}/{damaged.name} (Parquet magic bytes not found in footer): damaged, moved to"

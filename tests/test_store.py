@@ -86,20 +86,21 @@ def test_rows_without_identity_columns_are_refused(tmp_path):
         publish([sweep], tmp_path / "r", "study")
 
 
-def _smoke_sweep(out: Path, name: str, data: Path, *extra: str) -> subprocess.CompletedProcess:
+def _smoke_sweep(ray_head, out: Path, name: str, data: Path, *extra: str) -> subprocess.CompletedProcess:
+    address, ray_env = ray_head
     argv = [sys.executable, str(ROOT / "sweeps" / "horizon_sweep.py"), "--preset", "smoke", "--tasks", "1", "2", "3"]
     argv += ["--K", "200", "--N", "5", "--lr", "3e-4", "--selections", "critic", "--episodes-per-task", "2"]
-    argv += ["--out", str(out), "--name", name, "--data-dir", str(data), "--ray-address", "local", *extra]
-    env = {**os.environ, "GCTTT_OFFLINE": "1", "MPLBACKEND": "Agg"}
+    argv += ["--out", str(out), "--name", name, "--data-dir", str(data), "--ray-address", address, *extra]
+    env = {**os.environ, **ray_env, "GCTTT_OFFLINE": "1", "MPLBACKEND": "Agg"}
     return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
 
 
-def test_a_sweep_resumes_from_published_rows_and_refuses_other_weights(tmp_path, maze_dir):
+def test_a_sweep_resumes_from_published_rows_and_refuses_other_weights(tmp_path, maze_dir, ray_head):
     import shutil
 
     data = tmp_path / "data"
     shutil.copytree(maze_dir, data)
-    first = _smoke_sweep(tmp_path / "machine-a", "a", data)
+    first = _smoke_sweep(ray_head, tmp_path / "machine-a", "a", data)
     assert first.returncode == 0, first.stderr[-3000:]
     store = tmp_path / "results"
     report = publish([tmp_path / "machine-a" / "sweeps" / "a"], store, "study")
@@ -114,7 +115,7 @@ def test_a_sweep_resumes_from_published_rows_and_refuses_other_weights(tmp_path,
     )
 
     # A fresh machine: no checkpoints, no sweep folder; the same weights are pre-trained again.
-    second = _smoke_sweep(tmp_path / "machine-b", "b", data, "--published", str(store / "study"))
+    second = _smoke_sweep(ray_head, tmp_path / "machine-b", "b", data, "--published", str(store / "study"))
     assert second.returncode == 0, second.stderr[-3000:]
     from gcttt.results.tables import read_sweep_rows
 
@@ -136,7 +137,7 @@ def test_a_sweep_resumes_from_published_rows_and_refuses_other_weights(tmp_path,
     pq.write_table(
         pa.Table.from_pandas(rows, schema=SCHEMA, preserve_index=False), store / "study" / "rows" / "x.parquet"
     )
-    third = _smoke_sweep(tmp_path / "machine-c", "c", data, "--published", str(store / "study"))
+    third = _smoke_sweep(ray_head, tmp_path / "machine-c", "c", data, "--published", str(store / "study"))
     assert third.returncode == 2
     assert "0123456789abcdef" in third.stderr and "new --name" in third.stderr
     assert not (tmp_path / "machine-c" / "sweeps" / "c" / "episodes").exists()

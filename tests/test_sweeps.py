@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -23,10 +24,11 @@ def _runs(db: Path):
     return [r for e in experiments for r in client.search_runs([e.experiment_id])]
 
 
-def _sweep(out: Path, *extra: str) -> subprocess.Popen:
+def _sweep(ray_head, out: Path, *extra: str) -> subprocess.Popen:
+    address, ray_env = ray_head
     argv = [sys.executable, str(ROOT / "sweeps" / "horizon_sweep.py"), "--preset", "smoke", "--tasks", "1", "2"]
-    argv += ["--K", "200", "--N", "5", "1500", "--out", str(out), "--name", "t", "--ray-address", "local", *extra]
-    env = {**os.environ, "GCTTT_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    argv += ["--K", "200", "--N", "5", "600", "--out", str(out), "--name", "t", "--ray-address", address, *extra]
+    env = {**os.environ, **ray_env, "GCTTT_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 
@@ -61,15 +63,15 @@ def _wait_for_trials(proc: subprocess.Popen, db: Path, finished: set[str], start
 ARMS = {
     "baseline-w32-s0",
     "gcttt-critic-K200-N5-lr0.0003-w32-s0",
-    "gcttt-critic-K200-N1500-lr0.0003-w32-s0",
+    "gcttt-critic-K200-N600-lr0.0003-w32-s0",
 }
-LAST = "gcttt-critic-K200-N1500-lr0.0003-w32-s0"
+LAST = "gcttt-critic-K200-N600-lr0.0003-w32-s0"
 
 
-def test_ctrl_c_in_the_last_trial_fails_loudly_and_resume_finishes_exactly_once(tmp_path, seed_smoke_sweep):
+def test_ctrl_c_in_the_last_trial_fails_loudly_and_resume_finishes_exactly_once(tmp_path, seed_smoke_sweep, ray_head):
     seed_smoke_sweep(tmp_path)
     episodes = tmp_path / "sweeps" / "t" / "episodes"
-    first = _sweep(tmp_path)
+    first = _sweep(ray_head, tmp_path)
     _wait_for_trials(first, tmp_path / "mlflow.db", ARMS - {LAST}, LAST)  # the last (slow) trial is playing
     first.send_signal(signal.SIGINT)  # like Ctrl+C: Tune saves its state and stops
     out, _ = first.communicate(timeout=300)
@@ -81,7 +83,7 @@ def test_ctrl_c_in_the_last_trial_fails_loudly_and_resume_finishes_exactly_once(
     assert status.get("sweep") == "KILLED" and status.get(LAST) == "KILLED", status
     assert "RUNNING" not in status.values()
 
-    second = _sweep(tmp_path, "--resume")
+    second = _sweep(ray_head, tmp_path, "--resume")
     out, _ = second.communicate(timeout=900)
     assert second.returncode == 0, out[-3000:]
 
@@ -111,22 +113,22 @@ def test_ctrl_c_in_the_last_trial_fails_loudly_and_resume_finishes_exactly_once(
     assert logged == sorted(f"{arm}.parquet" for arm in ARMS)
 
     # A resume with another grid is refused, naming what differs; nothing is written.
-    third = _sweep(tmp_path, "--resume", "--N", "5", "7")
+    third = _sweep(ray_head, tmp_path, "--resume", "--N", "5", "7")
     out, _ = third.communicate(timeout=300)
     assert third.returncode == 2
     assert "--resume of t with another grid: 1 new arm(s) (gcttt-critic-K200-N7" in out
     assert f"1 missing arm(s) ({LAST})" in out
     assert len(read_sweep_rows(episodes)) == 6
     # So is a resume that would play other episodes for the same arms.
-    fourth = _sweep(tmp_path, "--resume", "--episodes-per-task", "2")
+    fourth = _sweep(ray_head, tmp_path, "--resume", "--episodes-per-task", "2")
     out, _ = fourth.communicate(timeout=300)
     assert fourth.returncode == 2
     assert "--resume of t with other settings: --episodes-per-task was 1, now 2" in out
     assert len(read_sweep_rows(episodes)) == 6
 
 
-def test_ctrl_c_while_the_sweep_pretrains_stops_at_once_and_says_how_to_go_on(tmp_path):
-    first = _sweep(tmp_path, "--pretrain-steps", "200000", "--tasks", "1")  # a long pre-training
+def test_ctrl_c_while_the_sweep_pretrains_stops_at_once_and_says_how_to_go_on(tmp_path, ray_head):
+    first = _sweep(ray_head, tmp_path, "--pretrain-steps", "200000", "--tasks", "1")  # a long pre-training
     deadline = time.time() + 300
     while time.time() < deadline and not list((tmp_path / "checkpoints").rglob("metrics.jsonl")):
         assert first.poll() is None, first.communicate()[0][-3000:]
@@ -139,12 +141,12 @@ def test_ctrl_c_while_the_sweep_pretrains_stops_at_once_and_says_how_to_go_on(tm
     assert not (tmp_path / "sweeps" / "t" / "episodes").exists()
 
 
-def test_two_drivers_of_one_sweep_cannot_run_side_by_side(tmp_path, seed_smoke_sweep):
+def test_two_drivers_of_one_sweep_cannot_run_side_by_side(tmp_path, seed_smoke_sweep, ray_head):
     seed_smoke_sweep(tmp_path)
     episodes = tmp_path / "sweeps" / "t" / "episodes"
-    first = _sweep(tmp_path)
+    first = _sweep(ray_head, tmp_path)
     _wait_for_parts(first, episodes, 1)
-    second = _sweep(tmp_path)
+    second = _sweep(ray_head, tmp_path)
     out, _ = second.communicate(timeout=300)
     assert second.returncode == 2, out[-3000:]
     assert "sweep t is already running (pid" in out and "use --name" in out
@@ -157,7 +159,7 @@ def test_two_drivers_of_one_sweep_cannot_run_side_by_side(tmp_path, seed_smoke_s
     assert len(rows) == 3 * 2 and not rows.duplicated(["trial_id", "task_id", "episode_index"]).any()
     # The lock went with the first driver: a later run of the same name is refused as a finished
     # sweep, not as a running one.
-    third = _sweep(tmp_path)
+    third = _sweep(ray_head, tmp_path)
     out, _ = third.communicate(timeout=300)
     assert third.returncode == 2 and "already exists" in out
 
@@ -201,6 +203,41 @@ def test_gpu_request_without_a_gpu_is_refused(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("auth", [False, True])
+def test_a_cluster_that_does_not_answer_is_one_line_naming_the_way_out(monkeypatch, auth):
+    import ray
+
+    from gcttt.errors import UsageError
+    from sweeps.driver import _connect
+
+    def refuse(**kwargs):
+        cause = ray.exceptions.AuthenticationError("token missing") if auth else None
+        raise ConnectionError(f"Failed to connect to Ray cluster at {kwargs['address']}") from cause
+
+    monkeypatch.setattr(ray, "init", refuse)
+    settings = SimpleNamespace(ray_address="10.0.0.9:6379", verbose=0)
+    with pytest.raises(UsageError, match=r"no Ray cluster answers at 10\.0\.0\.9:6379") as caught:
+        _connect(settings)
+    assert ("RAY_AUTH_MODE=token" in str(caught.value)) == auth
+    assert ("ray start --head" in str(caught.value)) != auth
+
+
+@pytest.mark.parametrize("job_address", [None, "10.0.0.7:6379"])
+def test_local_means_the_jobs_cluster_or_a_new_ray_never_another_running_one(monkeypatch, job_address):
+    import ray
+
+    from sweeps.driver import _connect
+
+    asked = {}
+    monkeypatch.setattr(ray, "init", lambda **kwargs: asked.update(kwargs))
+    if job_address:
+        monkeypatch.setenv("RAY_ADDRESS", job_address)
+    else:
+        monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    _connect(SimpleNamespace(ray_address=None, verbose=0))  # --ray-address local
+    assert asked["address"] == (job_address or "local")  # Ray's None would join any `ray start` cluster here
+
+
 def test_resume_without_state_and_rerun_of_existing_sweep_are_refused(tmp_path, capsys):
     args = ["--out", str(tmp_path), "--preset", "smoke", "--name", "x"]
     assert _main([*args, "--resume"]) == 2
@@ -239,13 +276,14 @@ def test_compute_sweep_arms_cover_widths_horizons_and_cheap_budgets(monkeypatch)
     assert all(schedule_for(t, 1000) == "once" for t in cheap)
 
 
-def test_compute_sweep_smoke_end_to_end_draws_its_three_panels(tmp_path):
+def test_compute_sweep_smoke_end_to_end_draws_its_three_panels(tmp_path, ray_head):
     argv = [sys.executable, str(ROOT / "sweeps" / "compute_sweep.py"), "--preset", "smoke", "--dataset"]
     argv += ["pointmaze-medium-navigate-v0", "--seeds", "0", "--widths", "32", "64", "--K", "1000", "200"]
     argv += ["--cheap-N", "1", "--cheap-lr", "3e-4", "--tasks", "1", "2", "--out", str(tmp_path), "--name", "c"]
     argv += ["--data-dir", str(tmp_path / "data")]  # a small dataset of its own, never ~/.ogbench
-    env = {**os.environ, "GCTTT_OFFLINE": "1", "MPLBACKEND": "Agg"}
-    run = subprocess.run([*argv, "--ray-address", "local"], cwd=ROOT, env=env, capture_output=True, text=True)
+    address, ray_env = ray_head
+    env = {**os.environ, **ray_env, "GCTTT_OFFLINE": "1", "MPLBACKEND": "Agg"}
+    run = subprocess.run([*argv, "--ray-address", address], cwd=ROOT, env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
 
     from analysis import plot_compute
