@@ -5,11 +5,12 @@ Does test-time compute spent on GC-TTT beat compute spent on a bigger model? Fou
 - (a) paper: the paper's accounting (its Figure 6, right; its code counts no FLOPs): models at
   x = (w / w0)^2, the GC-TTT curve starting at the 1x baseline with its K points placed at the x
   of the paired widths (K = 1000, 500, 200, 100 at the 2nd, 3rd, 4th, 5th width), as if a re-plan
-  cost a fraction of an episode of acting;
+  cost a fraction of an episode of acting (log axis; the widths named on a top axis);
 - (b) exact: every configuration at its counted test-time FLOPs per episode (log axis; acting +
   selection value passes + fine-tuning updates, `gcttt/control/flops.py`), labelled with its multiple of
-  the base model's acting FLOPs; `--amortise-episodes E` adds each checkpoint's pre-training
-  FLOPs spread over E episodes (wider models cost more to pre-train too);
+  the base model's acting FLOPs (near-equal costs, such as the cheap arms, share one label);
+  `--amortise-episodes E` adds each checkpoint's pre-training FLOPs spread over E episodes (wider
+  models cost more to pre-train too);
 - (c) matched: at budgets of 1x, 4x, 16x, ... the base model's acting FLOPs per episode (up to the
   dearest configuration's cost, or `--budgets`), the best
   success each family reaches within the budget, exactly counted: model scaling (baselines of
@@ -59,8 +60,8 @@ ARM = ["method", "width", "selection", "schedule", "horizon", "grad_steps", "lr"
 """What distinguishes the configurations of a compute study."""
 BUDGET_STEP = 4
 """Panel (c)'s default budgets: 1x, 4x, 16x, ... up to the dearest configuration's multiple."""
-LABEL_GAP = 0.08
-"""Panel (b): a point is labelled only this far (log10 FLOPs) from the last labelled one of its family."""
+LABEL_GAP = 0.1
+"""Panel (b): points of a family closer than this (log10 FLOPs) to their neighbour share one label."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -228,6 +229,14 @@ def crossovers(configs: pd.DataFrame, base_width: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def cost_clusters(points: pd.DataFrame) -> list[pd.DataFrame]:
+    """Panel (b): a family's points sorted by cost, split where neighbours lie LABEL_GAP apart or more."""
+    points = points.sort_values("x")
+    gaps = np.diff(np.log10(points["x"].to_numpy(float)))
+    starts = [0, *(np.flatnonzero(gaps >= LABEL_GAP) + 1)]
+    return [points.iloc[a:b] for a, b in zip(starts, [*starts[1:], len(points)], strict=True)]
+
+
 def _errorbar(ax, points: pd.DataFrame, **kwargs) -> None:
     yerr = np.vstack([points["mean"] - points["low"], points["high"] - points["mean"]]).clip(min=0)
     ax.errorbar(points["x"], points["mean"], yerr=yerr, capsize=3, markersize=5, **kwargs)
@@ -259,32 +268,33 @@ def draw(frame: pd.DataFrame, args: argparse.Namespace) -> list:
     for family in ("model scaling", "GC-TTT"):
         pts = paper[paper["family"] == family].sort_values("x")
         _errorbar(ax, pts, fmt="o-", color=COLORS[family], label=family)
-    for i, (_, p) in enumerate(paper[paper["family"] == "model scaling"].sort_values("x").iterrows()):
-        # Staggered, so that neighbouring widths (156 and 183 sit 0.5 apart) do not print over each other.
-        ax.annotate(
-            f"w={int(p['width'])}",
-            (p["x"], p["mean"]),
-            textcoords="offset points",
-            xytext=(4, -12 - 10 * (i % 2)),
-            fontsize=8,
-        )
+    # Widths name the x positions on a top axis rather than labels beside the points: at small
+    # multiples (1.5x, 2x) the labels of the widths and of GC-TTT's K points printed over each other.
+    widths_at = paper[paper["family"] == "model scaling"].sort_values("x")
+    ax.set_xscale("log", base=2)
+    ticks = [2.0**i for i in range(int(np.floor(np.log2(paper["x"].max()))) + 1)]
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    top = ax.secondary_xaxis("top")
+    top.set_xticks(list(widths_at["x"]), [f"{int(w)}" for w in widths_at["width"]], fontsize=8)
+    top.set_xlabel("model width w (no TTT)", fontsize=8)
     for _, p in paper[(paper["family"] == "GC-TTT") & (paper["method"] == "gcttt")].iterrows():
         k = f"K={int(p['horizon'])}" + (" (once)" if p["schedule"] == "once" else "")
-        ax.annotate(k, (p["x"], p["mean"]), textcoords="offset points", xytext=(4, 5), fontsize=8, color="C3")
-    ax.set_xlabel("test-time compute, the paper's accounting: (w / w0)^2")
+        ax.annotate(k, (p["x"], p["high"]), textcoords="offset points", xytext=(3, 6), fontsize=8, color="C3")
+    ax.set_xlabel("test-time compute, the paper's accounting: (w / w0)^2 (log)")
     ax.set_title("(a) as the paper draws it")
 
     ax = axes[1]
     for family, marker in (("model scaling", "o"), ("GC-TTT", "s")):
         pts = exact[exact["family"] == family].sort_values("x")
         _errorbar(ax, pts, fmt=marker, color=COLORS[family], label=family, linestyle="none")
-        last = -np.inf
-        for i, (_, p) in enumerate(pts.iterrows()):
-            if np.log10(p["x"]) - last < LABEL_GAP:
-                continue  # a cluster of near-equal costs (the cheap arms) keeps its first label only
-            last = np.log10(p["x"])
-            ax.annotate(multiple_text(p["multiple"]), (p["x"], p["mean"]), textcoords="offset points",
-                        xytext=(3, 4 + 9 * (i % 2)), fontsize=7, color=COLORS[family])  # fmt: skip
+        for cluster in cost_clusters(pts):
+            # One label per cluster of near-equal costs (the cheap arms), upright above the cluster's
+            # highest CI end: neighbouring costs lie closer on the log axis than a label is long.
+            lo, hi = cluster["multiple"].min(), cluster["multiple"].max()
+            text = multiple_text(lo) if hi / lo < 1.05 else f"{multiple_text(lo)[:-1]}-{multiple_text(hi)}"
+            anchor = (np.sqrt(cluster["x"].min() * cluster["x"].max()), cluster["high"].max())
+            ax.annotate(text, anchor, textcoords="offset points", xytext=(0, 4), fontsize=7, rotation=90,
+                        ha="center", va="bottom", color=COLORS[family])  # fmt: skip
     ax.set_xscale("log")
     what = "test-time FLOPs per episode" + (
         f" + pre-training / {args.amortise_episodes} episodes" if args.amortise_episodes else ""
@@ -310,12 +320,15 @@ def draw(frame: pd.DataFrame, args: argparse.Namespace) -> list:
     best_ttt = configs[(configs["method"] == "gcttt") & (configs["width"] == base_width)]
     best_ttt = best_ttt.sort_values(["mean", "flops_total"], ascending=[False, True]).head(3)
     shown = pd.concat([configs[configs["method"] == "baseline"], best_ttt])
-    for _, c in shown.iterrows():
-        family = "model scaling" if c["method"] == "baseline" else "GC-TTT"
-        line = total[(total["label"] == c["label"]) & (total["family"] == family)]
-        style_ = "-" if family == "model scaling" else "--"
-        ax.plot(line["x"], line["total_flops"], style_, color=COLORS[family], alpha=0.4 + 0.6 * float(c["mean"]),
-                label=f"{c['label']}: {c['mean']:.2f}")  # fmt: skip
+    # One shade per line (light = narrow or weakest, dark = wide or best), so that the legend names each line.
+    shades = {"model scaling": plt.get_cmap("Blues"), "GC-TTT": plt.get_cmap("Reds")}
+    for family, group in (("model scaling", shown[shown["method"] == "baseline"].sort_values("width")),
+                          ("GC-TTT", shown[shown["method"] != "baseline"].sort_values("mean"))):  # fmt: skip
+        for i, (_, c) in enumerate(group.iterrows()):
+            line = total[(total["label"] == c["label"]) & (total["family"] == family)]
+            shade = shades[family](0.35 + 0.6 * i / max(1, len(group) - 1))
+            ax.plot(line["x"], line["total_flops"], "-" if family == "model scaling" else "--", color=shade,
+                    label=f"{c['label']}: {c['mean']:.2f}")  # fmt: skip
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("episodes served E (log)")

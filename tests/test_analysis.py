@@ -441,3 +441,10 @@ def test_compute_answer_pairs_episodes_and_says_when_a_gap_is_resolved(results, 
     text = capsys.readouterr().out
     assert text == (tmp_path / "compute_answer.md").read_text()
     assert "| paper's, at x = " in text and "K=100" in text and "width 992 (pre-trained)" in text
+
+
+def test_panel_b_labels_near_equal_costs_once():
+    """The cheap arms' costs lie a few percent apart: one label for them, one for each distant cost."""
+    points = pd.DataFrame({"x": [1e8, 1.05e8, 1.1e8, 5e8, 4e10, 1e11], "mean": [0.1] * 6})
+    clusters = plot_compute.cost_clusters(points.sample(frac=1.0, random_state=0))
+    assert [list(c["x"]) for c in clusters] == [[1e8, 1.05e8, 1.1e8], [5e8], [4e10], [1e11]]
