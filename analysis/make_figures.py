@@ -135,12 +135,24 @@ def _compute_figures(study: Path, figures: Path) -> None:
             shutil.copy(Path(tmp) / f"{sweep}.png", figures / f"{sweep}.png")
 
 
+def _machine_check_table(study: Path) -> str:
+    from analysis.machine_check import markdown
+
+    # The compute-pm-nav model-scaling arms re-played from checkpoints pre-trained on another CPU.
+    return markdown(study.parent / "compute-cpu", study, "pointmaze-medium-navigate-v0", "gcbc")
+
+
+def _no_figures(study: Path, figures: Path) -> None:
+    """A study shown as a table only."""
+
+
 PUBLISHED: dict[str, tuple[str, Callable[[Path], str], Callable[[Path, Path], None]]] = {
     # study: (its table in docs/results, table builder, figure builder)
     "demo": ("demo.md", _demo_table, _demo_figures),
     "table1-cpu": ("table1.md", _table1, _table1_figures),
     "figure6-cpu": ("figure6.md", _figure6_table, _figure6_figures),
     "compute-cpu": ("compute.md", _compute_table, _compute_figures),
+    "compute-check-xeon": ("machine_check.md", _machine_check_table, _no_figures),
 }
 """Every study whose numbers the README shows, and how its tables and figures are made."""
 

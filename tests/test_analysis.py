@@ -448,3 +448,45 @@ def test_panel_b_labels_near_equal_costs_once():
     points = pd.DataFrame({"x": [1e8, 1.05e8, 1.1e8, 5e8, 4e10, 1e11], "mean": [0.1] * 6})
     clusters = plot_compute.cost_clusters(points.sample(frac=1.0, random_state=0))
     assert [list(c["x"]) for c in clusters] == [[1e8, 1.05e8, 1.1e8], [5e8], [4e10], [1e11]]
+
+
+def test_machine_check_sets_two_studies_side_by_side_per_width(tmp_path, capsys):
+    """Each study's pre-trained policies per width, from its own rows only; TTT rows and other
+    datasets left out; a study without such rows is one line."""
+    from analysis import machine_check
+
+    def study(name, machine, wins):  # wins[width] = successes of 4 episodes per (seed, checkpoint)
+        records = [
+            synthetic.record(
+                backbone="gcbc",
+                width=w,
+                pretrain_seed=s,
+                checkpoint_step=c,
+                task_id=t,
+                success=t <= wins[w],
+                machine=machine,
+            )
+            for w in wins
+            for s in (0, 1)
+            for c in (16_000, 20_000)
+            for t in (1, 2, 3, 4)
+        ]
+        records.append(synthetic.record(backbone="gcbc", width=128, method="gcttt", success=True, machine=machine))
+        records.append(synthetic.record(backbone="gcbc", width=128, dataset="other-v0", success=True, machine=machine))
+        write_records(tmp_path / name / "rows", records, RunContext(sweep_id=f"{name}-sweep", sweep_kind="compute"))
+        return tmp_path / name
+
+    reference = study("published", "cpu-a", {128: 1, 512: 0})
+    check = study("check", "cpu-b", {128: 1, 512: 2, 256: 4})
+    text = machine_check.markdown(reference, check, "pointmaze-medium-navigate-v0", "gcbc", resamples=200)
+    lines = text.splitlines()
+    assert lines[0] == "| width | published (cpu-a) | check (cpu-b) |"
+    assert lines[2].startswith("| 128 | 0.25 [") and "(0.25 / 0.25; 16) | 0.25 [" in lines[2]
+    assert lines[3].startswith("| 512 | 0.00 [0.00, 0.00] (0.00 / 0.00; 16) | 0.50 [")
+    assert not any(line.startswith("| 256 ") for line in lines)  # only widths both studies have
+    assert "published-sweep" in text and "check-sweep" in text
+
+    assert machine_check.main([str(reference), str(tmp_path / "nothing"), "--dataset", "x", "--backbone", "gcbc"]) == 2
+    assert "not a study of the results store" in capsys.readouterr().err
+    assert machine_check.main([str(reference), str(check), "--dataset", "x-v0", "--backbone", "gcbc"]) == 2
+    assert "no pre-trained-policy rows of gcbc on x-v0" in capsys.readouterr().err
