@@ -398,3 +398,23 @@ def test_help_shows_each_flag_with_its_dataclass_default(module, cls, argv, caps
         if first == "(default: ":
             shown = rest[ends[first] + len(first) :].split(")", 1)[0]
             assert shown.strip("'") == _shown(default), f"{flag}: help says {shown!r}, the dataclass {default!r}"
+
+
+def test_help_reads_as_prose_not_as_the_source_lines(capsys, monkeypatch):
+    """A field docstring's lines are one help paragraph (the console wraps it), however the source
+    breaks them; examples (indented) and list items keep their own lines."""
+    from gcttt.commands.flags import help_text
+
+    joined = "Play each task (a suite's) and write rows."
+    assert help_text("Play each task\n    (a suite's) and\n    write rows.") == joined
+    assert help_text("Examples:\n  run a\n  run b\n\nNext paragraph\ngoes on.\n- item one\n- item two") == (
+        "Examples:\n  run a\n  run b\n\nNext paragraph goes on.\n- item one\n- item two"
+    )
+    monkeypatch.setenv("COLUMNS", "1000")  # nothing wrapped by the console: lines are the help's own
+    with pytest.raises(SystemExit):
+        gcttt_main(["evaluate", "--help"])
+    out = capsys.readouterr().out
+    assert (
+        "into OUT/videos/*.gif, the selected segments' end points marked; implies --record-trajectories. Where "
+        "rendering cannot work, one line says why and only the trajectories are stored." in out
+    )

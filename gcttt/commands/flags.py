@@ -9,6 +9,7 @@ line (`UsageError`: `PROG: error: ...`, exit status 2) rather than tyro's framed
 
 from __future__ import annotations
 
+import inspect
 import io
 import json
 import os
@@ -22,6 +23,29 @@ import tyro
 from gcttt.errors import UsageError
 
 C = TypeVar("C")
+
+
+LIST_ITEM = re.compile(r"(?:[-*]|\d+[.)])\s")
+"""A docstring line that starts a list item keeps its line break in --help."""
+
+
+def help_text(docstring: str) -> str:
+    """A docstring as --help shows it: each paragraph one line (the console wraps it); list items and
+    indented lines (examples) keep their own lines. tyro's own joining runs before a field
+    docstring's indentation is removed, so every continuation line began a new help line (ragged
+    --help); tests/test_reliability.py checks that the help reads as prose."""
+    paragraphs = []
+    for paragraph in re.split(r"\n[ \t]*\n", inspect.cleandoc(docstring)):
+        lines = [line.rstrip() for line in paragraph.splitlines()]
+        text = lines[0] if lines else ""
+        for line in lines[1:]:
+            own_line = line[:1].isspace() or LIST_ITEM.match(line)
+            text += ("\n" if own_line else " ") + line
+        paragraphs.append(text)
+    return "\n\n".join(paragraphs).strip()
+
+
+tyro._strings.remove_single_line_breaks = help_text  # the one function tyro formats docstrings with
 
 
 def parse(cls: type[C], argv: list[str] | None, prog: str, description: str, default: C | None = None) -> C:
