@@ -42,10 +42,9 @@ def baselines(study: Path, dataset: str, backbone: str) -> pd.DataFrame:
 
 
 def per_width(rows: pd.DataFrame, resamples: int = DEFAULT_RESAMPLES) -> pd.DataFrame:
-    """One row per width: success with CI, each seed's mean, episodes, machines."""
+    """One row per width: success with CI, each seed's mean, episodes."""
     table = summarize(rows, ["width"], n_resamples=resamples, means=())
     table["per_seed"] = [" / ".join(f"{v:.2f}" for v in seed_means(rows[rows["width"] == w])) for w in table["width"]]
-    table["machine"] = [", ".join(sorted(rows.loc[rows["width"] == w, "machine"].unique())) for w in table["width"]]
     return table
 
 
