@@ -131,6 +131,8 @@ def _train_missing(settings: SweepSettings, missing: dict[str, PretrainConfig], 
     import ray
     from tqdm.auto import tqdm
 
+    from workers.ctrl_c import CtrlC
+
     use_gpu = settings.pretrain_device.startswith("cuda") or (
         settings.pretrain_device == "auto" and ray.cluster_resources().get("GPU", 0) >= 1
     )
@@ -141,12 +143,14 @@ def _train_missing(settings: SweepSettings, missing: dict[str, PretrainConfig], 
     print(f"sweep: pre-training {len(missing)} checkpoint(s) into {settings.checkpoint_root}: {names}", file=sys.stderr)
     refs = {task.remote(config, 1): key for key, config in missing.items()}
     pending = list(refs)
-    with tqdm(total=len(refs), desc="pre-training", unit="ckpt") as bar:
+    with tqdm(total=len(refs), desc="pre-training", unit="ckpt") as bar, CtrlC() as ctrl_c:
         try:
             while pending:
                 # A timeout keeps the wait short, so that Ctrl-C reaches Python (an unbounded
-                # ray.wait does not return to the interpreter until a run finishes).
+                # ray.wait does not return to the interpreter until a run finishes), and
+                # `ctrl_c` stops the loop if Ray's wait swallowed the KeyboardInterrupt.
                 ready, pending = ray.wait(pending, num_returns=1, timeout=1.0)
+                ctrl_c.check()
                 if not ready:
                     continue
                 try:

@@ -44,6 +44,23 @@ def _no_leaked_tracking_uri(monkeypatch):
     yield
 
 
+@pytest.fixture(autouse=True)
+def _no_leftover_subprocesses():
+    """A test that fails while its sweep subprocess runs (a timeout, say) must not leave it running:
+    once left, it held the shared Ray cluster's CPUs, and the next test of that process waited on
+    them for minutes. Children started during the test and still alive after it are killed."""
+    import psutil
+
+    me = psutil.Process()
+    before = {p.pid for p in me.children()}
+    yield
+    left = [p for p in me.children() if p.pid not in before]
+    for process in left:
+        with contextlib.suppress(psutil.Error):
+            process.kill()
+    psutil.wait_procs(left, timeout=10)
+
+
 @pytest.fixture(scope="session")
 def maze_dir(tmp_path_factory):
     """A data directory holding a tiny pointmaze-medium-navigate-v0 (4 + 1 episodes of 101 rows)."""

@@ -141,6 +141,55 @@ def test_ctrl_c_while_the_sweep_pretrains_stops_at_once_and_says_how_to_go_on(tm
     assert not (tmp_path / "sweeps" / "t" / "episodes").exists()
 
 
+def test_a_ctrl_c_that_ray_swallows_still_stops_the_pretraining_wait(monkeypatch, tmp_path):
+    """Ray's wait runs Python's SIGINT handler itself and turns its KeyboardInterrupt into a status of
+    the wait, which was once lost: the sweep went on pre-training. Here every wait swallows it."""
+    import ray
+
+    from sweeps.prepare import PretrainInterrupted, _train_missing
+
+    waits = []
+
+    def swallowing_wait(pending, **kwargs):
+        waits.append(1)
+        if len(waits) == 1:
+            try:
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.2)  # Python runs the handler here
+            except KeyboardInterrupt:
+                pass  # what Ray's wait did with it
+        return ([], pending) if len(waits) < 5 else (pending, [])
+
+    task = SimpleNamespace(remote=lambda config, threads: object())
+    monkeypatch.setattr(ray, "remote", lambda f: SimpleNamespace(options=lambda **kw: task))
+    monkeypatch.setattr(ray, "wait", swallowing_wait)
+    monkeypatch.setattr(ray, "get", lambda ref: "final.pt")
+    monkeypatch.setattr(ray, "cancel", lambda ref, force: None)
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {})
+    settings = SimpleNamespace(pretrain_device="cpu", checkpoint_root=tmp_path)
+    config = SimpleNamespace(out_dir=str(tmp_path), dataset="d", backbone="b", preset="p", seed=0, width=1)
+    monkeypatch.setattr("sweeps.prepare.run_directory", lambda c: tmp_path / "run")
+    with pytest.raises(PretrainInterrupted, match="interrupted while pre-training"):
+        _train_missing(settings, {"s0-w1": config}, {})
+    assert len(waits) == 1  # stopped after the wait that swallowed it, not when the run finished
+
+
+def test_ctrl_c_outside_its_block_is_python_s_own_again():
+    from workers.ctrl_c import CtrlC
+
+    outside = signal.signal(signal.SIGINT, signal.default_int_handler)  # pytest-xdist's workers ignore it
+    try:
+        with CtrlC() as ctrl_c:
+            ctrl_c.check()  # nothing pressed: no exception
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.2)
+            assert ctrl_c.pressed
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, outside)
+
+
 def test_two_drivers_of_one_sweep_cannot_run_side_by_side(tmp_path, seed_smoke_sweep, ray_head):
     seed_smoke_sweep(tmp_path)
     episodes = tmp_path / "sweeps" / "t" / "episodes"

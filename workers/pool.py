@@ -58,6 +58,7 @@ from tqdm.auto import tqdm
 from gcttt.control.runner import EpisodeSpec
 from gcttt.errors import GctttError, UsageError
 from gcttt.files.checkpoint import read_checkpoint
+from workers.ctrl_c import CtrlC
 from workers.episode_worker import EpisodeWorker, PoolResult, SharedDataset, WorkerInfo, threads_for
 
 WORKER_LOST = (RayActorError, WorkerCrashedError, NodeDiedError, OutOfMemoryError)
@@ -309,7 +310,14 @@ class EpisodePool:
 
     def _wait_ready(self, timeout_s: float) -> None:
         refs = [s.ready for s in self.slots]
-        ready, waiting = ray.wait(refs, num_returns=len(refs), timeout=timeout_s)
+        ready, waiting, deadline = [], refs, time.monotonic() + timeout_s
+        with CtrlC() as ctrl_c:  # short waits, so that Ctrl-C while workers start stops the driver
+            while waiting and time.monotonic() < deadline:
+                done, waiting = ray.wait(
+                    waiting, num_returns=len(waiting), timeout=min(1.0, deadline - time.monotonic())
+                )
+                ready += done
+                ctrl_c.check()
         for ref in ready:
             try:
                 ray.get(ref)
