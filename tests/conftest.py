@@ -96,14 +96,25 @@ def smoke_checkpoint(smoke_run):
     return smoke_run[1].final_checkpoint
 
 
+def _shared_root(tmp_path_factory) -> Path:
+    """A folder that every test process of this run shares: the parent of their temporary folders
+    under pytest-xdist (each process has its own below it), the run's own one without it."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="session")
 def seed_smoke_sweep(tmp_path_factory):
-    """`seed(out, seeds=(0,), data_dir=None)`: give a smoke horizon sweep about to run in `out`
-    (default backbone and dataset) the inputs it would make first, made once per session: its
-    generated dataset (OUT/data-smoke, or `data_dir`) and the pre-trained checkpoints of `seeds`
-    (OUT/checkpoints). The sweep finds them as cached inputs; its own code checks them (dataset
-    fingerprint, backbone, width) as it checks any cache. Tests of generation or pre-training itself
-    do not use it."""
+    """`seed(out, seeds=(0,), data_dir=None, backbone=None, widths=None)`: give a smoke sweep about
+    to run in `out` the inputs it would make first, each made once per test run (shared by the test
+    processes, under a file lock): its generated dataset (OUT/data-smoke, or `data_dir`), the
+    pre-trained checkpoints of `seeds` x `widths` (OUT/checkpoints; by default the smoke preset's
+    width and the horizon sweep's backbone) and an empty MLflow store (OUT/mlflow.db, its tables
+    made: a new store's set-up alone takes over a second). The sweep finds them as cached inputs;
+    its own code checks them (dataset fingerprint, backbone, width) as it checks any cache. Tests
+    of generation, pre-training or a new store do not use it."""
+    from filelock import FileLock
+
     from gcttt.presets import get_preset
     from gcttt.pretrain import pretrain, run_directory
     from sweeps.common import settings_from
@@ -111,25 +122,42 @@ def seed_smoke_sweep(tmp_path_factory):
     from sweeps.horizon_sweep import HorizonSweep
     from sweeps.prepare import prepare_dataset, pretrain_config
 
-    cache = tmp_path_factory.mktemp("smoke-sweep-inputs")
-    made: set[int] = set()
+    cache = _shared_root(tmp_path_factory) / "smoke-sweep-inputs"
+    cache.mkdir(exist_ok=True)
+    lock = FileLock(str(cache) + ".lock")
 
-    def settings_for(seeds):
+    def settings_for(seeds, backbone):
         argv = ["--preset", "smoke", "--out", str(cache), "--seeds", *map(str, seeds)]
+        argv += ["--backbone", backbone] if backbone else []
         config = parse(HorizonSweep, argv, "seed", "")
         return settings_from(config, "horizon", config.grid.axes("smoke"))
 
-    def seed(out, seeds=(0,), data_dir=None) -> None:
-        settings = settings_for(seeds)
-        if not made:
-            prepare_dataset(settings)
-        for s in sorted(set(seeds) - made):
-            pretrain(pretrain_config(settings, s, get_preset("smoke").width), progress=False)
-            made.add(s)
+    def made_once(done: Path, make) -> None:
+        if not done.exists():
+            make()
+            done.touch()
+
+    def empty_store() -> None:
+        from mlflow.tracking import MlflowClient
+
+        MlflowClient(tracking_uri=f"sqlite:///{cache / 'mlflow.db'}").search_experiments()
+
+    def seed(out, seeds=(0,), data_dir=None, backbone=None, widths=None) -> None:
+        settings = settings_for(seeds, backbone)
+        widths = widths or (get_preset("smoke").width,)
+        runs = [pretrain_config(settings, s, w) for s in seeds for w in widths]
+        with lock:
+            made_once(cache / "data-smoke.done", lambda: prepare_dataset(settings))
+            made_once(cache / "mlflow.done", empty_store)
+            for config in runs:
+                run = run_directory(config)
+                made_once(run.parent / f"{run.name}.done", lambda c=config: pretrain(c, progress=False))
         out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
         shutil.copytree(cache / "data-smoke", Path(data_dir) if data_dir else out / "data-smoke", dirs_exist_ok=True)
-        for s in seeds:
-            run = run_directory(pretrain_config(settings, s, get_preset("smoke").width)).relative_to(cache.resolve())
+        shutil.copy(cache / "mlflow.db", out / "mlflow.db")
+        for config in runs:
+            run = run_directory(config).relative_to(cache.resolve())
             shutil.copytree(cache / run, out / run, dirs_exist_ok=True)
 
     return seed

@@ -77,10 +77,15 @@ def assets(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def ray_session():
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
+def ray_session(ray_head):
+    """This process as a driver of the test process's 2-CPU cluster (started once for all its tests)."""
+    address, env = ray_head
+    with pytest.MonkeyPatch.context() as mp:
+        for name, value in env.items():
+            mp.setenv(name, value)
+        ray.init(address=address, log_to_driver=False)
+        yield
+        ray.shutdown()
 
 
 @pytest.fixture(scope="module")

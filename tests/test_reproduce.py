@@ -16,15 +16,18 @@ ROOT = Path(__file__).resolve().parent.parent
 CELL = "gcbc-pointmaze-medium-navigate"
 
 
-def _reproduce(out: Path) -> subprocess.Popen:
+def _reproduce(out: Path, ray_head=None) -> subprocess.Popen:
+    """The smoke reproduction; on a Ray of its own (started and stopped by the driver) without
+    `ray_head`, else connected to that cluster."""
     argv = [sys.executable, str(ROOT / "sweeps" / "reproduce.py"), "--preset", "smoke", "--seeds", "0", "1"]
     argv += ["--heldout-size", "2", "--out", str(out), "--data-dir", str(out / "data"), "--name", "r"]
-    env = {**os.environ, "GCTTT_OFFLINE": "1", "PYTHONUNBUFFERED": "1", "MPLBACKEND": "Agg"}
-    # A session of its own, so that the kill below takes Ray's processes with the driver.
+    argv += ["--ray-address", ray_head[0] if ray_head else "local"]
+    env = {**os.environ, **(ray_head[1] if ray_head else {}), "GCTTT_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    env["MPLBACKEND"] = "Agg"
+    # A session of its own, so that a kill of its group takes the driver's own Ray with it.
     return subprocess.Popen(
-        [*argv, "--ray-address", "local"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        text=True, start_new_session=True,
-    )  # fmt: skip
+        argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
 
 
 def _rows(out: Path, phase: str):
@@ -33,7 +36,7 @@ def _rows(out: Path, phase: str):
     return read_sweep_rows(out / "sweeps" / f"r-{CELL}-{phase}" / "episodes")
 
 
-def test_smoke_reproduction_killed_in_its_final_phase_finishes_exactly_once(tmp_path, seed_smoke_sweep):
+def test_smoke_reproduction_killed_in_its_final_phase_finishes_exactly_once(tmp_path, seed_smoke_sweep, ray_head):
     seed_smoke_sweep(tmp_path, seeds=(0, 1), data_dir=tmp_path / "data")
     first = _reproduce(tmp_path)
     final = tmp_path / "sweeps" / f"r-{CELL}-final" / "episodes"
@@ -44,7 +47,7 @@ def test_smoke_reproduction_killed_in_its_final_phase_finishes_exactly_once(tmp_
     os.killpg(first.pid, signal.SIGKILL)  # the driver and Ray with it, mid-way through the final phase
     first.wait()
 
-    second = _reproduce(tmp_path)
+    second = _reproduce(tmp_path, ray_head)  # the same command on another cluster (a Ray start the less)
     out, _ = second.communicate(timeout=900)
     assert second.returncode == 0, out[-3000:]
 

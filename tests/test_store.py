@@ -95,11 +95,11 @@ def _smoke_sweep(ray_head, out: Path, name: str, data: Path, *extra: str) -> sub
     return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
 
 
-def test_a_sweep_resumes_from_published_rows_and_refuses_other_weights(tmp_path, maze_dir, ray_head):
+def test_a_sweep_resumes_from_published_rows_and_refuses_other_weights(tmp_path, seed_smoke_sweep, ray_head):
     import shutil
 
     data = tmp_path / "data"
-    shutil.copytree(maze_dir, data)
+    seed_smoke_sweep(tmp_path / "machine-a", data_dir=data)  # its dataset and checkpoint, pre-trained here
     first = _smoke_sweep(ray_head, tmp_path / "machine-a", "a", data)
     assert first.returncode == 0, first.stderr[-3000:]
     store = tmp_path / "results"
@@ -114,9 +114,11 @@ def test_a_sweep_resumes_from_published_rows_and_refuses_other_weights(tmp_path,
         pa.Table.from_pandas(kept, schema=SCHEMA, preserve_index=False), store / "study" / "rows" / "k.parquet"
     )
 
-    # A fresh machine: no checkpoints, no sweep folder; the same weights are pre-trained again.
+    # A fresh machine: no checkpoints, no sweep folder; the same weights are pre-trained again (by
+    # the sweep, as a Ray task: the fixture's in-process run gave the same bits).
     second = _smoke_sweep(ray_head, tmp_path / "machine-b", "b", data, "--published", str(store / "study"))
     assert second.returncode == 0, second.stderr[-3000:]
+    assert "sweep: pre-training 1 checkpoint(s)" in second.stderr
     from gcttt.results.tables import read_sweep_rows
 
     now = read_sweep_rows(tmp_path / "machine-b" / "sweeps" / "b" / "episodes")
@@ -137,6 +139,7 @@ def test_a_sweep_resumes_from_published_rows_and_refuses_other_weights(tmp_path,
     pq.write_table(
         pa.Table.from_pandas(rows, schema=SCHEMA, preserve_index=False), store / "study" / "rows" / "x.parquet"
     )
+    shutil.copytree(tmp_path / "machine-b" / "checkpoints", tmp_path / "machine-c" / "checkpoints")  # its own weights
     third = _smoke_sweep(ray_head, tmp_path / "machine-c", "c", data, "--published", str(store / "study"))
     assert third.returncode == 2
     assert "0123456789abcdef" in third.stderr and "new --name" in third.stderr
