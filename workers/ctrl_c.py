@@ -1,11 +1,13 @@
 """Ctrl-C that a wait inside Ray cannot lose.
 
 While a driver blocks in `ray.wait`, Ray polls for signals itself: it runs Python's SIGINT handler,
-catches the KeyboardInterrupt that handler raises, and passes it on as a status of the wait. Seen
-in the test suite (once in many runs): a sweep polling `ray.wait(..., timeout=1.0)` while it
-pre-trained got SIGINT and kept pre-training for minutes, the interrupt gone without a trace.
+catches the KeyboardInterrupt that handler raises, and passes it on as a status of the wait.
 `CtrlC` notes the press before Python's handler raises, so a polling loop that calls `check()`
 after every short wait stops on the next round whatever became of the exception.
+
+Written after a sweep polling `ray.wait(..., timeout=1.0)` while it pre-trained got SIGINT in the
+test suite and kept pre-training for minutes. That loss has recurred with `CtrlC` in place (its
+handler never ran), so it has another cause, still open: docs/faults.md case 13.
 
     with CtrlC() as ctrl_c:
         while pending:
