@@ -159,15 +159,7 @@ def test_ctrl_c_while_the_sweep_pretrains_stops_at_once_and_says_how_to_go_on(tm
     assert not (tmp_path / "sweeps" / "t" / "episodes").exists()
 
 
-@pytest.fixture
-def sigint_raises():
-    """Python's own SIGINT handler for the test (pytest-xdist's workers ignore SIGINT)."""
-    outside = signal.signal(signal.SIGINT, signal.default_int_handler)
-    yield
-    signal.signal(signal.SIGINT, outside)
-
-
-def test_a_ctrl_c_that_ray_swallows_still_stops_the_pretraining_wait(monkeypatch, tmp_path, sigint_raises):
+def test_a_ctrl_c_that_ray_swallows_still_stops_the_pretraining_wait(monkeypatch, tmp_path):
     """Ray's wait runs Python's SIGINT handler itself and turns its KeyboardInterrupt into a status of
     the wait, which was once lost: the sweep went on pre-training. Here every wait swallows it."""
     import ray
@@ -200,16 +192,20 @@ def test_a_ctrl_c_that_ray_swallows_still_stops_the_pretraining_wait(monkeypatch
     assert len(waits) == 1  # stopped after the wait that swallowed it, not when the run finished
 
 
-def test_ctrl_c_outside_its_block_is_python_s_own_again(sigint_raises):
+def test_ctrl_c_outside_its_block_is_python_s_own_again():
     from workers.ctrl_c import CtrlC
 
-    with CtrlC() as ctrl_c:
-        ctrl_c.check()  # nothing pressed: no exception
-        with pytest.raises(KeyboardInterrupt):
-            os.kill(os.getpid(), signal.SIGINT)
-            time.sleep(0.2)
-        assert ctrl_c.pressed
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    outside = signal.signal(signal.SIGINT, signal.default_int_handler)  # pytest-xdist's workers ignore it
+    try:
+        with CtrlC() as ctrl_c:
+            ctrl_c.check()  # nothing pressed: no exception
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.2)
+            assert ctrl_c.pressed
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGINT, outside)
 
 
 def _main(argv: list[str]) -> int:

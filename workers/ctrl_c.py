@@ -26,8 +26,7 @@ from typing import Any
 class CtrlC:
     """A SIGINT handler, while the block runs, that records the press and then does what the handler
     it replaced does (by default: raise KeyboardInterrupt). Off the main thread, where Python allows
-    no signal handler, and in a process that ignores SIGINT (a job started in the background with
-    `&`), it installs nothing, so `check` never raises."""
+    no signal handler, it records nothing and `check` never raises."""
 
     def __init__(self) -> None:
         self.pressed = False
@@ -35,8 +34,7 @@ class CtrlC:
         self._installed = False
 
     def __enter__(self) -> CtrlC:
-        on_main_thread = threading.current_thread() is threading.main_thread()
-        if on_main_thread and signal.getsignal(signal.SIGINT) != signal.SIG_IGN:
+        if threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGINT, self._handle)
             self._installed = True
         return self
@@ -50,7 +48,7 @@ class CtrlC:
         self.pressed = True
         if callable(self._previous):
             self._previous(signum, frame)
-        else:  # SIG_DFL, or a handler Python did not install
+        elif self._previous != signal.SIG_IGN:  # SIG_DFL, or a handler Python did not install
             raise KeyboardInterrupt
 
     def check(self) -> None:
