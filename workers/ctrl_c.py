@@ -6,8 +6,9 @@ catches the KeyboardInterrupt that handler raises, and passes it on as a status 
 after every short wait stops on the next round whatever became of the exception.
 
 Written after a sweep polling `ray.wait(..., timeout=1.0)` while it pre-trained got SIGINT in the
-test suite and kept pre-training for minutes. That loss has recurred with `CtrlC` in place (its
-handler never ran), so it has another cause, still open: docs/faults.md case 13.
+test suite and kept pre-training for minutes. `CtrlC` installs its handler even where SIGINT is
+ignored (Tune's fit does too), which the suite needed: the loss came back whenever it did not
+(docs/faults.md case 13, still open).
 
     with CtrlC() as ctrl_c:
         while pending:
