@@ -63,17 +63,26 @@ def _demo_figures(study: Path, figures: Path) -> None:
 
 
 def _table1(study: Path) -> str:
-    from analysis.table1 import cells, markdown, read_rows
+    from analysis import aggregate
+    from analysis.table1 import cells, final_arms, markdown, read_rows
 
-    return markdown(cells(read_rows(study, None)))
+    rows = read_rows(study, None)
+    # Below the per-cell table, the same arms summarised across the cells (IQM, P(improvement)).
+    across = aggregate.markdown(aggregate.summary(aggregate.run_scores(final_arms(rows))))
+    return markdown(cells(rows)) + "\n" + across
 
 
 def _table1_figures(study: Path, figures: Path) -> None:
-    from analysis.table1 import cells, figure, read_rows
+    from analysis import aggregate
+    from analysis.table1 import cells, figure, final_arms, read_rows
 
+    rows = read_rows(study, None)
+    runs = aggregate.run_scores(final_arms(rows))
     with tempfile.TemporaryDirectory() as tmp:
-        figure(cells(read_rows(study, None)), Path(tmp))
-        shutil.copy(Path(tmp) / "table1.png", figures / "table1.png")
+        figure(cells(rows), Path(tmp))
+        aggregate.figure(runs, aggregate.summary(runs), Path(tmp))
+        for name in ("table1.png", "table1_aggregate.png"):
+            shutil.copy(Path(tmp) / name, figures / name)
 
 
 def _figure6_args():

@@ -94,12 +94,15 @@ def paired_difference(base: pd.DataFrame, ttt: pd.DataFrame) -> tuple[float, flo
     return ci.mean, ci.low, ci.high, len(pairs)
 
 
-def cells(rows: pd.DataFrame) -> pd.DataFrame:
-    """One record per cell with both phases present (see the module's docstring)."""
-    rows = rows.drop_duplicates(subset=["trial_id", "dataset", "backbone", *PAIR, "task_suite", "seed"], keep="last")
+def _dedup(rows: pd.DataFrame) -> pd.DataFrame:
+    return rows.drop_duplicates(subset=["trial_id", "dataset", "backbone", *PAIR, "task_suite", "seed"], keep="last")
+
+
+def _chosen(rows: pd.DataFrame):
+    """Per cell with both phases: (backbone, dataset, the cell's final rows, the tuning rows, the held-out
+    summary, the chosen configuration, its seeds, the pre-trained final rows, the chosen final rows)."""
     tune = rows[rows["task_suite"] != "ogbench"]
     final = rows[rows["task_suite"] == "ogbench"]
-    out = []
     for (backbone, dataset), cell in final.groupby(["backbone", "dataset"], sort=False):
         base = cell[cell["method"] == "baseline"]
         tuned = tune[(tune["backbone"] == backbone) & (tune["dataset"] == dataset) & (tune["method"] == "gcttt")]
@@ -110,8 +113,28 @@ def cells(rows: pd.DataFrame) -> pd.DataFrame:
         seeds = sorted(base["pretrain_seed"].unique())
         ttt = _matching(cell[cell["method"] == "gcttt"], best)
         ttt = ttt[ttt["pretrain_seed"].isin(seeds)]
-        if ttt.empty:
-            continue
+        if not ttt.empty:
+            yield backbone, dataset, cell, tuned, held, best, seeds, base, ttt
+
+
+def final_arms(rows: pd.DataFrame) -> pd.DataFrame:
+    """The episodes behind each cell's two numbers: the pre-trained policy's and the chosen
+    configuration's on OGBench's 5 tasks, with `arm` 'pretrained' or 'ttt'."""
+    frames = [
+        arm.assign(arm=name)
+        for *_, base, ttt in _chosen(_dedup(rows))
+        for name, arm in (("pretrained", base), ("ttt", ttt))
+    ]
+    if not frames:
+        raise UsageError("no cell has both its tuning and its final phase yet")
+    return pd.concat(frames, ignore_index=True)
+
+
+def cells(rows: pd.DataFrame) -> pd.DataFrame:
+    """One record per cell with both phases present (see the module's docstring)."""
+    rows = _dedup(rows)
+    out = []
+    for backbone, dataset, cell, tuned, held, best, seeds, base, ttt in _chosen(rows):
         b, t = summarize(base, ["method"]).iloc[0], summarize(ttt, ["method"]).iloc[0]
         d, d_low, d_high, pairs = paired_difference(base, ttt)
         # The paper's protocol: the whole grid on the reported tasks (first seed, last checkpoint).
