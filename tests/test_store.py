@@ -164,5 +164,6 @@ def test_the_demo_self_check_says_identical_or_names_the_rows_beyond_their_cis()
     other = frame([replace(r, success=False, checkpoint_fingerprint="w2", machine="cpu-b") for r in _episodes(20)])
     lines = compare_with_reference(other, reference, "results/demo")
     assert "the checkpoint differs" in lines[0] and "w2" in lines[0] and "w1" in lines[0]
+    assert "what differs: the machine: cpu-b here, cpu-a there" in lines[0]
     assert any("beyond the 95% CIs: arm-a" in line for line in lines)
     assert lines[-1].strip() == "1 of 1 rows of the table differ beyond their 95% CIs"

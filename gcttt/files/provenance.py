@@ -6,7 +6,9 @@ import functools
 import hashlib
 import os
 import platform
+import re
 import subprocess
+from collections.abc import Iterable, Mapping
 from importlib import metadata
 from pathlib import Path
 
@@ -85,13 +87,65 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown cpu"
 
 
+def _cudnn_text() -> str:
+    version = torch.backends.cudnn.version()
+    if not version:
+        return "none"
+    # cuDNN 9 encodes major * 10000 + minor * 100 + patch, cuDNN 8 and older major * 1000 + ...
+    major, rest = divmod(version, 10000 if version >= 90000 else 1000)
+    return f"{major}.{rest // 100}.{rest % 100}"
+
+
 def machine_name(device: torch.device | str = "cpu") -> str:
-    """What computed a result: the GPU's name on CUDA, else the CPU model. Checkpoints pre-trained on
-    two machines of different kinds differ in their last bits, so rows name theirs."""
+    """What decides the bits a pre-training produces, besides the code, the data and torch's version:
+    on CUDA the GPU's name with the CUDA and cuDNN versions torch runs, e.g. 'NVIDIA H100 80GB HBM3
+    (CUDA 12.4, cuDNN 9.1.0)'; on CPU the model with the vector kernels torch dispatches to, e.g.
+    'AMD EPYC (AVX2)'. Two CPUs that report the same model name may still differ in the latter
+    (AVX2 against AVX512), and then pre-train other weights.
+
+    Rows written before the capability was recorded name the model (or GPU) alone; see
+    `machine_difference`."""
     device = torch.device(device)
     if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return cpu_model()
+        return f"{torch.cuda.get_device_name(device)} (CUDA {torch.version.cuda}, cuDNN {_cudnn_text()})"
+    return f"{cpu_model()} ({torch.backends.cpu.get_cpu_capability()})"
+
+
+_DETAIL = re.compile(r"^(?P<name>.*) \((?P<detail>[^()]*)\)$")
+
+
+def _split_machine(machine: str) -> tuple[str, str | None]:
+    """(model or GPU name, what machine_name adds in parentheses; None in a row older than that)."""
+    match = _DETAIL.match(machine)
+    return (match["name"], match["detail"]) if match else (machine, None)
+
+
+def machine_difference(here: Mapping[str, Iterable[str]], there: Mapping[str, Iterable[str]]) -> list[str]:
+    """What differs, as recorded, between two sets of rows whose checkpoints differ: each argument maps
+    a row column (`machine`, `version_torch`, `dataset_fingerprint`, `git_sha`, ...) to its values
+    in those rows. One phrase per differing column, e.g. "the CPU's kernels: AVX2 here, AVX512 there
+    (both AMD EPYC)"; empty when nothing recorded differs."""
+    names = {"version_torch": "torch", "dataset_fingerprint": "the dataset", "git_sha": "the code (git)"}
+    out = []
+    for column in here:
+        if column not in there:
+            continue
+        a, b = sorted(set(map(str, here[column]))), sorted(set(map(str, there[column])))
+        if a == b:
+            continue
+        if column != "machine":
+            out.append(f"{names.get(column, column)}: {', '.join(a)} here, {', '.join(b)} there")
+            continue
+        ours, theirs = [_split_machine(m) for m in a], [_split_machine(m) for m in b]
+        models = {name for name, _ in ours} | {name for name, _ in theirs}
+        if len(models) == 1 and len(ours) == len(theirs) == 1 and None not in (ours[0][1], theirs[0][1]):
+            kind = "the CPU's kernels" if "CUDA" not in ours[0][1] else "the GPU's software"
+            out.append(f"{kind}: {ours[0][1]} here, {theirs[0][1]} there (both {models.pop()})")
+        else:
+            old = [m for m, (_, detail) in zip(a + b, ours + theirs, strict=True) if detail is None]
+            note = f" ({', '.join(old)}: recorded before rows named the kernels or CUDA)" if old else ""
+            out.append(f"the machine: {', '.join(a)} here, {', '.join(b)} there{note}")
+    return out
 
 
 def weights_fingerprint(nets_state: dict[str, torch.Tensor]) -> str:
@@ -117,3 +171,16 @@ def file_fingerprint(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()[:16]
+
+
+def why_weights_differ(here: Mapping[str, Iterable[str]], there: Mapping[str, Iterable[str]]) -> str:
+    """The reason, as far as the rows record it, that two sets of rows were played by other pre-trained
+    weights (the demo's self-check); `here` and `there` map row columns to values (data frames do)."""
+    columns = ("machine", "version_torch", "dataset_fingerprint")
+    seen = machine_difference({c: here[c] for c in columns if c in here}, {c: there[c] for c in columns if c in there})
+    if seen:
+        return "what differs: " + "; ".join(seen)
+    code = machine_difference({"git_sha": here.get("git_sha", [])}, {"git_sha": there.get("git_sha", [])})
+    if code:
+        return f"machine, torch and dataset agree as recorded, so the change is in {code[0]}"
+    return "machine, torch, dataset and code agree as recorded: a nondeterministic pre-training"

@@ -363,11 +363,12 @@ def compare_with_reference(rows: pd.DataFrame, reference: pd.DataFrame, name: st
             differ = merged[merged["success"] != merged["success_ref"]]
             lines += [f"  differs: {_key_text(r)}" for _, r in differ.head(10).iterrows()]
         return lines
-    machines = ", ".join(sorted(set(theirs["machine"])))
-    here = ", ".join(sorted(set(ours["machine"])))
+    from gcttt.files.provenance import why_weights_differ
+
+    here, there = ", ".join(sorted(set(ours["machine"]))), ", ".join(sorted(set(theirs["machine"])))
     lines = [
         f"the checkpoint differs from {name}'s: weights {', '.join(mine)} here ({here}), {', '.join(ref)} there "
-        f"({machines}); another CPU or torch build pre-trains other weights, so episodes differ"
+        f"({there}), so episodes differ; {why_weights_differ(ours, theirs)}"
     ]
     a = summarize(ours, ["trial_id"], n_resamples=2000).set_index("trial_id")
     b = summarize(theirs, ["trial_id"], n_resamples=2000).set_index("trial_id")
