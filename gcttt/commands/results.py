@@ -17,7 +17,11 @@ class ResultsPublish:
     zstd Parquet and record where they came from in STORE/STUDY/manifest.json (command, git SHAs, dates,
     machines, versions, dataset and checkpoint fingerprints). Idempotent: rows already published are not
     added again. A row that disagrees with a published one for the same episode, or rows played by other
-    weights of a published checkpoint (another CPU or build), are refused, naming both."""
+    weights of a published checkpoint (another CPU or build), or rows of another file of a published
+    dataset, are refused, naming both. An unfinished sweep (interrupted, killed, a failed trial) is
+    refused unless --partial is given; then its finished arms are published and its manifest entry
+    says partial, until the finished sweep is published. Two publishes into one study take turns
+    (STUDY/.lock); every rows file's sha256 is recorded and checked by every reader."""
 
     sweeps: tyro.conf.Positional[tuple[str, ...]]
     """Sweep folders, e.g. ~/gcttt-results/sweeps/NAME."""
@@ -29,11 +33,14 @@ class ResultsPublish:
     """The command that produced the rows (None: the sweep's own, from its sweep.json)."""
     description: str | None = None
     """One line saying what the study is."""
+    partial: bool = False
+    """Publish the finished arms of an unfinished sweep now (recorded as partial in the manifest)."""
 
 
 @dataclass(frozen=True)
 class ResultsList:
-    """The studies of the store, their rows, machines and size."""
+    """The studies of the store, their rows, machines and size; each rows file checked against the
+    sha256 its manifest records."""
 
     store: str = str(DEFAULT_STORE)
     """The store (results/ of this checkout)."""
@@ -45,28 +52,37 @@ def run_publish(args: ResultsPublish) -> int:
 
     if not args.sweeps:
         raise UsageError("give at least one sweep folder, e.g. ~/gcttt-results/sweeps/NAME")
-    report = publish(list(args.sweeps), args.store, args.study, command=args.command, description=args.description)
+    report = publish(
+        list(args.sweeps),
+        args.store,
+        args.study,
+        command=args.command,
+        description=args.description,
+        partial=args.partial,
+    )
+    for note in report.notes:
+        print(f"note: {note}")
     where = f" into {report.path}" if report.path else ""
     print(f"published {report.added} new rows{where}; {report.repeats} already in study {args.study}")
     return 0
 
 
 def run_list(args: ResultsList) -> int:
-    import json
+    """Rows as the studies hold them (each file checked against its manifest), not as the manifests count them."""
     from pathlib import Path
 
-    store = Path(args.store).expanduser()
-    studies = sorted(p.parent for p in store.glob("*/manifest.json"))
+    from gcttt.results.store import list_studies
+
+    studies = list_studies(args.store)
     if not studies:
-        print(f"{store}: no studies yet")
+        print(f"{Path(args.store).expanduser()}: no studies yet")
         return 0
-    for study in studies:
-        manifest = json.loads((study / "manifest.json").read_text())
-        size = sum(f.stat().st_size for f in study.rglob("*") if f.is_file())
-        rows = sum(s["rows"] for s in manifest["sweeps"].values())
-        machines = sorted({m for s in manifest["sweeps"].values() for m in s["machines"]})
-        sweeps = len(manifest["sweeps"])
-        print(f"{study.name}: {rows} rows in {sweeps} sweeps, {size / 1024:.0f} KiB; {', '.join(machines)}")
+    for s in studies:
+        partial = f" ({s['partial']} partial)" if s["partial"] else ""
+        print(
+            f"{s['study']}: {s['rows']} rows in {s['sweeps']} sweeps{partial}, {s['bytes'] / 1024:.0f} KiB; "
+            f"{', '.join(s['machines'])}"
+        )
     return 0
 
 
