@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol
 
 import torch
-import tyro
 from tqdm.auto import tqdm
 
 from gcttt.agents import Agent, make_agent
@@ -40,6 +39,7 @@ from gcttt.envs import dataset_info
 from gcttt.errors import UsageError
 from gcttt.files.checkpoint import check_trained_on, read_checkpoint, save_checkpoint
 from gcttt.files.provenance import git_sha, resolve_device, versions
+from gcttt.flagnames import flag
 from gcttt.presets import backbone_config, get_preset
 
 
@@ -112,7 +112,7 @@ class PretrainConfig:
         if self.seed < 0:  # a seed names the run (...-s0): -1 would give '-s-1' and no meaning
             raise UsageError(f"--seed must be 0 or more (got {self.seed})")
 
-    out_dir: Annotated[str, tyro.conf.arg(name="out")] = "runs/pretrain"
+    out_dir: Annotated[str, flag("out")] = "runs/pretrain"
     """Root of the run directories."""
     data_dir: str | None = None
     """Dataset directory (None: $GCTTT_DATA_DIR, else ~/.ogbench/data)."""

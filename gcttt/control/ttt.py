@@ -28,12 +28,12 @@ from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
-import tyro
 
 from gcttt.agents.base import Agent
 from gcttt.control.flops import CostModel
 from gcttt.data.sampler import GoalSampler
 from gcttt.errors import UsageError
+from gcttt.flagnames import flag
 from gcttt.selection import SelectionConfig, Selector, knob_columns, knobs_from_columns
 
 
@@ -41,13 +41,13 @@ from gcttt.selection import SelectionConfig, Selector, knob_columns, knobs_from_
 class TTTConfig:
     """The knobs of test-time training."""
 
-    horizon: Annotated[int, tyro.conf.arg(name="K")] = 100
+    horizon: Annotated[int, flag("K")] = 100
     """K: env steps between re-plans (equal to the episode limit: once per episode)."""
-    steps: Annotated[int, tyro.conf.arg(name="N")] = 200
+    steps: Annotated[int, flag("N")] = 200
     """N: gradient updates per re-plan."""
     lr: float = 3e-4
     """Learning rate of the fine-tuning updates."""
-    batch_size: Annotated[int | Literal["backbone"], tyro.conf.arg(name="finetune-batch")] = "backbone"
+    batch_size: Annotated[int | Literal["backbone"], flag("finetune-batch")] = "backbone"
     """Transitions per fine-tuning update ('backbone': the backbone's pre-training batch size)."""
     once: bool = False
     """Fine-tune at the first step only and return to the pre-trained policy after the selected

@@ -7,9 +7,9 @@ from dataclasses import dataclass, fields, replace
 from typing import Annotated, Any, Literal
 
 import torch
-import tyro
 
 from gcttt.errors import UsageError
+from gcttt.flagnames import flag
 from gcttt.selection.registry import get_strategy
 
 AUTHORS_DISTANCE_DISCOUNT = 0.99
@@ -77,7 +77,7 @@ KNOBS: tuple[str, ...] = tuple(f.name for f in fields(SelectionKnobs))
 class SelectionConfig(SelectionKnobs):
     """A strategy and its knobs: which data test-time training fine-tunes on (SPEC §5)."""
 
-    strategy: Annotated[str, tyro.conf.arg(name="selection")] = "critic"
+    strategy: Annotated[str, flag("selection")] = "critic"
     """Selection strategy; `gcttt.selection.STRATEGIES` lists them with the knobs each reads."""
 
     def __post_init__(self) -> None:
