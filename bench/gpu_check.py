@@ -1,9 +1,12 @@
 """One prepared GPU check: update throughput per mode, CPU-vs-CUDA agreement, GPU sharing; one JSON report.
 
     python bench/gpu_check.py --out report.json           # on a GPU machine: fits one 10-minute command
-    python bench/gpu_check.py --out r.json --quick        # seconds (the test suite runs this on the CPU)
+    python bench/gpu_check.py --out r.json --quick        # ~20 s (the test suite runs this on the CPU)
 
-No Ray, no network, installs nothing. Sections, each with its share of `--budget` seconds (sizes
+No Ray, no network, installs nothing, needs only the GPU image's packages (bench/gpu_image/
+packages.txt: no tyro, gymnasium, mujoco, ogbench, ray or mlflow; a missing one is named in one
+line). `PYTHONPATH=bench/gpu_image` runs it here with every other package hidden, as
+tests/test_gpu_check.py does. Sections, each with its share of `--budget` seconds (sizes
 are cut when a section's deadline comes; what was skipped says so in the report):
 1. data: a small pointmaze-medium-navigate set from the repo's generator; when ogbench or mujoco
    is missing (or with --synthetic) a synthetic 2-D point-mass world instead: a dataset in
@@ -35,21 +38,33 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
-import torch
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a bare checkout
 
-from gcttt.agents import BACKBONES, agent_from_state, make_agent
-from gcttt.agents.graphed import GraphedUpdates
-from gcttt.control.episode import episode_seed, play_episode
-from gcttt.control.ttt import TestTimeTrainer, TTTConfig
-from gcttt.data.files import OfflineData
-from gcttt.data.sampler import GoalSampler
-from gcttt.data.transitions import TransitionData
-from gcttt.envs import dataset_info
-from gcttt.presets import backbone_config, get_preset
-from gcttt.selection import SelectionConfig, Selector
+# A GPU machine has a fixed image and no network (bench/gpu_image/packages.txt lists its
+# packages): what this needs and the image lacks is named in one line before anything runs.
+try:
+    import numpy as np
+    import torch
+
+    from gcttt.agents import BACKBONES, agent_from_state, make_agent
+    from gcttt.agents.graphed import GraphedUpdates
+    from gcttt.control.episode import episode_seed, play_episode
+    from gcttt.control.ttt import TestTimeTrainer, TTTConfig
+    from gcttt.data.files import OfflineData
+    from gcttt.data.sampler import GoalSampler
+    from gcttt.data.transitions import TransitionData
+    from gcttt.envs import dataset_info
+    from gcttt.presets import backbone_config, get_preset
+    from gcttt.selection import SelectionConfig, Selector
+    from workers.gpu_share import estimate_for_checkpoint
+except ModuleNotFoundError as exc:
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    print(
+        f"gpu_check: error: the Python package {exc.name!r} is not installed here: carry a wheel of it for "
+        f"Python {python} on {platform.machine()} and `pip install --no-index WHEEL` first (README, 'GPU check')",
+        file=sys.stderr,
+    )
+    sys.exit(2)
 
 MAZE = "pointmaze-medium-navigate-v0"
 SHARES = {"data": 0.08, "updates": 0.30, "pretrain": 0.12, "episodes": 0.22, "workers": 0.28}
@@ -431,8 +446,8 @@ def run_workers(state: dict, world: World, device: str, ttt: TTTConfig, count: i
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="gpu_check.json", help="the JSON report (default: gpu_check.json)")
-    p.add_argument("--budget", type=float, default=540.0, help="seconds for all sections (default: 540)")
-    p.add_argument("--quick", action="store_true", help="tiny sizes for a seconds-long smoke run")
+    p.add_argument("--budget", type=float, default=None, help="seconds for all sections (default: 540; --quick: 10)")
+    p.add_argument("--quick", action="store_true", help="tiny sizes and budget: a smoke run of about 20 s on a CPU")
     p.add_argument("--synthetic", action="store_true", help="use the synthetic world even where ogbench works")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cuda or cpu")
     p.add_argument("--workers", type=int, nargs="+", default=None, help="worker counts (default: 1 4 16)")
@@ -441,6 +456,8 @@ def parse_args(argv=None):
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     args = p.parse_args(argv)
     q = args.quick
+    if args.budget is None:
+        args.budget = 10.0 if q else 540.0
     args.scales = args.scales or (["smoke"] if q else ["cpu", "paper"])
     args.pretrain_scales = ["smoke"] if q else ["cpu", "paper"]
     args.episode_scale = "smoke" if q else "cpu"
@@ -581,8 +598,6 @@ def main(argv=None) -> int:
         return out
 
     def workers_section():
-        from workers.gpu_share import estimate_for_checkpoint
-
         end = section_deadline("workers")
         scale = args.worker_scale or ("paper" if cuda else "cpu")
         steps = 4 if args.quick else (200 if cuda else 50)

@@ -1,4 +1,5 @@
-"""bench/gpu_check.py: its CPU half end to end with tiny budgets, and its synthetic world."""
+"""bench/gpu_check.py: its CPU half end to end with tiny budgets and the GPU image's packages only
+(bench/gpu_image/: no tyro, gymnasium, mujoco, ogbench, ray or mlflow), and its synthetic world."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from gcttt.data.transitions import TransitionIndex
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "bench" / "gpu_check.py"
+IMAGE = ROOT / "bench" / "gpu_image"
 
 
 def load_module():
@@ -47,18 +49,59 @@ def test_the_synthetic_world_is_an_ogbench_shaped_dataset_and_env():
         assert play_episode(env, Oracle(), {"task_id": task}, seed=task).success
 
 
-def test_the_cpu_half_runs_every_section_and_writes_one_report(tmp_path):
-    out = tmp_path / "report.json"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    args = ["--quick", "--synthetic", "--threads", "1", "--budget", "8", "--workers", "1", "--out", str(out)]
+def image_env(also_hidden: str = "") -> dict[str, str]:
+    """The environment of a Python that finds only the GPU image's packages (bench/gpu_image/)."""
+    env = {k: v for k, v in os.environ.items() if k != "_GCTTT_NOT_IN_IMAGE"}
+    env["PYTHONPATH"] = os.pathsep.join([str(IMAGE), str(ROOT)])
+    env["GCTTT_ALSO_UNIMPORTABLE"] = also_hidden
+    return env
+
+
+def test_the_gpu_image_environment_hides_what_the_image_lacks_and_the_library_imports_there():
+    """The harness the next test rests on: the packages the image lacks are gone (an import fails,
+    find_spec answers None as torch's optional probes expect), and so every library module, and
+    the flag names of the configuration dataclasses, still resolve there (the command-line layer,
+    gcttt.commands, is the one place tyro is imported)."""
+    code = """
+import importlib, importlib.util, pkgutil, typing
+for name in ("tyro", "gymnasium", "mujoco", "ogbench", "ray", "mlflow"):
+    assert importlib.util.find_spec(name) is None, name
+    try:
+        importlib.import_module(name)
+        raise SystemExit(f"{name} imported")
+    except ModuleNotFoundError as exc:
+        assert exc.name == name
+import gcttt
+modules = [m.name for m in pkgutil.walk_packages(gcttt.__path__, "gcttt.") if not m.name.startswith("gcttt.commands")]
+for name in modules:
+    importlib.import_module(name)
+from gcttt.control.ttt import TTTConfig
+from gcttt.flagnames import FlagName
+hints = typing.get_type_hints(TTTConfig, include_extras=True)
+assert typing.get_args(hints["horizon"])[1] == FlagName("K")
+print(len(modules))
+"""
     result = subprocess.run(
-        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path
+        [sys.executable, "-W", "ignore", "-c", code], capture_output=True, text=True, env=image_env(), timeout=300
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert int(result.stdout.split()[-1]) > 50  # the walk found the library
+
+
+def test_the_check_runs_every_section_with_the_gpu_images_packages_only(tmp_path):
+    """What a lent GPU machine runs, as that machine is: no tyro, gymnasium, mujoco, ogbench, ray or
+    mlflow (the synthetic world stands in for OGBench's), every section to the end on the CPU."""
+    out = tmp_path / "report.json"
+    args = ["--quick", "--threads", "1", "--workers", "1", "--out", str(out)]
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, env=image_env(), timeout=300, cwd=tmp_path
     )
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
     assert lines[0] == "gpu_check: no CUDA device: running the CPU half only"
+    assert lines[1] == "gpu_check: mujoco, ogbench not importable: using the synthetic point-mass world"
     report = json.loads(out.read_text())
-    assert report["meta"]["cuda_available"] is False
+    assert report["meta"]["cuda_available"] is False and report["meta"]["budget_s"] == 10
     sections = report["sections"]
     assert {name: s["status"] for name, s in sections.items()} == dict.fromkeys(
         ["data", "updates", "pretrain", "episodes", "workers"], "ok"
@@ -69,7 +112,24 @@ def test_the_cpu_half_runs_every_section_and_writes_one_report(tmp_path):
     episodes = sections["episodes"]
     assert set(episodes["success_rates"]) == {"cpu"} and episodes["runs"]["cpu"]["episodes"]
     assert episodes["selection_agreement"]["compared"] is False
-    assert [r["workers"] for r in sections["workers"]["runs"]] == [1]
+    runs = sections["workers"]["runs"]
+    assert [r["workers"] for r in runs] == [1] and runs[0]["episodes"] > 0 and not runs[0]["errors"]
+
+
+def test_a_missing_package_is_refused_in_one_line_before_anything_runs(tmp_path):
+    out = tmp_path / "report.json"
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), "--quick", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env=image_env(also_hidden="torch"),
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.startswith("gpu_check: error: the Python package 'torch' is not installed here: carry")
+    assert result.stderr.count("\n") == 1 and "pip install --no-index" in result.stderr
+    assert not out.exists()
 
 
 def test_help_says_what_it_measures():
