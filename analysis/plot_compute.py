@@ -56,7 +56,7 @@ from gcttt.results.stats import DEFAULT_RESAMPLES
 
 FLOP_COLUMNS = ("flops_total", "flops_act", "flops_selection", "flops_finetune", "pretrain_flops")
 REQUIRED = (*SUCCESS_COLUMNS, *FLOP_COLUMNS)
-ARM = ["method", "width", "selection", "schedule", "horizon", "grad_steps", "lr", "finetune_batch", "q"]
+ARM = ["method", "width", "selection", "schedule", "horizon", "grad_steps", "lr", "finetune_batch", "finetune", "q"]
 """What distinguishes the configurations of a compute study."""
 BUDGET_STEP = 4
 """Panel (c)'s default budgets: 1x, 4x, 16x, ... up to the dearest configuration's multiple."""
@@ -106,7 +106,8 @@ def label(row: pd.Series) -> str:
         return f"width {int(row['width'])}"
     k = {"once": "once", "once-keep": "once, kept"}.get(row["schedule"], f"K={int(row['horizon'])}")
     batch = f", b={int(row['finetune_batch'])}" if row["finetune_batch"] else ""
-    return f"{row['selection']} {k}, N={int(row['grad_steps'])}{batch}, lr={fmt_lr(float(row['lr']))}"
+    actor = ", actor only" if row.get("finetune") == "actor" else ""
+    return f"{row['selection']} {k}, N={int(row['grad_steps'])}{batch}, lr={fmt_lr(float(row['lr']))}{actor}"
 
 
 def base_acting(configs: pd.DataFrame, base_width: int) -> float:

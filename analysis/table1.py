@@ -38,7 +38,7 @@ from gcttt.errors import UsageError, run_main
 from gcttt.results.stats import success_ci
 from gcttt.results.summary import checkpoint_groups, summarize
 
-CONFIG = ("selection", "schedule", "horizon", "grad_steps", "lr", "q", "finetune_batch")
+CONFIG = ("selection", "schedule", "horizon", "grad_steps", "lr", "q", "finetune_batch", "finetune")
 PAIR = ("pretrain_seed", "checkpoint_step", "task_id", "episode_index")
 """What pairs a +TTT episode with a pre-trained one: same network, same task, same episode seed."""
 

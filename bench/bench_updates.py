@@ -3,6 +3,7 @@
     python bench/bench_updates.py                       # paper and cpu presets, all backbones
     python bench/bench_updates.py --scales 256x2x256 128x3x256 --seconds 10
     python bench/bench_updates.py --compile             # eager and torch.compile side by side
+    python bench/bench_updates.py --parts all actor     # full-loss and actor-only updates side by side
 
 A scale is WIDTHxDEPTHxBATCH or a preset name. Batches come from a pointmaze-shaped synthetic
 dataset (obs_dim 2, 1000-step episodes), so no dataset file is needed; the numbers are per-update
@@ -41,12 +42,16 @@ def parse_scale(text: str) -> Preset:
     return Preset(text, width, depth, batch, 3e-4, 1, 0, 1, (1,), 1)
 
 
-def measure(backbone: str, preset: Preset, data: TransitionData, seconds: float, compiled: bool = False) -> float:
-    """Updates per second; `compiled`: through `Agent.compiled_update` (compile time excluded)."""
+def measure(
+    backbone: str, preset: Preset, data: TransitionData, seconds: float, compiled: bool = False, part: str = "all"
+) -> float:
+    """Updates per second of `part` ('all': the full loss; 'actor': `Agent.actor_update`, what
+    test-time training runs with `--finetune actor`); `compiled`: through `Agent.compiled_update`
+    (compile time excluded)."""
     info = dataset_info("pointmaze-medium-navigate-v0")
     agent = make_agent(backbone, backbone_config(backbone, info, preset), 2, 2, device=data.device)
     sampler = GoalSampler(data, agent.sampler_config(), torch.Generator(data.device).manual_seed(0))
-    update = agent.compiled_update() if compiled else agent.update
+    update = agent.compiled_update(part) if compiled else agent.updater(part)
     for _ in range(5):  # warm-up; the first compiled call compiles
         update(sampler.sample())
     if data.device.type == "cuda":
@@ -68,20 +73,33 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
     parser.add_argument("--compile", action="store_true", help="also measure updates through torch.compile")
+    parser.add_argument(
+        "--parts",
+        nargs="+",
+        default=["all"],
+        choices=["all", "actor"],
+        help="what an update trains (columns /all, /actor)",
+    )
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     data = TransitionData.from_offline(synthetic_pointmaze(), device=args.device)
     print(f"device {args.device}, {torch.get_num_threads()} threads, torch {torch.__version__}")
     modes = [False, True] if args.compile else [False]
-    columns = [f"{b}{'/c' if c else ''}" for b in args.backbones for c in modes]
-    print(f"{'scale':>12} {'width':>5} {'depth':>5} {'batch':>5} " + " ".join(f"{c:>9}" for c in columns))
+    parts = args.parts
+    columns = [
+        f"{b}{'/' + p if len(parts) > 1 else ''}{'/c' if c else ''}"
+        for b in args.backbones
+        for p in parts
+        for c in modes
+    ]
+    print(f"{'scale':>12} {'width':>5} {'depth':>5} {'batch':>5} " + " ".join(f"{c:>12}" for c in columns))
     for text in args.scales:
         preset = parse_scale(text)
-        rates = [measure(b, preset, data, args.seconds, c) for b in args.backbones for c in modes]
+        rates = [measure(b, preset, data, args.seconds, c, p) for b in args.backbones for p in parts for c in modes]
         print(
             f"{text:>12} {preset.width:>5} {preset.depth:>5} {preset.batch_size:>5} "
-            + " ".join(f"{r:9.1f}" for r in rates),
+            + " ".join(f"{r:12.1f}" for r in rates),
             flush=True,
         )
     print("(updates per second" + ("; /c: torch.compile, compile time excluded)" if args.compile else ")"))

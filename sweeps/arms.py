@@ -70,6 +70,8 @@ class Arm:
         parts += [f"N{columns['grad_steps']}", f"lr{columns['lr']:g}"]
         if columns["finetune_batch"]:
             parts.append(f"b{columns['finetune_batch']}")
+        if columns["finetune"] != "all":  # names from before the knob stay as they were
+            parts.append(columns["finetune"])
         if "q" in read:  # the quantile always shows where it is read (a grid axis)
             parts.append(f"q{columns['q']:g}")
         defaults = knob_columns(SelectionConfig(strategy=self.ttt.selection.strategy))
@@ -114,6 +116,7 @@ def ttt_grid(
     suite: str = OGBENCH,
     knobs: SelectionKnobs = DEFAULT_KNOBS,
     finetune_batch: int | Literal["backbone"] = "backbone",
+    finetune: str = "all",
 ) -> list[Arm]:
     """The Cartesian grid of gcttt arms, without repeats.
 
@@ -132,7 +135,12 @@ def ttt_grid(
     for seed, sel, k, n, lr, q in itertools.product(seeds, selections, horizons, grad_steps, lrs, qs):
         selection = SelectionConfig(strategy=sel, **{**base, "q": q}).canonical()
         ttt = TTTConfig(
-            horizon=k if selection.receding else 1, steps=n, lr=lr, batch_size=finetune_batch, selection=selection
+            horizon=k if selection.receding else 1,
+            steps=n,
+            lr=lr,
+            batch_size=finetune_batch,
+            finetune=finetune,
+            selection=selection,
         )
         schedule_for(ttt, episode_limit)  # refuses K above the limit before anything starts
         arms.append(Arm(seed, width, ttt, suite=suite))

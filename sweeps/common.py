@@ -88,6 +88,8 @@ class SweepSettings:
     """Selection knobs of every arm (strategies read what they need)."""
     finetune_batch: int | Literal["backbone"] = "backbone"
     """Transitions per fine-tuning update of every arm."""
+    finetune: str = "all"
+    """What every arm's fine-tuning updates train: 'all' or 'actor' (the backbone's default resolved)."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Sweep-specific settings, logged as MLflow params."""
     verbose: int = 0
@@ -157,7 +159,8 @@ def settings_from(config: SweepConfig, kind: str, grid_key: dict[str, Any]) -> S
     )  # fmt: skip
     info = dataset_info(what.dataset)
     preset = get_preset(what.preset)
-    get_backbone(what.backbone)
+    backbone = get_backbone(what.backbone)
+    finetune = backbone.agent.finetune_default if tuning.finetune == "backbone" else tuning.finetune
     suite = tasks_config.suite
     parse_suite(suite)
     heldout_size = tasks_config.heldout_size
@@ -225,7 +228,7 @@ def settings_from(config: SweepConfig, kind: str, grid_key: dict[str, Any]) -> S
     uri = check_tracking_uri(outputs.mlflow_uri) if outputs.mlflow_uri != "default" else sqlite_uri(out / "mlflow.db")
     check_reachable(uri)
     check_sqlite_free(uri)  # another process's lock: a bounded wait, then one line
-    knobs = changed_knobs(tuning)
+    knobs = changed_knobs(tuning, finetune)
     key = {
         "dataset": info.dataset,
         "backbone": what.backbone,
@@ -278,21 +281,25 @@ def settings_from(config: SweepConfig, kind: str, grid_key: dict[str, Any]) -> S
         knobs=knobs,
         selection_knobs=tuning.knobs,
         finetune_batch=tuning.finetune_batch,
+        finetune=finetune,
         extra=grid_key,
         verbose=outputs.verbose,
         record_trajectories=record_trajectories,
     )
 
 
-def changed_knobs(tuning: FineTuning) -> dict[str, Any]:
+def changed_knobs(tuning: FineTuning, finetune: str = "all") -> dict[str, Any]:
     """The knobs that differ from their defaults, as record values (part of a sweep's name and of
-    the settings a resume must keep; empty for a sweep at the defaults)."""
+    the settings a resume must keep; empty for a sweep at the defaults). `finetune`: what the
+    updates train, resolved for the backbone; 'all' (every sweep's before the knob) is not named."""
     defaults = SelectionKnobs()
     changed = {k: v for k, v in tuning.knobs.knobs().items() if v != getattr(defaults, k)}
     if changed.get("distance_discount") == "backbone":
         changed["distance_discount"] = -1.0  # as in the records
     if tuning.finetune_batch != "backbone":
         changed["finetune_batch"] = tuning.finetune_batch
+    if finetune != "all":
+        changed["finetune"] = finetune
     return changed
 
 

@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         from gcttt.envs import dataset_info
 
         limit = dataset_info(settings.dataset).episode_limit
-        common = dict(suite=settings.suite, knobs=settings.selection_knobs)
+        common = dict(suite=settings.suite, knobs=settings.selection_knobs, finetune=settings.finetune)
         seeds = settings.seeds
         arms = baseline_arms(seeds, sorted(set(widths)), suite=settings.suite)
         arms += ttt_grid(

@@ -132,6 +132,10 @@ class FineTuning:
     knobs: SweepKnobs = field(default_factory=SweepKnobs)
     finetune_batch: int | Literal["backbone"] = "backbone"
     """Transitions per fine-tuning update ('backbone': the backbone's pre-training batch)."""
+    finetune: Literal["backbone", "all", "actor"] = "backbone"
+    """What each fine-tuning update trains: 'all' (the backbone's full loss, the paper's), 'actor'
+    (the acting networks alone: no value or critic pass, no target EMA) or 'backbone' (its default:
+    'actor' for GC-BC, where it changes no action, 'all' for GC-IQL and SAW)."""
 
 
 @dataclass(frozen=True)

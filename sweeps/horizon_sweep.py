@@ -95,7 +95,12 @@ def main(argv: list[str] | None = None) -> int:
         from gcttt.envs import dataset_info
 
         limit = dataset_info(settings.dataset).episode_limit
-        common = dict(suite=settings.suite, knobs=settings.selection_knobs, finetune_batch=settings.finetune_batch)
+        common = dict(
+            suite=settings.suite,
+            knobs=settings.selection_knobs,
+            finetune_batch=settings.finetune_batch,
+            finetune=settings.finetune,
+        )
         seeds = settings.seeds
         arms = ttt_grid(seeds, width, grid["selections"], grid["K"], grid["N"], grid["lr"], grid["q"], limit, **common)
         ablations = grid["ablations"]

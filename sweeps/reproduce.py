@@ -151,6 +151,7 @@ def grid_arms(settings, seeds, width: int, limit: int) -> list[Arm]:
         suite=settings.suite,
         knobs=settings.selection_knobs,
         finetune_batch=settings.finetune_batch,
+        finetune=settings.finetune,
     )
 
 
@@ -228,7 +229,12 @@ def main(argv: list[str] | None = None) -> int:
                 protocol = [replace(a, checkpoint_step=last) for a in grid_arms(final, seeds[:1], width, limit)]
                 arms += [a for a in protocol if a not in arms]
             if args.figure6 and backbone == "gciql" and "stitch" in dataset:
-                knobs = dict(suite="ogbench", knobs=final.selection_knobs, finetune_batch=final.finetune_batch)
+                knobs = dict(
+                    suite="ogbench",
+                    knobs=final.selection_knobs,
+                    finetune_batch=final.finetune_batch,
+                    finetune=final.finetune,
+                )
                 lr, n = AUTHORS_BUDGETS.get(dataset, (chosen.ttt.lr, 200))
                 ablations = ttt_grid(seeds, width, ["critic", *ABLATIONS], [100], [n], [lr], [0.2], limit, **knobs)
                 replan = ttt_grid(

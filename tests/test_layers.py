@@ -139,6 +139,6 @@ def test_every_selection_knob_is_derived_from_its_one_field(capsys):
         selection = SelectionConfig(strategy=strategy, **{knob: value})
         assert knob_columns(selection)[knob] == value
         assert knobs_from_columns(strategy, knob_columns(selection)) == selection.canonical()
-        ttt = TTTConfig(horizon=100, steps=5, selection=selection)
+        ttt = TTTConfig(horizon=100, steps=5, selection=selection, finetune="all")
         assert ttt_from_columns(ttt_columns(ttt)).selection == selection.canonical()
         assert f"{knob}{value:g}" in Arm(0, 32, ttt).name

@@ -1,8 +1,9 @@
 """What every backbone shares: the interface, one Adam over all trained weights, and state.
 
 A backbone subclasses `Agent` and provides its networks (`self.nets`, with target copies under
-names starting with ``target_``), `losses(batch)`, `act`, `value` and `sampler_config`. The base
-class supplies `update`, `state_dict`/`load_state_dict` (weights, targets and Adam state) and
+names starting with ``target_``), `losses(batch)`, `actor_loss(batch)`, `act`, `value` and
+`sampler_config`. The base class supplies `update` (the full loss) and `actor_update` (the acting
+networks' loss alone), `state_dict`/`load_state_dict` (weights, targets and Adam state) and
 `snapshot`/`restore`, the in-place reset that test-time training runs before every re-plan.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
@@ -57,10 +59,21 @@ class Backbone:
     """Config values that differ per dataset (discount, temperatures, goal mixes)."""
 
 
+FINETUNE_PARTS = ("all", "actor")
+"""What a fine-tuning update trains: every network (the backbone's full loss, target EMA included)
+or only the networks that acting reads (their loss alone; the others, their Adam moments and the
+targets are left as they are)."""
+
+
 class Agent:
     """Base class of the backbones. Not an `nn.Module`: its state includes the optimizer."""
 
     name: ClassVar[str]
+    acting_networks: ClassVar[tuple[str, ...]] = ("actor",)
+    """The networks `act` reads: all that an actor-only update trains."""
+    finetune_default: ClassVar[str] = "all"
+    """What test-time training updates unless told (`FINETUNE_PARTS`): 'actor' where no other
+    network's update can change an action (GC-BC), else 'all' (the paper's choice)."""
 
     def __init__(self, config: Any, obs_dim: int, action_dim: int, device: str | torch.device = "cpu", seed: int = 0):
         self.config = config
@@ -85,6 +98,11 @@ class Agent:
 
     def losses(self, batch: Batch) -> tuple[torch.Tensor, Metrics]:
         """Total loss and metrics; every part of the loss trains only its own network."""
+        raise NotImplementedError
+
+    def actor_loss(self, batch: Batch) -> tuple[torch.Tensor, Metrics]:
+        """The loss of the acting networks alone (the actor's part of `losses`): it must send
+        gradients to `acting_networks` only, reading every other network frozen."""
         raise NotImplementedError
 
     def update_targets(self) -> None:
@@ -115,41 +133,62 @@ class Agent:
     def trained_parameters(self) -> list[nn.Parameter]:
         return [p for name, net in self.nets.items() if not name.startswith("target_") for p in net.parameters()]
 
+    def trained_networks(self, part: str = "all") -> tuple[str, ...]:
+        """Names of the networks an update of `part` (`FINETUNE_PARTS`) changes, targets included."""
+        if part == "actor":
+            return self.acting_networks
+        if part != "all":
+            raise ValueError(f"unknown fine-tuning part {part!r}; choose one of {', '.join(FINETUNE_PARTS)}")
+        return tuple(self.nets)
+
     def update(self, batch: Batch) -> Metrics:
         """One gradient step on the full loss, then the target-network EMA."""
-        return self._step(self.losses(batch))
+        return self._step(self.losses(batch), targets=True)
 
-    def _step(self, result: tuple[torch.Tensor, Metrics]) -> Metrics:
+    def actor_update(self, batch: Batch) -> Metrics:
+        """One gradient step on `actor_loss` alone. The other networks get no gradient, so Adam
+        skips them (their moments and step counts stay as they are), and no target moves. For a
+        backbone whose actor loss reads no other network (GC-BC) the actor's new weights are
+        bit-identical to those of `update`: its gradient is the same sum of the same terms."""
+        return self._step(self.actor_loss(batch), targets=False)
+
+    def updater(self, part: str = "all") -> Callable[[Batch], Metrics]:
+        """`update` or `actor_update` for `part` (`FINETUNE_PARTS`)."""
+        self.trained_networks(part)  # refuses an unknown part
+        return self.actor_update if part == "actor" else self.update
+
+    def _step(self, result: tuple[torch.Tensor, Metrics], targets: bool) -> Metrics:
         loss, metrics = result
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        self.update_targets()
+        if targets:
+            self.update_targets()
         self.steps += 1
         return metrics
 
-    def compiled_update(self) -> Callable[[Batch], Metrics]:
-        """`update` with the losses (forward and backward) compiled by `torch.compile`.
+    def compiled_update(self, part: str = "all") -> Callable[[Batch], Metrics]:
+        """`updater(part)` with the loss (forward and backward) compiled by `torch.compile`.
 
         Compiled once per agent (and batch shape) on first use; restoring a snapshot copies values
         in place, so the compiled graph stays valid across re-plans and episodes. If compiling
         fails on this platform, the first call falls back to eager updates (and says so).
         """
-        compiled = torch.compile(self.losses, dynamic=False)
-        state = {"fn": compiled}
+        eager = self.actor_loss if part == "actor" else self.losses
+        targets = part != "actor"
+        self.trained_networks(part)
+        state = {"fn": torch.compile(eager, dynamic=False)}
 
         def update(batch: Batch) -> Metrics:
             try:
-                return self._step(state["fn"](batch))
+                return self._step(state["fn"](batch), targets)
             except Exception as exc:  # inductor's failures come in many types
-                if state["fn"] is self.losses:
+                if state["fn"] is eager:
                     raise
-                import warnings
-
                 warnings.warn(f"torch.compile failed ({type(exc).__name__}); using eager updates", stacklevel=2)
-                state["fn"] = self.losses
+                state["fn"] = eager
                 self.compile_failed = True
-                return self._step(self.losses(batch))
+                return self._step(eager(batch), targets)
 
         return update
 
@@ -196,6 +235,10 @@ class Agent:
     def _optimizer_state(self) -> list[dict[str, torch.Tensor]]:
         return [self.optimizer.state.get(p, {}) for p in self.trained_parameters()]
 
+    def _trained_parameter_networks(self) -> list[str]:
+        """The network of each entry of `trained_parameters()`, in the same order."""
+        return [name for name, net in self.nets.items() if not name.startswith("target_") for _ in net.parameters()]
+
     def snapshot(self) -> dict[str, Any]:
         """A copy of weights, targets and Adam moments, kept on the agent's device."""
         return {
@@ -205,11 +248,17 @@ class Agent:
         }
 
     @torch.no_grad()
-    def restore(self, snapshot: dict[str, Any]) -> None:
-        """Copy a snapshot back in place (no reallocation), Adam moments and step counts included."""
+    def restore(self, snapshot: dict[str, Any], networks: tuple[str, ...] | None = None) -> None:
+        """Copy a snapshot back in place (no reallocation), Adam moments and step counts included.
+        `networks`: only these networks (and their Adam state), the ones that have changed since
+        the snapshot was restored last (`trained_networks` of the updates run); None: all."""
         current = self.nets.state_dict()
-        torch._foreach_copy_([current[k] for k in snapshot["nets"]], list(snapshot["nets"].values()))
-        for p, saved in zip(self.trained_parameters(), snapshot["optimizer"], strict=True):
+        keys = [k for k in snapshot["nets"] if networks is None or k.split(".", 1)[0] in networks]
+        torch._foreach_copy_([current[k] for k in keys], [snapshot["nets"][k] for k in keys])
+        owners = self._trained_parameter_networks()
+        for p, owner, saved in zip(self.trained_parameters(), owners, snapshot["optimizer"], strict=True):
+            if networks is not None and owner not in networks:
+                continue
             if not saved:
                 self.optimizer.state.pop(p, None)
                 continue

@@ -61,6 +61,10 @@ def dataset_overrides(info: DatasetInfo) -> dict[str, Any]:
 class GCBCAgent(GCIQLAgent):
     name = "gcbc"
     config: GCBCConfig
+    # Its actor loss reads neither V nor Q, selection reads the pre-trained V and acting the actor
+    # alone: a value or critic update at test time cannot change an action, so test-time training
+    # updates the actor only (tests/test_finetune_part.py compares the rows both ways).
+    finetune_default = "actor"
 
     def actor_loss(self, batch: Batch) -> tuple[torch.Tensor, Metrics]:
         mean, std = self.nets["actor"](torch.cat([batch.observations, batch.actor_goals], -1))

@@ -144,7 +144,7 @@ class GraphedUpdates:
 
     `pretrain_step()` runs one update on a batch of the whole dataset; `finetune(indices, goal,
     steps, batch_size)` runs the N updates of a re-plan on batches from `indices` with every actor
-    goal set to `goal`. Graphs are captured on first use (one per fine-tuning batch size).
+    goal set to `goal`. Graphs are captured on first use (one per fine-tuning batch size and part).
     Returned metrics are the graph's static outputs: read them before the next update.
     """
 
@@ -163,7 +163,7 @@ class GraphedUpdates:
         self.subset = StaticSubset(sampler.data.num_transitions, agent.device)
         self.goal = torch.zeros(1, sampler.data.obs_dim, device=agent.device)
         self._pretrain: _Captured | None = None
-        self._finetune: dict[int, _Captured] = {}
+        self._finetune: dict[tuple[int, str], _Captured] = {}
         self._bound: list[dict[str, torch.Tensor]] = []
         self.capture_seconds = 0.0
 
@@ -172,12 +172,14 @@ class GraphedUpdates:
     def _pretrain_batch_step(self) -> Metrics:
         return self.agent.update(self.sampler.sample())
 
-    def _finetune_step(self, batch_size: int) -> Callable[[], Metrics]:
+    def _finetune_step(self, batch_size: int, part: str) -> Callable[[], Metrics]:
+        update = self.agent.updater(part)
+
         def step() -> Metrics:
             batch = self.sampler.sample_from_buffer(
                 self.subset.indices, self.subset.count, actor_goal=self.goal, batch_size=batch_size
             )
-            return self.agent.update(batch)
+            return update(batch)
 
         return step
 
@@ -193,25 +195,31 @@ class GraphedUpdates:
                 return self._pretrain_batch_step()
         return self._run(self._pretrain, 1)
 
-    def finetune(self, indices: torch.Tensor, goal: torch.Tensor, steps: int, batch_size: int) -> Metrics:
-        """`steps` fine-tuning updates on batches drawn from `indices`, actor goals set to `goal`."""
+    def finetune(
+        self, indices: torch.Tensor, goal: torch.Tensor, steps: int, batch_size: int, part: str = "all"
+    ) -> Metrics:
+        """`steps` fine-tuning updates of `part` ('all' or 'actor', see `Agent.updater`) on
+        batches drawn from `indices`, actor goals set to `goal`."""
         if steps <= 0:
             return {}
         if self.failed:
-            return self._eager_finetune(indices, goal, steps, batch_size)
+            return self._eager_finetune(indices, goal, steps, batch_size, part)
         self.subset.load_(indices)
         self.goal.copy_(goal.reshape(1, -1))
-        captured = self._finetune.get(batch_size)
+        captured = self._finetune.get((batch_size, part))
         if captured is None:
-            captured = self._finetune[batch_size] = self._build(self._finetune_step(batch_size))
+            captured = self._finetune[batch_size, part] = self._build(self._finetune_step(batch_size, part))
             if self.failed:
-                return self._eager_finetune(indices, goal, steps, batch_size)
+                return self._eager_finetune(indices, goal, steps, batch_size, part)
         return self._run(captured, steps)
 
-    def _eager_finetune(self, indices: torch.Tensor, goal: torch.Tensor, steps: int, batch_size: int) -> Metrics:
+    def _eager_finetune(
+        self, indices: torch.Tensor, goal: torch.Tensor, steps: int, batch_size: int, part: str
+    ) -> Metrics:
+        update = self.agent.updater(part)
         metrics: Metrics = {}
         for _ in range(steps):
-            metrics = self.agent.update(self.sampler.sample_from(indices, actor_goal=goal, batch_size=batch_size))
+            metrics = update(self.sampler.sample_from(indices, actor_goal=goal, batch_size=batch_size))
         return metrics
 
     # --- machinery --------------------------------------------------------------------------

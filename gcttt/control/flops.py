@@ -2,7 +2,8 @@
 
 What is counted is what torch's FLOP counter (`torch.utils.flop_counter.FlopCounterMode`)
 counts: the matrix products of the networks (forward and backward), i.e. the work of acting,
-of the value passes of data selection and of the fine-tuning updates. Element-wise work
+of the value passes of data selection and of the fine-tuning updates (of the full loss, or of
+the actor's alone where test-time training updates only the actor). Element-wise work
 (activations, LayerNorm, Adam, relevance masks) is not counted, as in the paper's accounting.
 
 Counting under the FLOP counter on every call would slow the hot loops, so `CostModel`
@@ -49,10 +50,18 @@ class CostModel:
     value: int
     """One V(s, g) evaluation."""
     update_per_sample: int
-    """One update (losses and backward) per element of its batch."""
+    """One update of the full loss (every network's forward and backward, the target critic's
+    forward) per element of its batch."""
+    actor_update_per_sample: int = 0
+    """One actor-only update (`Agent.actor_update`: the actor's forward and backward, plus the
+    frozen passes its loss reads, e.g. GC-IQL's Q or SAW's V and sub-actor) per batch element."""
 
-    def update_flops(self, batch_size: int) -> int:
-        """One update at `batch_size`."""
+    def update_flops(self, batch_size: int, part: str = "all") -> int:
+        """One update of `part` ('all' or 'actor', see `gcttt.agents.base.FINETUNE_PARTS`) at `batch_size`."""
+        if part == "actor":
+            return self.actor_update_per_sample * batch_size
+        if part != "all":
+            raise ValueError(f"unknown fine-tuning part {part!r}")
         return self.update_per_sample * batch_size
 
     @classmethod
@@ -70,8 +79,15 @@ class CostModel:
         batch = sampler.sample(PROBE)
         update = count_flops(lambda: agent.update(batch))
         agent.restore(snapshot)
+        actor_update = count_flops(lambda: agent.actor_update(batch))
+        agent.restore(snapshot)
         sampler.generator.set_state(generator_states[0])
         agent.generator.set_state(generator_states[1])
-        if update % PROBE:
+        if update % PROBE or actor_update % PROBE:
             raise AssertionError("update FLOPs are not linear in the batch size")
-        return cls(act=act, value=value_total // len(probe), update_per_sample=update // PROBE)
+        return cls(
+            act=act,
+            value=value_total // len(probe),
+            update_per_sample=update // PROBE,
+            actor_update_per_sample=actor_update // PROBE,
+        )

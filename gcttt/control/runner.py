@@ -115,7 +115,7 @@ class EpisodeRunner:
         self.weights_fingerprint = file_fingerprint(checkpoint) if distance_cache is not None else ""
         self.heldout_size = heldout_size
         self.compiled = self.update_mode == "compiled"
-        self._update = None  # the compiled update, built on first use (once per runner)
+        self._compiled: dict[str, object] = {}  # compiled updates per fine-tuned part, built on first use
         self._graphed: GraphedUpdates | None = None  # the CUDA-graph updates, captured on first use
         self._selectors: dict[SelectionConfig, Selector] = {}
         self._suites: dict[str, TaskSuite] = {}
@@ -176,9 +176,10 @@ class EpisodeRunner:
             outcome = play_episode(self.env, recorder.controller(controller) if recorder else controller, options, seed)
             act_flops = controller.act_calls * self.costs.act
             return self._record(spec, suite, seed, outcome, act_seconds=controller.act_seconds, flops_act=act_flops)
-        selector = self.selector(spec.ttt.selection)
-        if self.compiled and self._update is None:
-            self._update = self.agent.compiled_update()
+        ttt = spec.ttt.for_backbone(self.agent)
+        selector = self.selector(ttt.selection)
+        if self.compiled and ttt.finetune not in self._compiled:
+            self._compiled[ttt.finetune] = self.agent.compiled_update(ttt.finetune)
         if self.update_mode == "graph" and self._graphed is None:
             self._graphed = GraphedUpdates(self.agent, self.sampler)
         trainer = TestTimeTrainer(
@@ -186,9 +187,9 @@ class EpisodeRunner:
             self.pretrained,
             self.sampler,
             recorder.selector(selector) if recorder else selector,
-            spec.ttt,
+            ttt,
             self.episode_limit,
-            update=self._update,
+            update=self._compiled.get(ttt.finetune),
             updates=self._graphed,
         )
         outcome = play_episode(self.env, recorder.controller(trainer) if recorder else trainer, options, seed)
@@ -197,9 +198,9 @@ class EpisodeRunner:
         selector.end_episode()
         stats = trainer.stats
         batch = trainer.batch_size
-        flops = stats.flops(self.costs, batch)
+        flops = stats.flops(self.costs, batch, trainer.part)
         return self._record(
-            spec,
+            replace(spec, ttt=ttt),
             suite,
             seed,
             outcome,
@@ -216,7 +217,7 @@ class EpisodeRunner:
             flops_act=flops["act"],
             flops_selection=flops["selection"],
             flops_finetune=flops["finetune"],
-            flops_per_update=self.costs.update_flops(batch),
+            flops_per_update=self.costs.update_flops(batch, trainer.part),
             finetune_batch=batch,
             schedule=trainer.schedule,
             compiled=self.compiled and not getattr(self.agent, "compile_failed", False),

@@ -1,12 +1,14 @@
 """Receding-horizon test-time training (SPEC §1, §6).
 
 Every `horizon` (K) env steps the controller
-1. restores the pre-trained snapshot: weights, target networks and Adam moments;
+1. restores the pre-trained snapshot: weights, target networks and Adam moments (of the networks
+   the last re-plan changed);
 2. sets the fine-tuning learning rate;
 3. selects data for the current state and the test goal g*;
-4. runs `steps` (N) updates of the backbone's full loss on batches drawn uniformly from the
-   selection, value goals relabelled as in pre-training, every actor goal set to g*
-   (skipped when nothing is selected);
+4. runs `steps` (N) updates on batches drawn uniformly from the selection, value goals relabelled
+   as in pre-training, every actor goal set to g* (skipped when nothing is selected): of the
+   backbone's full loss (`finetune='all'`, the paper's) or of the acting networks' loss alone
+   (`'actor'`: no value or critic pass, no target EMA; exact for GC-BC, whose default it is);
 5. acts with the fine-tuned policy until the next re-plan.
 
 The schedule (`schedule_for`) says when re-plans happen:
@@ -23,13 +25,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
 
-from gcttt.agents.base import Agent
+from gcttt.agents.base import FINETUNE_PARTS, Agent
 from gcttt.control.flops import CostModel
 from gcttt.data.sampler import GoalSampler
 from gcttt.errors import UsageError
@@ -52,6 +54,11 @@ class TTTConfig:
     once: bool = False
     """Fine-tune at the first step only and return to the pre-trained policy after the selected
     segment (the 'once per episode' ablation)."""
+    finetune: Literal["backbone", "all", "actor"] = "backbone"
+    """What each update trains: 'all' (the backbone's full loss: value, critic, actor, targets; the
+    paper's), 'actor' (the acting networks' loss alone) or 'backbone' (its default: 'actor' for
+    GC-BC, where it is exact, since no value or critic update can change its actions; 'all' for
+    GC-IQL and SAW, whose actor losses read the value or critic)."""
     selection: SelectionConfig = field(default_factory=SelectionConfig)
     """Which data to fine-tune on."""
 
@@ -64,6 +71,15 @@ class TTTConfig:
             raise UsageError(f"lr must be positive (got {self.lr})")
         if self.batch_size != "backbone" and self.batch_size < 1:
             raise UsageError(f"the fine-tuning batch size must be at least 1 (got {self.batch_size})")
+        if self.finetune not in ("backbone", *FINETUNE_PARTS):
+            raise UsageError(f"finetune must be backbone, all or actor (got {self.finetune!r})")
+
+    def for_backbone(self, agent: type[Agent] | Agent) -> TTTConfig:
+        """This configuration with 'backbone' settings that records must name made concrete
+        (`finetune`: the backbone's `finetune_default`)."""
+        if self.finetune != "backbone":
+            return self
+        return replace(self, finetune=agent.finetune_default)
 
     @property
     def schedule(self) -> str:
@@ -90,16 +106,21 @@ def schedule_for(config: TTTConfig, episode_limit: int) -> str:
 def ttt_columns(config: TTTConfig | None) -> dict[str, Any]:
     """The one flattening of a method into record columns (and sweep parameters): the strategy, K
     (0 where not read: the pre-trained policy, strategies that select once), N, lr, the fine-tuning
-    batch (0: the backbone's) and every selection knob (`knob_columns`). `None` is the pre-trained
+    batch (0: the backbone's), what the updates train (`finetune`, made concrete first by
+    `TTTConfig.for_backbone`) and every selection knob (`knob_columns`). `None` is the pre-trained
     policy, whose columns are all empty. `ttt_from_columns` reads them back."""
     if config is None:
-        return {"selection": "", "horizon": 0, "grad_steps": 0, "lr": 0.0, "finetune_batch": 0, **knob_columns(None)}
+        empty = {"selection": "", "horizon": 0, "grad_steps": 0, "lr": 0.0, "finetune_batch": 0, "finetune": ""}
+        return {**empty, **knob_columns(None)}
+    if config.finetune == "backbone":
+        raise ValueError("finetune='backbone' names no part: call TTTConfig.for_backbone first")
     return {
         "selection": config.selection.strategy,
         "horizon": config.horizon if config.selection.receding else 0,
         "grad_steps": config.steps,
         "lr": config.lr,
         "finetune_batch": 0 if config.batch_size == "backbone" else config.batch_size,
+        "finetune": config.finetune,
         **knob_columns(config.selection),
     }
 
@@ -114,6 +135,7 @@ def ttt_from_columns(columns: Mapping[str, Any]) -> TTTConfig | None:
         steps=int(columns["grad_steps"]),
         lr=float(columns["lr"]),
         batch_size=int(columns["finetune_batch"]) or "backbone",
+        finetune=columns.get("finetune") or "all",  # rows from before the knob trained everything
         selection=knobs_from_columns(columns["selection"], columns),
     )
 
@@ -133,11 +155,12 @@ class TTTStats:
     selection_seconds: float = 0.0
     finetune_seconds: float = 0.0
 
-    def flops(self, costs: CostModel, batch_size: int) -> dict[str, int]:
-        """Counted FLOPs of the episode's acting, selection and fine-tuning (at `batch_size`)."""
+    def flops(self, costs: CostModel, batch_size: int, part: str = "all") -> dict[str, int]:
+        """Counted FLOPs of the episode's acting, selection and fine-tuning (updates of `part`
+        at `batch_size`)."""
         act = self.act_calls * costs.act
         selection = self.value_evaluations * costs.value
-        finetune = self.updates * costs.update_flops(batch_size)
+        finetune = self.updates * costs.update_flops(batch_size, part)
         return {"act": act, "selection": selection, "finetune": finetune, "total": act + selection + finetune}
 
 
@@ -155,9 +178,11 @@ class TestTimeTrainer:
         update=None,
         updates=None,
     ):
-        """`update(batch)` runs one fine-tuning step (default: `agent.update`; a compiled one may
-        be given). `updates`: runs a re-plan's N updates at once instead (a
+        """`config.finetune` 'backbone' is the agent's default (`TTTConfig.for_backbone`).
+        `update(batch)` runs one fine-tuning step (default: `agent.updater(part)`; a compiled one
+        of the same part may be given). `updates`: runs a re-plan's N updates at once instead (a
         `gcttt.agents.graphed.GraphedUpdates`, the CUDA-graph path); None: the eager loop."""
+        config = config.for_backbone(agent)
         self.agent = agent
         self.pretrained = pretrained
         self.sampler = sampler
@@ -165,7 +190,10 @@ class TestTimeTrainer:
         self.config = config
         self.schedule = schedule_for(config, episode_limit)
         self.batch_size = agent.config.batch_size if config.batch_size == "backbone" else config.batch_size
-        self.update = update or agent.update
+        self.part = config.finetune
+        self.changed = agent.trained_networks(self.part)
+        """The networks a re-plan's updates change: all that the next restore must copy back."""
+        self.update = update or agent.updater(self.part)
         self.updates = updates
         self.goal: torch.Tensor | None = None
         self.reset_at: int | None = None
@@ -192,7 +220,7 @@ class TestTimeTrainer:
         self._sync()
         start = time.perf_counter()
         if not self._pretrained_state:  # at step 0 `begin` has just restored it: once is enough
-            agent.restore(self.pretrained)
+            agent.restore(self.pretrained, self.changed)
         agent.set_lr(cfg.lr)
         selection = self.selector.select(torch.as_tensor(observation, dtype=torch.float32, device=agent.device))
         self._sync()
@@ -204,7 +232,7 @@ class TestTimeTrainer:
         if selection.size > 0 and cfg.steps > 0:
             agent.train_mode(True)
             if self.updates is not None:
-                self.updates.finetune(selection.indices, self.goal, cfg.steps, self.batch_size)
+                self.updates.finetune(selection.indices, self.goal, cfg.steps, self.batch_size, self.part)
             else:
                 for _ in range(cfg.steps):
                     self.update(
@@ -223,7 +251,7 @@ class TestTimeTrainer:
         if replan:
             self.replan(observation)
         elif self.reset_at is not None and step == self.reset_at:
-            self.agent.restore(self.pretrained)  # the selected segment is acted out
+            self.agent.restore(self.pretrained, self.changed)  # the selected segment is acted out
             self._pretrained_state = True
         start = time.perf_counter()
         obs = torch.as_tensor(observation, dtype=torch.float32, device=self.agent.device).reshape(1, -1)

@@ -75,6 +75,10 @@ class EpisodeRecord:
     """Fine-tuning learning rate (0 for baseline)."""
     finetune_batch: int
     """Transitions per fine-tuning update (0 for baseline)."""
+    finetune: str
+    """What the fine-tuning updates trained: 'all' (every network, the backbone's full loss) or
+    'actor' (the acting networks alone); '' for baseline. Rows written before the column existed
+    read as 'all', which they were."""
     eps: float
     """Relevance radius (0 where the strategy does not read it)."""
     min_steps: int
@@ -186,9 +190,20 @@ CONTEXT_FIELDS = [
 SCHEMA: pa.Schema = pa.schema([*_record_fields(), *CONTEXT_FIELDS])
 """The columns of every part file."""
 
-ADDED_COLUMNS: dict[str, Any] = {"authors_cube_match": False}
-"""Columns added after rows were first published, with the value every older row had: `read_part`
-fills them in, so published studies stay readable without a rewrite."""
+def _finetune_before_the_column(table: pa.Table) -> list[str]:
+    # Every GC-TTT update trained the full loss before the knob existed. (A table without a method
+    # column is no results file; its readers say so, naming what it lacks.)
+    methods = table.column("method").to_pylist() if "method" in table.column_names else [""] * table.num_rows
+    return ["all" if method == "gcttt" else "" for method in methods]
+
+
+ADDED_COLUMNS: dict[str, Any] = {
+    "authors_cube_match": False,
+    "finetune": _finetune_before_the_column,
+}
+"""Columns added after rows were first published, with the value every older row had (a constant,
+or a function of the older table giving one value per row): `read_part` fills them in, so
+published studies stay readable without a rewrite."""
 
 
 def read_part(path: str | os.PathLike) -> pa.Table:
@@ -198,7 +213,8 @@ def read_part(path: str | os.PathLike) -> pa.Table:
     table = pq.read_table(path)
     for name, value in ADDED_COLUMNS.items():
         if name not in table.column_names:
-            table = table.append_column(SCHEMA.field(name), pa.array([value] * table.num_rows, SCHEMA.field(name).type))
+            values = value(table) if callable(value) else [value] * table.num_rows
+            table = table.append_column(SCHEMA.field(name), pa.array(values, SCHEMA.field(name).type))
     return table
 
 

@@ -29,6 +29,7 @@ CONFIG_COLUMNS: tuple[str, ...] = (
     "grad_steps",
     "lr",
     "finetune_batch",
+    "finetune",
     *KNOBS,
     "compiled",
     "task_suite",
