@@ -39,3 +39,23 @@ def test_the_self_check_names_the_first_recorded_difference_or_says_none_was_rec
         {**same, "git_sha": ["a"]}, {**same, "git_sha": ["b"]}
     )
     assert why_weights_differ(same, same).endswith("a nondeterministic pre-training")
+
+
+def test_rows_say_which_pins_the_environment_follows_and_what_departs_from_them(tmp_path):
+    import hashlib
+    from importlib import metadata
+
+    from gcttt.files.provenance import pins_state
+
+    numpy, torch_version = metadata.version("numpy"), metadata.version("torch")
+    pins = tmp_path / "constraints.txt"
+    # torch is pinned without its local label (+cpu): the installed build follows the pin.
+    pins.write_text(f"# header\nnumpy=={numpy}\ntorch=={torch_version.split('+')[0]}\n")
+    digest = hashlib.sha256(pins.read_bytes()).hexdigest()[:12]
+    assert pins_state(pins) == digest
+    pins.write_text(f"numpy=={numpy}\nPyYAML==0.0.1\nmujoco==0.0.1\nno-such-package==1.0\n")
+    state = pins_state(pins)
+    # What shapes results (mujoco) is named first; a pinned package missing here counts too.
+    assert state.startswith(f"{hashlib.sha256(pins.read_bytes()).hexdigest()[:12]}, not followed: 3 differ (mujoco ")
+    assert "no-such-package absent" in state
+    assert pins_state(tmp_path / "none.txt") == "none"

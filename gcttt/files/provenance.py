@@ -39,15 +39,57 @@ def git_sha() -> str:
         return "unknown"
 
 
+SHAPING = ("gcttt", "torch", "numpy", "ogbench", "mujoco", "gymnasium", "ray", "mlflow")
+"""The packages whose versions every row records."""
+PINS = REPO_ROOT / "docker" / "constraints.txt"
+"""The tested set of every dependency's version, which `make install` installs (`make pins` writes it)."""
+
+
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def pins_state(pins: Path = PINS) -> str:
+    """Which pinned set this environment was installed from: the first 12 hex digits of the pins
+    file's SHA-256, followed by what departs from it where the installed versions are not the pinned
+    ones (an unpinned install, a package upgraded by hand), e.g. '3f2a9c1b7d20, not followed: 2
+    differ (mujoco 4.0.1, ...)'; 'none' without a pins file (gcttt installed from a wheel)."""
+    try:
+        text = pins.read_text()
+    except OSError:
+        return "none"
+    installed = {}
+    for dist in metadata.distributions():
+        name = dist.metadata["Name"]
+        if name:
+            installed.setdefault(_canonical(name), dist.version)
+    differ = []
+    for line in text.splitlines():
+        name, _, pin = line.split("#")[0].strip().partition("==")
+        have = installed.get(_canonical(name))
+        # torch is pinned without its local label (+cpu, +cu128): both builds of a release follow it.
+        if pin and (have is None or have.split("+")[0] != pin.strip()):
+            differ.append(f"{name} {have or 'absent'}")
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    # The packages whose versions rows also record are named first: they shape results.
+    differ.sort(key=lambda d: _canonical(d.split()[0]) not in SHAPING)
+    if not differ:
+        return digest
+    shown = ", ".join(differ[:3]) + (", ..." if len(differ) > 3 else "")
+    return f"{digest}, not followed: {len(differ)} differ ({shown})"
+
+
 @functools.lru_cache(maxsize=1)
 def versions() -> dict[str, str]:
-    """Versions of the packages that shape results."""
+    """Versions of the packages that shape results, and `pins`: whether they came from the pinned set
+    (`pins_state`)."""
     out = {"python": platform.python_version()}
-    for pkg in ("gcttt", "torch", "numpy", "ogbench", "mujoco", "gymnasium", "ray", "mlflow"):
+    for pkg in SHAPING:
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             out[pkg] = "absent"
+    out["pins"] = pins_state()
     return out
 
 

@@ -200,6 +200,7 @@ def _finetune_before_the_column(table: pa.Table) -> list[str]:
 ADDED_COLUMNS: dict[str, Any] = {
     "authors_cube_match": False,
     "finetune": _finetune_before_the_column,
+    "version_pins": "not recorded",
 }
 """Columns added after rows were first published, with the value every older row had (a constant,
 or a function of the older table giving one value per row): `read_part` fills them in, so
