@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# What test-time training should update (issue 34): every network ('all', the paper's) or the actor
+# alone ('actor'), played both ways on the same checkpoints of this machine, piece by piece.
+# Resumable: rerun the same command and finished sweeps are skipped, interrupted ones resumed.
+# Publish each finished pair into one study (`gcttt results publish OUT/sweeps/NAME --study STUDY`);
+# a machine whose pre-training gives other weights than the study's publishes into a study of its own.
+#
+#   sweeps/campaigns/finetune.sh [WORKERS]        # default 1 worker; 2 when nothing else runs
+#
+# 1. make demo's sweep (GC-BC, pointmaze-medium-navigate, its K x N x lr grid and the controls): the
+#    exactness check on a whole sweep (episode for episode the same success) and its wall time.
+# 2. The compute study's GC-TTT arms for GC-BC on pointmaze-medium-navigate at the base width 128
+#    (K = 1000 ... 100, N = 100, lr 3e-4, and the cheap once-per-episode arms), 3 seeds x 3 kept
+#    checkpoints x 5 tasks: the same success at fewer FLOPs.
+# 3. GC-IQL on antmaze-medium-stitch, the authors' re-plan arms (K = 1000 ... 100, N = 200,
+#    lr 3e-5): does freezing V and Q keep GC-TTT's success, and at what cost?
+# 4. SAW on pointmaze-medium-stitch, its Table 1 configuration (critic, K = 200, N = 100, lr 3e-4).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+WORKERS=${1:-1}
+PY=${PYTHON:-python}
+run() {  # NAME ARGS...: start, resume, or skip a finished sweep
+  local name=$1; shift
+  local out=${GCTTT_RESULTS_DIR:-$HOME/gcttt-results}/sweeps/$name
+  if [ -e "$out/results.md" ] && ! grep -q "no episodes" "$out/results.md"; then echo "== $name: done"; return; fi
+  local resume=(); [ -d "$out/tune" ] && resume=(--resume)
+  echo "== $(date +%T) $name"
+  local start=$SECONDS
+  "$PY" "$@" --name "$name" --workers "$WORKERS" "${resume[@]}"
+  echo "== $(date +%T) $name: $((SECONDS - start)) s with $WORKERS workers"
+}
+for part in all actor; do
+  run demo-ft-$part sweeps/horizon_sweep.py --finetune $part
+done
+for part in all actor; do
+  run ft-pm-nav-$part sweeps/compute_sweep.py --backbone gcbc --dataset pointmaze-medium-navigate-v0 --lr 3e-4 \
+    --N 100 --seeds 0 1 2 --widths 128 --episodes-per-task 1 --checkpoints kept --finetune $part
+done
+for part in all actor; do
+  run ft-am-stitch-$part sweeps/horizon_sweep.py --backbone gciql --dataset antmaze-medium-stitch-v0 --seeds 0 1 2 \
+    --selections critic --K 1000 750 500 200 100 --N 200 --lr 3e-5 --ablations --episodes-per-task 1 \
+    --checkpoints kept --finetune $part
+done
+for part in all actor; do
+  run ft-saw-pm-stitch-$part sweeps/horizon_sweep.py --backbone saw --dataset pointmaze-medium-stitch-v0 \
+    --seeds 0 1 2 --selections critic --K 200 --N 100 --lr 3e-4 --ablations --episodes-per-task 1 \
+    --checkpoints kept --finetune $part
+done
+echo "== $(date +%T) finetune campaign: all sweeps done"
