@@ -99,7 +99,8 @@ def _figure6_table(study: Path) -> str:
     sweeps = ", ".join(sorted(frame["sweep_id"].unique()))
     return markdown(ablation, replan) + (
         f"\nGC-IQL, OGBench's 5 evaluation tasks; success: mean over checkpoints per seed, then over seeds, with 95% "
-        f"bootstrap CIs (episodes resampled within seed and checkpoint); paper: full scale, official data (SPEC §7). "
+        f"bootstrap CIs (episodes resampled within seed and checkpoint); paper: full scale, official data "
+        f"(docs/method.md §8). "
         f"{len(frame)} episodes from sweeps {sweeps}; rows in {study.relative_to(ROOT)}.\n"
     )
 

@@ -1,4 +1,4 @@
-"""The published numbers the reproduction is compared with (SPEC §7), in one place.
+"""The published numbers the reproduction is compared with (docs/method.md §8), in one place.
 
 Success rates, mean over 3 seeds, "medium" mazes; Table 1 of Bagatella et al. (arXiv 2507.18809).
 """

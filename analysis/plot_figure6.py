@@ -7,7 +7,7 @@
 - middle, ``re-plan frequency``: success of critic GC-TTT with N = 200 against the re-plan
   interval K (1000 / 500 / 200 / 100 env steps; K = 1000 on a 1000-step episode is once per
   episode), one line per dataset.
-The paper's numbers (SPEC §7, `analysis/paper.py`) are drawn beside ours as black markers.
+The paper's numbers (docs/method.md §8, `analysis/paper.py`) are drawn beside ours as black markers.
 (The right panel, compute allocation, is `analysis/plot_compute.py`.)
 
 Only rows on OGBench's 5 evaluation tasks are read (``task_suite == 'ogbench'``); points are

@@ -224,7 +224,8 @@ def markdown(table: pd.DataFrame) -> str:
     machines = ", ".join(sorted(set(", ".join(table["machines"]).split(", "))))
     text += (
         "\nSuccess on OGBench's 5 evaluation tasks at the cpu preset, mean over checkpoints per seed then over seeds "
-        "(SPEC §3); CIs: bootstrap, episodes resampled within each seed and checkpoint; paired difference: +TTT minus "
+        "(docs/method.md §3); CIs: bootstrap, episodes resampled within each seed and checkpoint; "
+        "paired difference: +TTT minus "
         "pre-trained on the same seed, checkpoint, task and episode. Paper: full scale, official data. "
         f"Data: {', '.join(sorted(set(table['data'])))}; machines: {machines}. Episode time: the summed wall time of "
         "the cell's episodes (tuning and final), not counting pre-training.\n"

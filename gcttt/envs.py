@@ -2,8 +2,8 @@
 
 `dataset_info(name)` parses an OGBench dataset name (``pointmaze-medium-navigate-v0``,
 ``cube-single-play-v0``, ...) and returns the facts the rest of the library reads: the env to
-build, the episode limit of the evaluation protocol (SPEC §3) and the relevance coordinates
-p(obs) used by data selection (SPEC §5). Facts about datasets only: each backbone's per-dataset
+build, the episode limit of the evaluation protocol (docs/method.md §3) and the relevance coordinates
+p(obs) used by data selection (docs/method.md §5). Facts about datasets only: each backbone's per-dataset
 hyperparameters live in its own file (`gcttt/agents/*.py`, `dataset_overrides`).
 """
 
@@ -45,9 +45,9 @@ class DatasetInfo:
     obs_dim: int
     """Observation size of the state-based env."""
     episode_limit: int
-    """Evaluation episode limit (SPEC §3)."""
+    """Evaluation episode limit (docs/method.md §3)."""
     relevance_index: tuple[int, ...]
-    """Columns of the observation that form p(obs), the relevance coordinates of SPEC §5."""
+    """Columns of the observation that form p(obs), the relevance coordinates of docs/method.md §5."""
 
     @property
     def is_maze(self) -> bool:
@@ -55,7 +55,7 @@ class DatasetInfo:
 
     @property
     def is_giant_maze(self) -> bool:
-        """Giant mazes: the long-horizon layouts whose backbones discount at 0.995 (SPEC §4)."""
+        """Giant mazes: the long-horizon layouts whose backbones discount at 0.995 (docs/method.md §4)."""
         return self.is_maze and self.variant == "giant"
 
 

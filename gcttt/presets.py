@@ -1,7 +1,7 @@
 """Scale presets and the assembly of a backbone's configuration.
 
 A backbone's configuration combines three layers, later ones winning:
-1. the backbone's config defaults (OGBench's, SPEC §4), in the backbone's file;
+1. the backbone's config defaults (OGBench's, docs/method.md §4), in the backbone's file;
 2. the backbone's `dataset_overrides(info)`, also in its file (discount, DDPG+BC alpha, actor
    goal mix, SAW's k, beta and expectile);
 3. the preset's scale (width, depth, batch size, learning rate), then explicit overrides.
@@ -44,7 +44,7 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
-    # Exactly the published scale (SPEC §3-§4).
+    # Exactly the published scale (docs/method.md §3-§4).
     "paper": Preset(
         name="paper",
         width=512,

@@ -27,10 +27,10 @@ AUTHORS_BUDGETS: dict[str, tuple[float, int]] = {
     "pointmaze-medium-stitch-v0": (3e-4, 200),
 }
 """(lr, N) of the authors' selection and re-plan ablations per dataset (GC-IQL; their
-grids/selection_ablation.yaml and grids/replanning_ablation.yaml at ea8e889, SPEC §6)."""
+grids/selection_ablation.yaml and grids/replanning_ablation.yaml at ea8e889, docs/method.md §7)."""
 DEFAULT_KNOBS = SelectionKnobs()
 REPLAN_K: tuple[int, ...] = (1000, 750, 500, 200, 100)
-"""The re-plan intervals of the authors' re-plan ablation (SPEC §6)."""
+"""The re-plan intervals of the authors' re-plan ablation (docs/method.md §7)."""
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class Arm:
     """Task suite the arm plays."""
     checkpoint_step: int | None = None
     """Pre-training step of the checkpoint the arm plays (a kept `step_XXXXXXXX.pt`); None: the run's
-    final checkpoint. The authors evaluate every run at three steps and average them (SPEC §3)."""
+    final checkpoint. The authors evaluate every run at three steps and average them (docs/method.md §3)."""
 
     @property
     def method(self) -> str:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """The compute-allocation study: larger models without TTT versus the base model with GC-TTT.
 
-Default setting: the paper's (GC-IQL on antmaze-medium-stitch-v0, SPEC §7), 3 pre-training seeds.
+Default setting: the paper's (GC-IQL on antmaze-medium-stitch-v0, docs/method.md §8), 3 pre-training seeds.
 Arms:
 - model scaling: the pre-trained policy without TTT at the paper's width ratios
   512 : 624 : 732 : 992 : 1332, scaled to the preset's width, plus 4x the base width (16x the

@@ -43,7 +43,7 @@ class Checkpoints:
     """Pre-training updates of missing checkpoints."""
     checkpoints: Literal["final", "kept"] = "final"
     """Evaluate each run's final checkpoint, or every checkpoint the preset keeps (cpu: 16k, 18k, 20k
-    updates; the authors average 800k/900k/1M, SPEC §3)."""
+    updates; the authors average 800k/900k/1M, docs/method.md §3)."""
 
 
 @dataclass(frozen=True)

@@ -35,14 +35,14 @@ from sweeps.config import Outputs, SweepConfig, parse
 PROG = "horizon_sweep.py"
 
 GRIDS = {
-    # K, N, lr, q: values from the authors' sweep (SPEC §6), trimmed to fit the preset's budget.
+    # K, N, lr, q: values from the authors' sweep (docs/method.md §7), trimmed to fit the preset's budget.
     "paper": {"K": (100, 200), "N": (50, 100, 200), "lr": (3e-4, 3e-5), "q": (0.2,)},
     "cpu": {"K": (100, 200), "N": (50, 100), "lr": (3e-4, 3e-5), "q": (0.2,)},
     "smoke": {"K": (200,), "N": (5, 10), "lr": (3e-4,), "q": (0.2,)},
 }
 """Default grid per preset (K / N / lr / q); any flag replaces its axis."""
 ABLATIONS = ("random", "no-relevance", "no-optimality", "full-dataset", "critic-free")
-"""The selection controls of SPEC §5, run beside the grid so one sweep gives the ablation bars."""
+"""The selection controls of docs/method.md §5, run beside the grid so one sweep gives the ablation bars."""
 
 
 @dataclass(frozen=True)

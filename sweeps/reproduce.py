@@ -5,11 +5,11 @@ For each cell BACKBONE/DATASET, in order:
 1. pre-train every seed (cached under OUT/checkpoints, shared with the other sweeps);
 2. tune: the paper's grid (lr {3e-4, 3e-5} x N {50, 100, 200} x K {100, 200} x {critic,
    critic-free}; critic-free does not read K) with the first seed on a held-out task suite,
-   start/goal pairs that are not OGBench's (SPEC §6: the paper tuned on the reported tasks);
+   start/goal pairs that are not OGBench's (docs/method.md §7: the paper tuned on the reported tasks);
 3. choose the configuration with the best held-out success (ties: the cheaper one);
 4. evaluate the pre-trained policy and the chosen configuration on OGBench's 5 tasks with every
    seed, at every checkpoint the preset keeps (cpu: 16k, 18k and 20k updates; the authors
-   average 800k/900k/1M, SPEC §3), one episode per task and checkpoint by default: 3 seeds x 3
+   average 800k/900k/1M, docs/method.md §3), one episode per task and checkpoint by default: 3 seeds x 3
    checkpoints x 5 tasks = 45 episodes per entry. --paper-protocol also evaluates the whole grid
    there with the first seed at the last checkpoint, so the report can show the number the
    paper's protocol (best configuration judged on the reported tasks) would have given.
@@ -46,7 +46,7 @@ from sweeps.config import Checkpoints, SweepConfig, Tasks, parse
 
 PROG = "reproduce.py"
 GRID = {"lr": [3e-4, 3e-5], "N": [50, 100, 200], "K": [100, 200], "selections": ["critic", "critic-free"]}
-"""The paper's tuning grid (SPEC §6): 12 settings x 2 variants (critic-free ignores K: 18 arms)."""
+"""The paper's tuning grid (docs/method.md §7): 12 settings x 2 variants (critic-free ignores K: 18 arms)."""
 SMOKE_GRID = {"lr": [3e-4], "N": [5], "K": [100, 200], "selections": ["critic", "critic-free"]}
 ORDER = (
     "pointmaze-medium-navigate-v0",

@@ -1,4 +1,4 @@
-"""Checkpoint averaging as the authors do it (SPEC §3): rows of three checkpoint steps, the mean
+"""Checkpoint averaging as the authors do it (docs/method.md §3): rows of three checkpoint steps, the mean
 over checkpoints per seed, then over seeds; arms at the kept steps; Table 1's paired difference."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""GoalSampler: hindsight relabelling statistics (SPEC §4) and subset sampling for fine-tuning.
+"""GoalSampler: hindsight relabelling statistics (docs/method.md §4) and subset sampling for fine-tuning.
 
 The datasets are labelled: the observation of row r of episode e is (e, r), so every goal can be
 traced back to the episode and row it came from.
@@ -179,7 +179,7 @@ def test_saw_waypoints_are_k_steps_ahead_within_the_episode(data):
 
 
 def test_saw_waypoints_under_a_pinned_goal_follow_the_originally_sampled_goal():
-    """SPEC §6: with g* pinned, only the flat actor's goal changes; the waypoint target stays
+    """docs/method.md §6: with g* pinned, only the flat actor's goal changes; the waypoint target stays
     s[min(t + k, index of the goal drawn as in pre-training)], not s[min(t + k, episode end)]."""
     k = 25
     trajectory = labelled((100,))  # one hand-made trajectory: row r holds (0, r)

@@ -1,4 +1,4 @@
-"""Data selection (SPEC §5) on a hand-built maze where every strategy's answer is known.
+"""Data selection (docs/method.md §5) on a hand-built maze where every strategy's answer is known.
 
 Observations are x-y positions (p = identity, eps = 1). The current state is the origin and the
 goal g* is (10, 0). A stub value function makes the goal distance exactly the Euclidean distance:

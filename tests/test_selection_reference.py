@@ -1,6 +1,6 @@
-"""The vectorised `Selector` against plainly written loops over episodes (SPEC §5).
+"""The vectorised `Selector` against plainly written loops over episodes (docs/method.md §5).
 
-Each reference below is written from SPEC.md alone, one dataset episode and one row at a time,
+Each reference below is written from docs/method.md §5 alone, one dataset episode and one row at a time,
 slow and obviously correct. Random queries over small generated datasets with unequal episode
 lengths must give the same transition sets as the vectorised strategies. The value function is
 a stub whose goal distance is the Euclidean distance, evaluated row by row here, so both sides

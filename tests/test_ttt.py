@@ -1,4 +1,4 @@
-"""Receding-horizon test-time training (SPEC §6): reset, fine-tuning batches, once-per-episode, knobs.
+"""Receding-horizon test-time training (docs/method.md §6): reset, fine-tuning batches, once-per-episode, knobs.
 
 The controller is driven directly (`begin`, then `act` step by step) with observations taken from
 the tiny dataset, so no env is needed.

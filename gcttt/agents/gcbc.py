@@ -4,7 +4,7 @@ The actor minimises -log pi(a | s, g) with goals drawn from future states of the
 on every dataset (stitch included: in the authors' configs the 0.5/0.5 stitch mix belongs to
 GC-IQL and SAW only). V and Q are still trained beside it by the IQL losses, because data
 selection at test time reads the value function. Discount 0.995 on giant mazes only; humanoid
-mazes keep 0.99 for GC-BC (SPEC §4).
+mazes keep 0.99 for GC-BC (docs/method.md §4).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from gcttt.envs import DatasetInfo
 
 @dataclass(frozen=True)
 class GCBCConfig:
-    """GC-BC hyperparameters; value learning as GC-IQL's, defaults OGBench's (SPEC §4)."""
+    """GC-BC hyperparameters; value learning as GC-IQL's, defaults OGBench's (docs/method.md §4)."""
 
     width: int = 512
     """Hidden units per layer, in every network."""
@@ -54,7 +54,7 @@ class GCBCConfig:
 
 
 def dataset_overrides(info: DatasetInfo) -> dict[str, Any]:
-    """GC-BC's per-dataset settings: only the discount changes (SPEC §4)."""
+    """GC-BC's per-dataset settings: only the discount changes (docs/method.md §4)."""
     return {"discount": maze_discount(info, humanoid_long=False)}
 
 

@@ -1,4 +1,4 @@
-"""GC-IQL: goal-conditioned implicit Q-learning (SPEC §4, OGBench's gciql).
+"""GC-IQL: goal-conditioned implicit Q-learning (docs/method.md §4, OGBench's gciql).
 
 V(s, g) is fitted by expectile regression towards the minimum of the two target Q heads; the Q
 heads regress r + gamma * mask * V(s', g). The actor is DDPG+BC by default
@@ -24,18 +24,18 @@ from gcttt.data.sampler import ACTOR_GOALS, VALUE_GOALS, Batch, GoalMix, Sampler
 from gcttt.envs import DatasetInfo
 
 STITCH_ACTOR_GOALS = GoalMix(p_current=0.0, p_future=0.5, p_random=0.5)
-"""Actor goals on stitch datasets: half from the same trajectory, half random (SPEC §4)."""
+"""Actor goals on stitch datasets: half from the same trajectory, half random (docs/method.md §4)."""
 
 
 def maze_discount(info: DatasetInfo, humanoid_long: bool = True) -> float:
-    """0.995 on giant mazes (and humanoid mazes when `humanoid_long`), else 0.99 (SPEC §4)."""
+    """0.995 on giant mazes (and humanoid mazes when `humanoid_long`), else 0.99 (docs/method.md §4)."""
     long_horizon = info.is_giant_maze or (humanoid_long and info.family == "humanoidmaze")
     return 0.995 if long_horizon else 0.99
 
 
 @dataclass(frozen=True)
 class GCIQLConfig:
-    """GC-IQL hyperparameters; defaults are OGBench's (SPEC §4)."""
+    """GC-IQL hyperparameters; defaults are OGBench's (docs/method.md §4)."""
 
     width: int = 512
     """Hidden units per layer, in every network."""
@@ -70,7 +70,7 @@ class GCIQLConfig:
 
 
 def dataset_overrides(info: DatasetInfo) -> dict[str, Any]:
-    """GC-IQL's per-dataset settings (SPEC §4)."""
+    """GC-IQL's per-dataset settings (docs/method.md §4)."""
     out: dict[str, Any] = {
         "discount": maze_discount(info),
         "alpha": {"pointmaze": 0.003, "antmaze": 0.3, "humanoidmaze": 0.1}.get(info.family, 1.0),

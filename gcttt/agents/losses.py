@@ -1,4 +1,4 @@
-"""The loss maths of the backbones as pure functions on tensors (SPEC §4).
+"""The loss maths of the backbones as pure functions on tensors (docs/method.md §4).
 
 Each is small enough to check by hand; `tests/test_losses.py` pins every one to values computed
 on tiny tensors, so a swapped sign or a missing cap fails a test rather than a reproduction.
@@ -43,7 +43,7 @@ def ddpgbc_actor_loss(q: torch.Tensor, log_prob: torch.Tensor, alpha: float) -> 
 
 
 def goal_distance(values: torch.Tensor, discount: float) -> torch.Tensor:
-    """Steps to the goal implied by V(s, g) = -(1 - gamma^d) / (1 - gamma) (SPEC §5).
+    """Steps to the goal implied by V(s, g) = -(1 - gamma^d) / (1 - gamma) (docs/method.md §5).
 
     d = log(1 + (1 - gamma) V) / log(gamma); where V < -1 / (1 - gamma) the logarithm is NaN,
     which becomes +inf: such a state never wins a selection.

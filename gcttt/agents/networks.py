@@ -1,4 +1,4 @@
-"""Network pieces shared by the backbones (SPEC §4), as in OGBench's `impls`.
+"""Network pieces shared by the backbones (docs/method.md §4), as in OGBench's `impls`.
 
 - `MLP`: GELU, optional LayerNorm after every hidden activation; Xavier-uniform weights, zero
   biases. (JAX defaults to GELU's tanh approximation; the two differ by under 1e-3 and the exact

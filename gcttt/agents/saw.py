@@ -1,4 +1,4 @@
-"""SAW: subgoal-advantage-weighted policy bootstrapping (Zhou & Kao; SPEC §4).
+"""SAW: subgoal-advantage-weighted policy bootstrapping (Zhou & Kao; docs/method.md §4).
 
 - Value as in HIQL: two heads V(s, phi([s; g])) over a shared, length-normalised goal
   representation phi of dimension 10, fitted by expectile regression with double-DQN-style
@@ -33,7 +33,7 @@ from gcttt.envs import DatasetInfo
 
 @dataclass(frozen=True)
 class SAWConfig:
-    """SAW hyperparameters; defaults from SPEC §4 and the SAW paper."""
+    """SAW hyperparameters; defaults from docs/method.md §4 and the SAW paper."""
 
     width: int = 512
     """Hidden units per layer, in every network."""
@@ -74,7 +74,7 @@ class SAWConfig:
 
 
 def dataset_overrides(info: DatasetInfo) -> dict[str, Any]:
-    """SAW's per-dataset settings (SPEC §4)."""
+    """SAW's per-dataset settings (docs/method.md §4)."""
     manipulation = not info.is_maze
     out: dict[str, Any] = {
         "discount": maze_discount(info),

@@ -15,7 +15,7 @@ from gcttt.expert.train import ExpertTrainConfig
 @dataclass(frozen=True)
 class ExpertTrain:
     """Soft actor-critic on OGBench's online ant with a random commanded direction every 100 steps
-    (SPEC §2). Resumable: rerun the same command after a kill. About an hour on one CPU core."""
+    (docs/method.md §2). Resumable: rerun the same command after a kill. About an hour on one CPU core."""
 
     expert: tyro.conf.Positional[Literal["ant"]]
     """Which expert."""

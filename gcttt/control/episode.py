@@ -1,6 +1,6 @@
 """Playing one evaluation episode with a controller.
 
-The protocol is OGBench's (SPEC §3): reset on a task (``options=dict(task_id=k)`` for OGBench's
+The protocol is OGBench's (docs/method.md §3): reset on a task (``options=dict(task_id=k)`` for OGBench's
 5 tasks, ``options=dict(task_info=...)`` for held-out pairs), the goal is ``info['goal']`` (a
 full observation), the episode ends at the env's limit or on success (the env terminates there),
 and success is ``info['success']`` at the end.

@@ -1,4 +1,4 @@
-"""Evaluation of a pre-trained policy on a dataset's 5 OGBench tasks (SPEC §3)."""
+"""Evaluation of a pre-trained policy on a dataset's 5 OGBench tasks (docs/method.md §3)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Task suites: which start/goal pairs an evaluation plays.
 
 - ``ogbench``: the dataset's 5 fixed evaluation tasks, ``env.reset(options=dict(task_id=k))``
-  (SPEC §3): what is reported.
+  (docs/method.md §3): what is reported.
 - ``heldout-<seed>``: start/goal pairs drawn by gcttt that are not OGBench's tasks, with similar
   difficulty, for tuning without looking at the reported tasks. Mazes: pairs of free cells whose
   BFS distance lies within the range of the 5 tasks' distances, drawn from a generator seeded

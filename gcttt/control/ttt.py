@@ -1,4 +1,4 @@
-"""Receding-horizon test-time training (SPEC §1, §6).
+"""Receding-horizon test-time training (docs/method.md §1, §6).
 
 Every `horizon` (K) env steps the controller
 1. restores the pre-trained snapshot: weights, target networks and Adam moments (of the networks

@@ -1,4 +1,4 @@
-"""Manipulation trajectories from the scripted oracles shipped with OGBench (SPEC §2).
+"""Manipulation trajectories from the scripted oracles shipped with OGBench (docs/method.md §2).
 
 "play" datasets use the plan oracles (open-loop plans with smoothed noise), "noisy" datasets the
 Markov (closed-loop) oracles with per-episode Gaussian noise and random actions. Whenever the

@@ -1,4 +1,4 @@
-"""Maze trajectories from the BFS-waypoint oracle (SPEC §2, OGBench's locomaze recipe).
+"""Maze trajectories from the BFS-waypoint oracle (docs/method.md §2, OGBench's locomaze recipe).
 
 At every step the oracle gives a unit direction: from the agent's x-y to the env's oracle
 subgoal (the centre of the neighbouring cell on the BFS path to the current goal), or, for

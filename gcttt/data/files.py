@@ -1,6 +1,6 @@
 """OGBench dataset files: reading with validation, and atomic writing.
 
-The file format is OGBench's (SPEC §2): one ``np.savez_compressed`` archive per split with
+The file format is OGBench's (docs/method.md §2): one ``np.savez_compressed`` archive per split with
 ``observations`` float32 [T, obs_dim], ``actions`` float32 [T, act_dim], ``terminals`` bool [T]
 (True on the last step of each trajectory), ``qpos``/``qvel`` float32 and, for scene and puzzle,
 ``button_states`` int. Every trajectory's last row is an observation without a usable action:

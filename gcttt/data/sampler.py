@@ -1,4 +1,4 @@
-"""Goal-conditioned batches with hindsight relabelling (SPEC §4).
+"""Goal-conditioned batches with hindsight relabelling (docs/method.md §4).
 
 Value goals mix the current state, a future state of the same trajectory (geometric offset
 with p = 1 - discount) and a random dataset state; actor goals are future states (uniform) or

@@ -1,4 +1,4 @@
-"""OGBench's directional locomotion task for the ant expert (SPEC §2).
+"""OGBench's directional locomotion task for the ant expert (docs/method.md §2).
 
 OGBench trains its locomotion expert on ``online-ant-v0`` (1000-step episodes, 10 Hz control)
 wrapped so that a random unit direction z is commanded and redrawn every 100 steps. The policy

@@ -1,4 +1,4 @@
-"""Soft actor-critic as OGBench trains its locomotion experts (SPEC §2), in PyTorch.
+"""Soft actor-critic as OGBench trains its locomotion experts (docs/method.md §2), in PyTorch.
 
 - Actor: MLP 256x256 (GELU) to a tanh-squashed Gaussian with a state-dependent std; both
   output layers initialised at scale 0.01; log-std clipped to [-5, 2].

@@ -102,7 +102,7 @@ def checkpoint_groups(frame: pd.DataFrame) -> np.ndarray:
 
 
 def seed_means(frame: pd.DataFrame) -> np.ndarray:
-    """Success per pre-training seed as the authors compute it (SPEC §3): the mean over the seed's
+    """Success per pre-training seed as the authors compute it (docs/method.md §3): the mean over the seed's
     checkpoints of each checkpoint's success rate; one value per seed, seeds sorted."""
     runs = checkpoint_groups(frame)
     successes = frame["success"].to_numpy(dtype=float)

@@ -1,4 +1,4 @@
-"""Choosing the fine-tuning data for the current state and test goal (SPEC §5).
+"""Choosing the fine-tuning data for the current state and test goal (docs/method.md §5).
 
 - `config`: `SelectionKnobs` (every knob, declared once), `SelectionConfig` (a strategy and its
   knobs), their record columns (`knob_columns`) and `Selection` (the answer);

@@ -13,12 +13,12 @@ from gcttt.flagnames import flag
 from gcttt.selection.registry import get_strategy
 
 AUTHORS_DISTANCE_DISCOUNT = 0.99
-"""The discount the authors' code fixes in the goal distance for every backbone (SPEC §5)."""
+"""The discount the authors' code fixes in the goal distance for every backbone (docs/method.md §5)."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class SelectionKnobs:
-    """The knobs of data selection (SPEC §5): one field each, the one place a knob is declared.
+    """The knobs of data selection (docs/method.md §5): one field each, the one place a knob is declared.
 
     Record columns, arm names, sweep flags and `--help` are all derived from these fields
     (`knob_columns`, `knobs_from_columns`); each strategy reads some of them only
@@ -75,7 +75,7 @@ KNOBS: tuple[str, ...] = tuple(f.name for f in fields(SelectionKnobs))
 
 @dataclass(frozen=True)
 class SelectionConfig(SelectionKnobs):
-    """A strategy and its knobs: which data test-time training fine-tunes on (SPEC §5)."""
+    """A strategy and its knobs: which data test-time training fine-tunes on (docs/method.md §5)."""
 
     strategy: Annotated[str, flag("selection")] = "critic"
     """Selection strategy; `gcttt.selection.STRATEGIES` lists them with the knobs each reads."""

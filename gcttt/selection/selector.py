@@ -1,7 +1,7 @@
 """The selection machinery one worker holds: the dataset by rows, relevance coordinates, distances.
 
 Selection works on the dataset's stored rows, as the authors' code does: the last observation of
-each trajectory (which has no usable action) can be a start match and an end point (SPEC §5).
+each trajectory (which has no usable action) can be a start match and an end point (docs/method.md §5).
 What it returns are transitions (rows with an action and a next observation): a selected
 segment of rows [a, b) of episode e is the transitions a - e .. b - e - 1, because each earlier
 episode holds exactly one row more than it has transitions.

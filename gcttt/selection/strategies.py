@@ -1,4 +1,4 @@
-"""Selection strategies: small functions behind one signature, in one registry (SPEC §5).
+"""Selection strategies: small functions behind one signature, in one registry (docs/method.md §5).
 
 A strategy is ``fn(selector, state) -> Selection``; `@strategy(...)` registers it with what it
 is: whether it selects again at every re-plan (`receding`) and which `SelectionKnobs` it
