@@ -200,9 +200,23 @@ def run_sweep(settings: SweepSettings, arms: list[Arm], prog: str) -> int:
 
     started = time.perf_counter()
     check_local_gpu_request(settings)
-    with SweepLock(settings.sweep_dir, settings.name):
-        check_sweep_state(settings, arms)
-        return _run_locked(settings, arms, prog, started)
+    if settings.published:  # a damaged or foreign study is refused before Ray starts
+        from gcttt.results.store import published_rows
+
+        published_rows(settings.published)
+    try:
+        with SweepLock(settings.sweep_dir, settings.name):
+            check_sweep_state(settings, arms)
+            return _run_locked(settings, arms, prog, started)
+    except GctttError:
+        raise
+    except Exception as exc:  # a full or read-only disk: one line, whoever noticed it first
+        from gcttt.files.write_errors import write_failure
+
+        failure = write_failure(exc, settings.sweep_dir, "rerun with --resume")
+        if failure is None:
+            raise
+        raise failure from None
 
 
 def _connect(settings: SweepSettings) -> None:
@@ -248,6 +262,13 @@ def _run_locked(settings: SweepSettings, arms: list[Arm], prog: str, started: fl
 
     # The dataset is generated if absent and validated (shapes, finite values) before Ray starts.
     train, provenance = prepare_dataset(settings)
+    if settings.published:  # before anything is pre-trained or played
+        from gcttt.results.store import check_study_dataset
+
+        check_study_dataset(settings.published, settings.dataset, provenance.fingerprint, settings.data_dir)
+    from gcttt.results.store import record_sweep_state
+
+    record_sweep_state(settings.sweep_dir, [a.name for a in arms], None)  # this run's word comes at its end
     _quiet_console(settings.verbose)
     if not ray.is_initialized():
         _connect(settings)
@@ -372,6 +393,7 @@ def _run_locked(settings: SweepSettings, arms: list[Arm], prog: str, started: fl
             busy = sum(trial_seconds) / settings.max_concurrent_trials
             sweep_metrics["tune_overhead_share"] = max(0.0, 1.0 - busy / fit_seconds)
         _write_outputs(settings, parent, table, summary, sweep_metrics)
+        record_sweep_state(settings.sweep_dir, [a.name for a in arms], finished)  # what publish trusts
         print(f"\n{table}\n", flush=True)
         if unfinished:
             interrupted = interrupted or not errors
@@ -380,6 +402,12 @@ def _run_locked(settings: SweepSettings, arms: list[Arm], prog: str, started: fl
             status = child_status
             names = ", ".join(a.name for a in unfinished[:4]) + (", ..." if len(unfinished) > 4 else "")
             why = "interrupted" if interrupted else f"{len(errors)} failed"
+            from gcttt.files.write_errors import write_failure
+
+            for error in (r.error for r in errors):  # a trial that could not write: the disk, not the trial
+                failure = write_failure(error, settings.sweep_dir, "rerun with --resume")
+                if failure is not None:
+                    raise SweepIncomplete(f"{len(finished)} of {len(arms)} trials finished; {failure}")
             raise SweepIncomplete(
                 f"{len(finished)} of {len(arms)} trials finished ({why}; unfinished: {names}); "
                 "rerun the same command with --resume to finish it"
@@ -396,7 +424,20 @@ def _run_locked(settings: SweepSettings, arms: list[Arm], prog: str, started: fl
         raise
     finally:
         workers.shutdown()
+        _end_parent(settings, parent, status)
+
+
+def _end_parent(settings: SweepSettings, parent: str, status: str) -> None:
+    """Mark the parent run. A status other than FINISHED means the sweep is already failing (a full
+    disk, say): MLflow failing too (its SQLite store on the same disk) must not hide why, so its
+    error is one note and the sweep's own error goes on."""
+    try:
         tracking.end_run(settings.mlflow_uri, parent, status)
+    except Exception as exc:
+        if status == "FINISHED":
+            raise
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        print(f"note: the MLflow parent run could not be marked {status} ({first[:200]})", file=sys.stderr)
 
 
 def check_published_checkpoints(settings: SweepSettings, checkpoints: dict[str, str]) -> None:

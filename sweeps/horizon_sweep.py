@@ -114,30 +114,42 @@ def main(argv: list[str] | None = None) -> int:
         from sweeps.driver import run_sweep
 
         arms = at_checkpoints(arms, settings.checkpoint_steps)
-        if config.check_against and not settings.resume:
+        reference = None
+        if config.check_against:  # resolved and read now: a missing or damaged study is refused before Ray starts
+            reference = str(Path(config.check_against).expanduser().resolve())
+            _read_reference(reference)
+        if reference and not settings.resume:
             from sweeps.driver import sweep_state
 
             if sweep_state(settings, arms) == "done":  # a second `make demo`: check the finished sweep again
                 print(f"{PROG}: sweep {settings.name} already finished ({settings.sweep_dir})", file=sys.stderr)
-                check_against(settings, config.check_against)
+                check_against(settings, reference, config.check_against)
                 return 0
         code = run_sweep(settings, arms, PROG)
-        if code == 0 and config.check_against:
-            check_against(settings, config.check_against)
+        if code == 0 and reference:
+            check_against(settings, reference, config.check_against)
         return code
     except GctttError as exc:
         return fail(PROG, exc)
 
 
-def check_against(settings, study: str) -> None:
-    """The demo's self-check: this sweep's rows beside a study's reference rows."""
-    from gcttt.results.store import compare_with_reference, read_study
+def _read_reference(study: str):
+    """The rows of the study named by an absolute path (each file checked against its manifest)."""
+    from gcttt.results.store import read_study
+
+    return read_study(Path(study).parent, Path(study).name)
+
+
+def check_against(settings, study: str, label: str | None = None) -> None:
+    """The demo's self-check: this sweep's rows beside a study's reference rows (`study`: absolute;
+    `label`: how the user named it)."""
+    from gcttt.results.store import compare_with_reference
     from gcttt.results.tables import read_sweep_rows
 
-    path = Path(study).expanduser().resolve()
-    reference = read_study(path.parent, path.name)
-    lines = compare_with_reference(read_sweep_rows(settings.episodes_dir), reference, f"{study}")
-    print(f"{PROG}: self-check against {study}:", *lines, sep="\n", flush=True)
+    reference = _read_reference(study)
+    label = label or study
+    lines = compare_with_reference(read_sweep_rows(settings.episodes_dir), reference, label)
+    print(f"{PROG}: self-check against {label}:", *lines, sep="\n", flush=True)
 
 
 if __name__ == "__main__":

@@ -57,7 +57,10 @@ def save_trial(
     settings: SweepSettings, arm: Arm, results: list, parquet: Path, run_id: str, dataset_ref: Any
 ) -> dict[str, float]:
     """Write and log the side file of `results` (PoolResults with trajectories), then the picture.
-    Returns metrics: side-file bytes, seconds for the file and for the picture."""
+    Returns metrics: side-file bytes, seconds for the file and for the picture; none when the trial
+    played no episode (a `--published` study held them all: their paths were never recorded here)."""
+    if not results:
+        return {}
     import ray
 
     started = time.perf_counter()
