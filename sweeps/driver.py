@@ -24,6 +24,7 @@ from pathlib import Path
 
 import tracking
 from gcttt.errors import GctttError, UsageError
+from sweeps import mlflow_view
 from sweeps.arms import Arm
 from sweeps.common import SweepSettings, arms_summary, elapsed
 
@@ -315,11 +316,12 @@ def _run_locked(settings: SweepSettings, arms: list[Arm], prog: str, started: fl
             parent,
             {
                 "gcttt.git_sha": git_sha(),
-                "gcttt.dataset_source": provenance.label(),
+                "gcttt.dataset_source": provenance.source,  # the trials' label; the recipe below
+                "gcttt.dataset_recipe": provenance.label(),
                 "gcttt.dataset_fingerprint": provenance.fingerprint,
             },
         )
-        tracking.log_params(settings.mlflow_uri, parent, {**dataclasses.asdict(settings), "arms": len(arms)})
+        tracking.log_params(settings.mlflow_uri, parent, mlflow_view.sweep_params(settings, arms))
         trainable = tune.with_resources(
             tune.with_parameters(
                 run_trial,
@@ -413,9 +415,10 @@ def _run_locked(settings: SweepSettings, arms: list[Arm], prog: str, started: fl
                 "rerun the same command with --resume to finish it"
             )
         status = "FINISHED"
+        link = mlflow_view.runs_link(tracking.experiment_id(settings.mlflow_uri, settings.experiment), settings.name)
         print(
             f"{prog}: done in {elapsed(started)}; rows in {settings.episodes_dir}; compare runs with: "
-            f"mlflow ui --backend-store-uri {settings.mlflow_uri}",
+            f"mlflow ui --backend-store-uri {settings.mlflow_uri}, then open {link}",
             file=sys.stderr,
         )
         return 0
@@ -545,10 +548,7 @@ def _write_outputs(settings, parent: str, table: str, summary, metrics: dict[str
     if summary is not None:
         csv = atomic_write_text(settings.sweep_dir / "results.csv", summary.to_csv(index=False))
         tracking.log_artifact(settings.mlflow_uri, parent, csv)
-        base = summary[summary["method"] == "baseline"]["success"]
-        ttt = summary[summary["method"] != "baseline"]["success"]
-        if len(base):
-            metrics["baseline_success"] = float(base.mean())
-        if len(ttt):
-            metrics["best_gcttt_success"] = float(ttt.max())
-    tracking.log_metrics(settings.mlflow_uri, parent, metrics)
+    outcome, tags = mlflow_view.sweep_outcome(summary)
+    if tags:
+        tracking.set_tags(settings.mlflow_uri, parent, tags)
+    tracking.log_metrics(settings.mlflow_uri, parent, mlflow_view.trial_metrics({**outcome, **metrics}))

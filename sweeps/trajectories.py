@@ -4,9 +4,10 @@ Called by `sweeps.trial.run_trial` when the sweep records trajectories (``--reco
 The side file goes to ``SWEEP/trajectories/ARM/`` (named after the trial's Parquet part file) and to
 the trial's MLflow run under ``trajectories/``; the picture (gcttt/figures/episode_pictures.py: a panel
 per episode, the pre-trained path of the same seed where its trial already ran) to
-``SWEEP/pictures/ARM.png`` and to the run under ``pictures/``, so ``mlflow ui`` shows it beside
-the metrics. A picture that cannot be drawn is reported as a warning and a run tag, never a
-failed trial: the side file holds everything needed to draw it again (analysis/plot_episodes.py).
+``SWEEP/pictures/ARM.png`` and to the run as ``pictures/picture.png`` (one name in every trial, so
+that MLflow's compare view sets the pictures side by side), so ``mlflow ui`` shows it beside the
+metrics. A picture that cannot be drawn is reported as a warning and a run tag, never a failed
+trial: the side file holds everything needed to draw it again (analysis/plot_episodes.py).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from gcttt.results.trajectories import (
 )
 from sweeps.arms import Arm, baseline_arms
 from sweeps.common import SweepSettings
+from sweeps.mlflow_view import PICTURE, TRAJECTORIES
 
 ARTIFACT_DIR = "trajectories"
 PICTURE_DIR = "pictures"
@@ -68,7 +70,7 @@ def save_trial(
     meta = side_meta(first, settings.name, arm.name, parquet)
     path = settings.trajectories_dir / arm.name / side_file_name(parquet)
     write_trajectories(path, [r.trajectory for r in results], meta)
-    tracking.log_artifact(settings.mlflow_uri, run_id, path, artifact_path=ARTIFACT_DIR, name=f"{arm.name}.npz")
+    tracking.log_artifact(settings.mlflow_uri, run_id, path, artifact_path=ARTIFACT_DIR, name=TRAJECTORIES)
     written = time.perf_counter()
     metrics = {"trajectory_bytes": float(path.stat().st_size), "trajectory_seconds": written - started}
     try:
@@ -80,7 +82,7 @@ def save_trial(
             maze_layout(first.dataset), rows, [r.trajectory for r in results], positions, _baselines(settings, arm)
         )
         picture = _save_png(fig, settings.sweep_dir / PICTURE_DIR, arm.name)
-        tracking.log_artifact(settings.mlflow_uri, run_id, picture, artifact_path=PICTURE_DIR, name=picture.name)
+        tracking.log_artifact(settings.mlflow_uri, run_id, picture, artifact_path=PICTURE_DIR, name=PICTURE)
     except Exception as exc:  # a picture must never cost the trial its results
         message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         print(f"warning: no picture for {arm.name} ({message})", file=sys.stderr)

@@ -11,7 +11,6 @@ run is found again by its tags (sweep id, arm), so runs are never duplicated eit
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -88,6 +87,7 @@ def run_trial(
     import tracking
     from gcttt.files.provenance import git_sha
     from gcttt.results.records import RunContext
+    from sweeps import mlflow_view
     from sweeps.prepare import checkpoint_slot
     from workers.parquet_sink import ParquetSink
     from workers.pool import EpisodePool, run_specs
@@ -113,13 +113,16 @@ def run_trial(
         "gcttt.backbone": settings.backbone,
         "gcttt.preset": settings.preset,
     }
-    with tracking.tracked_run(settings.mlflow_uri, settings.experiment, arm.name, tags, parent_run_id) as run_id:
+    name = mlflow_view.run_name(arm)
+    with tracking.tracked_run(settings.mlflow_uri, settings.experiment, name, tags, parent_run_id) as run_id:
         trial_id = tune.get_context().get_trial_id() or ""
-        tracking.set_tags(settings.mlflow_uri, run_id, {"gcttt.git_sha": git_sha(), "gcttt.tune_trial": trial_id})
-        tracking.log_params(
+        tracking.set_tags(
             settings.mlflow_uri,
             run_id,
-            {**asdict(arm), "checkpoint": checkpoint, "tasks": list(tasks), "E": settings.episodes_per_task},
+            {"gcttt.git_sha": git_sha(), "gcttt.tune_trial": trial_id, "gcttt.checkpoint": checkpoint},
+        )
+        tracking.log_params(
+            settings.mlflow_uri, run_id, mlflow_view.trial_params(arm, tasks, settings.episodes_per_task)
         )
         workers = EpisodePool.attach(worker_spec, actors)
         prepare_seconds = workers.prepare(checkpoint)  # nothing to do once the workers know the checkpoint
@@ -149,7 +152,7 @@ def run_trial(
             path = path or copied
             records += rows_to_records(published)
         metrics = summarize(records)
-        tracking.log_artifact(settings.mlflow_uri, run_id, path, artifact_path="episodes", name=f"{arm.name}.parquet")
+        tracking.log_artifact(settings.mlflow_uri, run_id, path, artifact_path="episodes", name=mlflow_view.EPISODES)
         if settings.record_trajectories:
             metrics.update(trajectories.save_trial(settings, arm, results, path, run_id, worker_spec.dataset.data))
         provenance = records[0]
@@ -170,5 +173,5 @@ def run_trial(
             # the workers (once per checkpoint and worker), MLflow and Parquet writes.
             overhead_share=1.0 - episodes_seconds / trial_seconds,
         )
-        tracking.log_metrics(settings.mlflow_uri, run_id, metrics)
+        tracking.log_metrics(settings.mlflow_uri, run_id, mlflow_view.trial_metrics(metrics))
     tune.report(metrics)
