@@ -3,18 +3,19 @@
 
 Reads only ``results/STUDY/rows`` (no network, no ``~/gcttt-results``, no MLflow). For each study
 that exists it writes its tables as Markdown into ``docs/results/`` and its figures into
-``docs/figures/``, then copies every table into the README between its markers::
+``docs/figures/``, then copies every table into the pages that show it (`SHOWN_ON`: the README,
+docs/reproducing.md, docs/compute-study.md) between its markers::
 
     <!-- generated: docs/results/NAME.md -->
     ...
     <!-- end generated -->
 
 so a published number cannot drift from its rows: tests/test_published.py regenerates the tables
-and fails when the README or docs/results disagree with them.
+and fails when a page or docs/results disagree with them.
 
-    python analysis/make_figures.py                 # tables, figures, README
-    python analysis/make_figures.py --tables-only   # tables and README (seconds)
-    python analysis/make_figures.py --check         # exit 1 if a table in docs/ or the README is stale
+    python analysis/make_figures.py                 # tables, figures, pages
+    python analysis/make_figures.py --tables-only   # tables and pages (seconds)
+    python analysis/make_figures.py --check         # exit 1 if a table in docs/results or a page is stale
 """
 
 from __future__ import annotations
@@ -164,7 +165,19 @@ PUBLISHED: dict[str, tuple[str, Callable[[Path], str], Callable[[Path, Path], No
     "compute-cpu": ("compute.md", _compute_table, _compute_figures),
     "compute-check-xeon": ("machine_check.md", _machine_check_table, _no_figures),
 }
-"""Every study whose numbers the README shows, and how its tables and figures are made."""
+"""Every published study, and how its tables and figures are made."""
+
+SHOWN_ON: dict[str, tuple[str, ...]] = {
+    # table in docs/results: the pages (relative to the checkout) that show it between its markers
+    "demo.md": ("README.md",),
+    "table1.md": ("README.md", "docs/reproducing.md"),
+    "figure6.md": ("docs/reproducing.md",),
+    "compute.md": ("docs/compute-study.md",),
+    "machine_check.md": ("docs/compute-study.md",),
+}
+"""Where each table is shown; every page listed must hold the table's block (tests/test_published.py)."""
+PAGES: tuple[str, ...] = tuple(dict.fromkeys(page for pages in SHOWN_ON.values() for page in pages))
+"""Every page with generated blocks."""
 
 
 def tables(store: Path) -> dict[str, str]:
@@ -176,8 +189,8 @@ def tables(store: Path) -> dict[str, str]:
     return out
 
 
-def fill_readme(text: str, generated: dict[str, str]) -> str:
-    """The README with every generated block replaced by its table (blocks of absent studies kept)."""
+def fill_blocks(text: str, generated: dict[str, str]) -> str:
+    """A page with every generated block replaced by its table (blocks of absent studies kept)."""
 
     def put(match: re.Match) -> str:
         name = Path(match["path"]).name
@@ -187,19 +200,20 @@ def fill_readme(text: str, generated: dict[str, str]) -> str:
     return MARKER.sub(put, text)
 
 
-def stale(store: Path, docs: Path, readme: Path) -> list[str]:
-    """What differs from the rows: docs/results tables and README blocks (empty when all agree)."""
+def stale(store: Path, docs: Path, root: Path) -> list[str]:
+    """What differs from the rows: docs/results tables and the blocks of the pages under `root`
+    (empty when all agree)."""
     generated = tables(store)
     problems = [
         f"{docs / name} differs from what {store.name}/ gives"
         for name, text in generated.items()
         if not (docs / name).exists() or (docs / name).read_text() != text
     ]
-    current = readme.read_text()
-    for match in MARKER.finditer(current):
-        name = Path(match["path"]).name
-        if name in generated and match["body"].rstrip() != generated[name].rstrip():
-            problems.append(f"{readme.name}: the block of {match['path']} differs from what the rows give")
+    for page in PAGES:
+        for match in MARKER.finditer((root / page).read_text()):
+            name = Path(match["path"]).name
+            if name in generated and match["body"].rstrip() != generated[name].rstrip():
+                problems.append(f"{page}: the block of {match['path']} differs from what the rows give")
     return problems
 
 
@@ -209,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--store", default=str(ROOT / "results"), help="the results store (default: results/)")
     p.add_argument("--docs", default=str(ROOT / "docs"), help="where results/ tables and figures/ go (default: docs/)")
-    p.add_argument("--readme", default=str(ROOT / "README.md"), help="the README whose blocks are filled")
+    p.add_argument("--root", default=str(ROOT), help="the checkout whose pages' blocks are filled (default: this one)")
     p.add_argument("--tables-only", action="store_true", help="skip the figures")
     p.add_argument("--check", action="store_true", help="write nothing; exit 1 if anything is stale")
     return p
@@ -221,10 +235,10 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> int:
         from gcttt.files.fileio import atomic_write_text
 
-        store, docs, readme = Path(args.store), Path(args.docs), Path(args.readme)
+        store, docs, root = Path(args.store), Path(args.docs), Path(args.root)
         started = time.perf_counter()
         if args.check:
-            problems = stale(store, docs / "results", readme)
+            problems = stale(store, docs / "results", root)
             for line in problems:
                 print(f"stale: {line}")
             print("make_figures.py: " + ("stale; run make figures" if problems else "every table agrees with results/"))
@@ -233,7 +247,8 @@ def main(argv: list[str] | None = None) -> int:
         (docs / "results").mkdir(parents=True, exist_ok=True)
         for name, text in generated.items():
             atomic_write_text(docs / "results" / name, text)
-        atomic_write_text(readme, fill_readme(readme.read_text(), generated))
+        for page in PAGES:
+            atomic_write_text(root / page, fill_blocks((root / page).read_text(), generated))
         if not args.tables_only:
             (docs / "figures").mkdir(parents=True, exist_ok=True)
             for study, (_, _, draw) in PUBLISHED.items():

@@ -61,7 +61,7 @@ except ModuleNotFoundError as exc:
     python = f"{sys.version_info.major}.{sys.version_info.minor}"
     print(
         f"gpu_check: error: the Python package {exc.name!r} is not installed here: carry a wheel of it for "
-        f"Python {python} on {platform.machine()} and `pip install --no-index WHEEL` first (README, 'GPU check')",
+        f"Python {python} on {platform.machine()} and `pip install --no-index WHEEL` first (docs/benchmarks.md)",
         file=sys.stderr,
     )
     sys.exit(2)

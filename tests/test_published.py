@@ -1,5 +1,6 @@
-"""Published numbers never drift from their rows: the README's generated tables equal what
-`make figures` computes from results/ alone, and `make figures` runs in a clone with an empty HOME."""
+"""Published numbers never drift from their rows: the generated tables of the README and of the docs
+pages (`make_figures.SHOWN_ON`) equal what `make figures` computes from results/ alone, and `make
+figures` runs in a clone with an empty HOME."""
 
 from __future__ import annotations
 
@@ -15,22 +16,28 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_every_generated_table_in_the_readme_and_docs_equals_what_the_rows_give():
-    problems = make_figures.stale(ROOT / "results", ROOT / "docs" / "results", ROOT / "README.md")
+    problems = make_figures.stale(ROOT / "results", ROOT / "docs" / "results", ROOT)
     assert problems == [], "\n".join(problems) + "\nrun `make figures` and commit what it writes"
 
 
-def test_every_published_study_has_its_block_in_the_readme():
-    readme = (ROOT / "README.md").read_text()
+def test_every_published_study_has_its_block_on_each_of_its_pages():
     for study, (name, _, _) in make_figures.PUBLISHED.items():
         if (ROOT / "results" / study / "rows").is_dir():
-            assert f"<!-- generated: docs/results/{name} -->" in readme, f"results/{study} is shown nowhere"
+            assert make_figures.SHOWN_ON.get(name), f"results/{study}: SHOWN_ON names no page for {name}"
+            for page in make_figures.SHOWN_ON[name]:
+                text = (ROOT / page).read_text()
+                assert f"<!-- generated: docs/results/{name} -->" in text, f"results/{study} is missing from {page}"
+
+
+def test_the_readme_shows_the_demo_and_table_1():
+    assert {"demo.md", "table1.md"} <= {n for n, pages in make_figures.SHOWN_ON.items() if "README.md" in pages}
 
 
 def test_a_changed_number_in_a_block_is_caught(tmp_path):
     readme = tmp_path / "README.md"
     readme.write_text("intro\n<!-- generated: docs/results/t.md -->\n| a | 0.50 |\n<!-- end generated -->\nend\n")
-    assert make_figures.fill_readme(readme.read_text(), {"t.md": "| a | 0.50 |\n"}) == readme.read_text()
-    filled = make_figures.fill_readme(readme.read_text(), {"t.md": "| a | 0.70 |\n"})
+    assert make_figures.fill_blocks(readme.read_text(), {"t.md": "| a | 0.50 |\n"}) == readme.read_text()
+    filled = make_figures.fill_blocks(readme.read_text(), {"t.md": "| a | 0.70 |\n"})
     assert "| a | 0.70 |" in filled and "0.50" not in filled and filled.endswith("end\n")
 
 
@@ -55,8 +62,15 @@ def test_make_figures_in_a_fresh_clone_with_an_empty_home(tmp_path):
         [sys.executable, "analysis/make_figures.py"], cwd=clone, env=env, capture_output=True, text=True
     )
     assert run.returncode == 0, run.stderr[-2000:]
-    assert (clone / "README.md").read_text() == (ROOT / "README.md").read_text()  # nothing was stale
+    for page in make_figures.PAGES:  # nothing was stale
+        assert (clone / page).read_text() == (ROOT / page).read_text(), page
     for study, (name, _, _) in make_figures.PUBLISHED.items():
         if (clone / "results" / study / "rows").is_dir():
             assert (clone / "docs" / "results" / name).read_text() == (ROOT / "docs" / "results" / name).read_text()
     assert list(home.iterdir()) == [] or all(p.name.startswith(".") for p in home.iterdir())
+
+
+def test_every_page_with_a_generated_block_is_filled_by_make_figures():
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    with_blocks = {str(p.relative_to(ROOT)) for p in pages if make_figures.MARKER.search(p.read_text())}
+    assert with_blocks == set(make_figures.PAGES), "add the page to make_figures.SHOWN_ON, or remove its block"

@@ -80,7 +80,7 @@ class EpisodeRunner:
         the one the checkpoint was trained on. `distance_cache` shares goal distances with other
         runs of the same checkpoint and data. `compile`: fine-tuning updates through
         `torch.compile`: 'on', 'off' (eager), or 'auto' (the device's default: a CUDA graph on CUDA;
-        eager on CPUs, where compiling was measured to gain nothing, see README). `update_mode`
+        eager on CPUs, where compiling was measured to gain nothing, see docs/benchmarks.md). `update_mode`
         (eager, compiled, graph or auto, see `gcttt.agents.graphed`) overrides `compile`."""
         if compile not in COMPILE_MODES:
             raise UsageError(f"compile must be one of {', '.join(COMPILE_MODES)} (got {compile!r})")
