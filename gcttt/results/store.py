@@ -548,7 +548,7 @@ def publish(
                 raise UsageError(
                     f"{source}: sweep {status.name} is unfinished ({k} of {n} arms hold all their episodes; "
                     f"unfinished: {names}); finish it with the same command and --resume, or pass --partial to "
-                    f"publish its {k} finished arms now (recorded as partial)"
+                    f"publish its {k} finished arm{'' if k == 1 else 's'} now (recorded as partial)"
                 )
             if not k:
                 raise UsageError(f"{source}: sweep {status.name} has no finished arm yet; nothing to publish")
@@ -595,9 +595,14 @@ def _publish_locked(
     path = None
     try:
         if files is None:  # a study from before checksums: its files as they are now (git holds them)
-            files = {f"rows/{p.name}": {"sha256": hashlib.sha256(p.read_bytes()).hexdigest()} for p, _ in listed}
-            for p, _ in listed:
-                files[f"rows/{p.name}"]["rows"] = pq.ParquetFile(p).metadata.num_rows
+            files = {
+                f"rows/{p.name}": {
+                    "sha256": hashlib.sha256(p.read_bytes()).hexdigest(),
+                    "rows": pq.ParquetFile(p).metadata.num_rows,
+                    "sweeps": sorted(set(pq.read_table(p, columns=["sweep_id"]).column("sweep_id").to_pylist())),
+                }
+                for p, _ in listed
+            }
         if len(fresh):
             label = fresh["sweep_id"].iloc[0] if fresh["sweep_id"].nunique() == 1 else "rows"
             path, sha = _write_rows(target, fresh, label)
@@ -650,6 +655,7 @@ def add_checksums(study: str | os.PathLike) -> int:
             files[f"rows/{path.name}"] = {
                 "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
                 "rows": pq.ParquetFile(path).metadata.num_rows,
+                "sweeps": sorted(set(pq.read_table(path, columns=["sweep_id"]).column("sweep_id").to_pylist())),
             }
         manifest["files"] = files
         atomic_write_text(study / MANIFEST, json.dumps(manifest, indent=2, sort_keys=False) + "\n")
