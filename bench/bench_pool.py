@@ -44,7 +44,7 @@ from gcttt.control.runner import EpisodeSpec
 from gcttt.control.ttt import TTTConfig
 from gcttt.data.access import load_datasets
 from gcttt.data.files import OfflineData
-from gcttt.data.generation import generate_dataset
+from gcttt.datagen.generation import generate_dataset
 from gcttt.errors import GctttError
 from gcttt.pretrain import PretrainConfig, pretrain
 from gcttt.selection import SelectionConfig
@@ -76,7 +76,7 @@ def prepare(dataset: str, workdir: Path, episodes: int, max_steps: int | None) -
         ),
         progress=False,
     )
-    train, _ = load_datasets(dataset, data_dir, fetch="never")
+    train, _ = load_datasets(dataset, data_dir)
     return str(result.final_checkpoint), train
 
 
@@ -229,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     report: dict = {"cpus": os.cpu_count(), "load_average": os.getloadavg()}
     try:
         maze_ckpt, maze_tiny = prepare(POINTMAZE, workdir, episodes=4, max_steps=101)
-        maze_full, _ = load_datasets(POINTMAZE, args.pointmaze_dir, fetch="never")
+        maze_full, _ = load_datasets(POINTMAZE, args.pointmaze_dir)
         ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
         if not args.skip_throughput:
             specs = make_specs(args.episodes, args.method, args.horizon, args.grad_steps)

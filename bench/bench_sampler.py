@@ -20,6 +20,7 @@ import torch
 from gcttt.data.access import load_datasets
 from gcttt.data.sampler import GoalSampler, SamplerConfig
 from gcttt.data.transitions import TransitionData
+from gcttt.datagen import ensure_dataset_files
 from gcttt.selection import segment_indices
 
 
@@ -51,6 +52,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
 
+    ensure_dataset_files(args.dataset, args.data_dir)
     train, _ = load_datasets(args.dataset, args.data_dir)
     data = TransitionData.from_offline(train, device)
     subset = segment_indices(data.first[:10], data.last[:10] + 1)

@@ -25,6 +25,7 @@ import torch
 from gcttt.agents import make_agent
 from gcttt.data.access import load_datasets, make_env
 from gcttt.data.transitions import TransitionData
+from gcttt.datagen import ensure_dataset_files
 from gcttt.envs import dataset_info
 from gcttt.presets import PRESETS, backbone_config
 from gcttt.selection import SelectionConfig, Selector, goal_distance
@@ -66,6 +67,7 @@ def main() -> None:
     torch.manual_seed(0)  # the same fresh value net, hence the same selections, on every run
 
     info = dataset_info(args.dataset)
+    ensure_dataset_files(args.dataset, args.data_dir)
     train, _ = load_datasets(args.dataset, args.data_dir)
     data = TransitionData.from_offline(train, args.device)
     preset = PRESETS["paper"]

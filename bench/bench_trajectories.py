@@ -44,12 +44,14 @@ def main(argv: list[str] | None = None) -> int:
     from gcttt.control.ttt import TTTConfig
     from gcttt.data.access import load_datasets, resolve_data_dir
     from gcttt.data.provenance import dataset_provenance
+    from gcttt.datagen import ensure_dataset_files
     from gcttt.files.checkpoint import read_checkpoint
     from gcttt.results.trajectories import write_trajectories
     from gcttt.selection import SelectionConfig
 
     torch.set_num_threads(1)
     meta = read_checkpoint(args.checkpoint)
+    ensure_dataset_files(meta["dataset"], args.data_dir)
     train, _ = load_datasets(meta["dataset"], args.data_dir)
     provenance = dataset_provenance(resolve_data_dir(args.data_dir), meta["dataset"])
     runner = EpisodeRunner(args.checkpoint, train, provenance=provenance)

@@ -162,7 +162,7 @@ def build_world(args, report: dict) -> World:
         world = World("synthetic", synthetic_dataset(args.data_episodes, args.data_length), args.episode_steps)
     else:
         from gcttt.data.access import load_datasets
-        from gcttt.data.generation import generate_dataset
+        from gcttt.datagen.generation import generate_dataset
 
         root = tempfile.mkdtemp(prefix="gpu-check-data-")
         generate_dataset(
@@ -173,7 +173,7 @@ def build_world(args, report: dict) -> World:
             workers=args.gen_workers,
             progress=False,
         )
-        train, _ = load_datasets(MAZE, root, fetch="never")
+        train, _ = load_datasets(MAZE, root)
         world = World("pointmaze", train, args.episode_steps, root)
     report["world"] = world.kind
     report["missing_packages"] = missing

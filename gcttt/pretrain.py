@@ -35,6 +35,7 @@ from gcttt.data.files import split_paths
 from gcttt.data.provenance import dataset_provenance
 from gcttt.data.sampler import GoalSampler
 from gcttt.data.transitions import TransitionData
+from gcttt.datagen import ensure_dataset_files
 from gcttt.envs import dataset_info
 from gcttt.errors import UsageError
 from gcttt.files.checkpoint import check_trained_on, read_checkpoint, save_checkpoint
@@ -231,6 +232,7 @@ def pretrain(
     mode = resolve_update_mode(update_mode, device)
     # Only the train split: pre-training logs success on the 5 tasks, not a validation loss (OGBench's
     # main.py logs one; the split is not read here, so it costs neither time nor memory).
+    ensure_dataset_files(config.dataset, config.data_dir)  # downloaded or generated where missing
     env, train, _ = make_env_and_datasets(config.dataset, config.data_dir, validation=False)
     provenance = dataset_provenance(data_dir, config.dataset)
     fingerprint = provenance.fingerprint

@@ -23,8 +23,9 @@ from sweeps.common import SMOKE_EPISODES, SweepSettings
 
 def prepare_dataset(settings: SweepSettings) -> tuple[OfflineData, DatasetProvenance]:
     """The sweep's training split (validated: shapes, finite values, trajectory ends) and provenance."""
-    from gcttt.data.access import ensure_dataset_files, load_datasets
-    from gcttt.data.generation import generate_dataset
+    from gcttt.data.access import load_datasets
+    from gcttt.datagen import ensure_dataset_files
+    from gcttt.datagen.generation import generate_dataset
 
     root = Path(settings.data_dir)
     train, val = split_paths(root, settings.dataset)
@@ -34,7 +35,7 @@ def prepare_dataset(settings: SweepSettings) -> tuple[OfflineData, DatasetProven
         generate_dataset(settings.dataset, root, episodes=SMOKE_EPISODES, progress=False)
     else:
         ensure_dataset_files(settings.dataset, root, fetch="auto")
-    split, _ = load_datasets(settings.dataset, root, fetch="never")
+    split, _ = load_datasets(settings.dataset, root)
     return split, dataset_provenance(root, settings.dataset)
 
 

@@ -64,7 +64,7 @@ def _no_leftover_subprocesses():
 @pytest.fixture(scope="session")
 def maze_dir(tmp_path_factory):
     """A data directory holding a tiny pointmaze-medium-navigate-v0 (4 + 1 episodes of 101 rows)."""
-    from gcttt.data.generation import generate_dataset
+    from gcttt.datagen.generation import generate_dataset
 
     root = tmp_path_factory.mktemp("maze-data")
     generate_dataset(MAZE, root, episodes=4, max_episode_steps=101, workers=1, progress=False)
@@ -76,7 +76,7 @@ def maze_train(maze_dir):
     """The train split of `maze_dir` as `OfflineData`."""
     from gcttt.data.access import load_datasets
 
-    train, _ = load_datasets(MAZE, maze_dir, fetch="never")
+    train, _ = load_datasets(MAZE, maze_dir)
     return train
 
 

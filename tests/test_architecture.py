@@ -161,11 +161,11 @@ def test_an_episode_replays_identically_on_a_fresh_runner(tmp_path, maze_dir, ma
 def test_cube_goals_and_episodes_replay_identically(tmp_path):
     from gcttt.control.runner import EpisodeSpec
     from gcttt.data.access import load_datasets
-    from gcttt.data.generation import generate_dataset
+    from gcttt.datagen.generation import generate_dataset
 
     dataset = "cube-single-play-v0"
     generate_dataset(dataset, tmp_path / "data", episodes=2, max_episode_steps=60, workers=1, progress=False)
-    train, _ = load_datasets(dataset, tmp_path / "data", fetch="never")
+    train, _ = load_datasets(dataset, tmp_path / "data")
     checkpoint = _smoke_checkpoint(tmp_path, tmp_path / "data", dataset, "gcbc")
     _replays_identically(checkpoint, train, EpisodeSpec(task_id=3, method="baseline", seed=1))
 

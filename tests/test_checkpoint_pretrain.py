@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 import torch
 
+from gcttt.agents import load_agent
 from gcttt.cli import main
 from gcttt.control.runner import EpisodeRunner
 from gcttt.data.files import OfflineData
 from gcttt.errors import CheckpointError, GctttError, UsageError
-from gcttt.files.checkpoint import load_agent, read_checkpoint, save_checkpoint
+from gcttt.files.checkpoint import read_checkpoint, save_checkpoint
 from gcttt.pretrain import PretrainConfig, pretrain, run_directory
 
 MAZE = "pointmaze-medium-navigate-v0"

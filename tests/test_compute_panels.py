@@ -44,7 +44,7 @@ def test_total_points_and_crossovers_on_hand_made_configurations():
 def stitch_runner(tmp_path_factory):
     from gcttt.control.runner import EpisodeRunner
     from gcttt.data.access import load_datasets
-    from gcttt.data.generation import generate_dataset
+    from gcttt.datagen.generation import generate_dataset
     from gcttt.data.provenance import dataset_provenance
     from gcttt.pretrain import PretrainConfig, pretrain
 
@@ -53,7 +53,7 @@ def stitch_runner(tmp_path_factory):
     config = PretrainConfig(dataset=STITCH, backbone="gciql", preset="smoke", out_dir=str(root / "runs"),
                             data_dir=str(root))  # fmt: skip
     final = pretrain(config, progress=False).final_checkpoint
-    train, _ = load_datasets(STITCH, root, fetch="never")
+    train, _ = load_datasets(STITCH, root)
     return EpisodeRunner(str(final), train, provenance=dataset_provenance(root, STITCH))
 
 

@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gcttt.data.access import ensure_dataset_files, load_datasets, make_env_and_datasets, resolve_data_dir
+from gcttt.data.access import load_datasets, make_env_and_datasets, resolve_data_dir
 from gcttt.data.files import OfflineData, read_dataset_file, split_paths, write_dataset_file
+from gcttt.datagen import ensure_dataset_files
 from gcttt.envs import dataset_info
 from gcttt.errors import DatasetError, GctttError, UsageError
 
@@ -146,7 +147,7 @@ def test_wrong_observation_size_is_refused(tmp_path):
     write_dataset_file(tmp_path / f"{MAZE}.npz", three)
     write_dataset_file(tmp_path / f"{MAZE}-val.npz", three)
     with pytest.raises(DatasetError) as excinfo:
-        load_datasets(MAZE, tmp_path, fetch="never")
+        load_datasets(MAZE, tmp_path)
     assert_one_line_error(excinfo, "3 columns", "have 2")
 
 
@@ -189,7 +190,11 @@ def test_missing_files_with_fetch_never_name_the_generate_command(tmp_path):
     # Only one split present counts as missing too.
     write_dataset_file(split_paths(tmp_path, MAZE)[0], episodes_data())
     with pytest.raises(DatasetError, match="gcttt data generate"):
-        load_datasets(MAZE, tmp_path, fetch="never")
+        load_datasets(MAZE, tmp_path)
+    # The reader alone (no fetching: gcttt.datagen's job) names the same command.
+    with pytest.raises(DatasetError) as excinfo:
+        load_datasets(MAZE, tmp_path / "empty")
+    assert_one_line_error(excinfo, f"gcttt data generate {MAZE}")
     # Without a local generator the hint is OGBench's downloader.
     with pytest.raises(DatasetError) as excinfo:
         ensure_dataset_files("humanoidmaze-medium-navigate-v0", tmp_path, fetch="never")
@@ -210,7 +215,7 @@ def test_offline_auto_fetch_without_generator_fails_clearly(tmp_path):
 def test_unknown_dataset_names_are_usage_errors(tmp_path):
     for name in ("nope-v0", "pointmaze-tiny-navigate-v0", "cube-seven-play-v0"):
         with pytest.raises(UsageError) as excinfo:
-            load_datasets(name, tmp_path, fetch="never")
+            load_datasets(name, tmp_path)
         assert_one_line_error(excinfo, name)
 
 
@@ -227,15 +232,15 @@ def test_data_dir_resolution_order(tmp_path, monkeypatch):
 
 def test_env_var_data_dir_is_used_by_the_loader(maze_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("GCTTT_DATA_DIR", str(maze_dir))
-    train, val = load_datasets(MAZE, fetch="never")
+    train, val = load_datasets(MAZE)
     assert train.num_episodes == 4 and val.num_episodes == 1
     # An explicit directory wins over the variable.
     with pytest.raises(DatasetError, match=str(tmp_path.resolve())):
-        load_datasets(MAZE, tmp_path, fetch="never")
+        load_datasets(MAZE, tmp_path)
 
 
 def test_make_env_and_datasets_checks_the_env(maze_dir, tmp_path):
-    env, train, _val = make_env_and_datasets(MAZE, maze_dir, fetch="never")
+    env, train, _val = make_env_and_datasets(MAZE, maze_dir)
     try:
         assert env.observation_space.shape == (train.obs_dim,) == (dataset_info(MAZE).obs_dim,)
     finally:
@@ -246,4 +251,4 @@ def test_make_env_and_datasets_checks_the_env(maze_dir, tmp_path):
     cube = episodes_data(obs_dim=28, action_dim=5)
     write_dataset_file(split_paths(tmp_path, MAZE)[1], cube)
     with pytest.raises(DatasetError, match="28 columns"):
-        make_env_and_datasets(MAZE, tmp_path, fetch="never")
+        make_env_and_datasets(MAZE, tmp_path)

@@ -7,7 +7,7 @@ import ogbench
 import pytest
 
 from gcttt.data.files import read_dataset_file, split_paths
-from gcttt.data.generation import SUPPORTED, generate_dataset, generation_spec
+from gcttt.datagen.generation import SUPPORTED, generate_dataset, generation_spec
 from gcttt.envs import dataset_info
 from gcttt.errors import GctttError, UsageError
 
@@ -161,7 +161,7 @@ def test_bad_sizes_are_refused(tmp_path, kwargs, needle):
 
 
 def test_cell_coverage_counts_rows_per_free_cell():
-    from gcttt.data.collect_maze import cell_coverage
+    from gcttt.datagen.collect_maze import cell_coverage
 
     maze = np.array([[1, 1, 1, 1], [1, 0, 0, 1], [1, 1, 0, 1], [1, 1, 1, 1]])
     xy = np.array([[1.0, 1.0], [1.2, 1.0], [2.0, 1.0], [9.0, 9.0]])  # x = column, y = row

@@ -15,7 +15,7 @@ ANTMAZE = "antmaze-medium-navigate-v0"
 
 
 def test_sac_trains_saves_and_resumes(tmp_path):
-    from gcttt.expert.train import ExpertTrainConfig, train_expert
+    from gcttt.datagen.expert.train import ExpertTrainConfig, train_expert
 
     config = ExpertTrainConfig(steps=300, random_steps=100, eval_every=0, eval_episodes=1, save_every=100,
                                out=str(tmp_path / "run"))  # fmt: skip
@@ -33,8 +33,8 @@ def test_sac_trains_saves_and_resumes(tmp_path):
 
 
 def test_resume_continues_from_the_last_save(tmp_path, monkeypatch):
-    from gcttt.expert import train as train_module
-    from gcttt.expert.train import ExpertTrainConfig, train_expert
+    from gcttt.datagen.expert import train as train_module
+    from gcttt.datagen.expert.train import ExpertTrainConfig, train_expert
 
     config = ExpertTrainConfig(steps=250, random_steps=50, eval_every=0, eval_episodes=1, save_every=100,
                                out=str(tmp_path / "run"))  # fmt: skip
@@ -57,7 +57,7 @@ def test_resume_continues_from_the_last_save(tmp_path, monkeypatch):
 
 
 def test_directional_reward_is_displacement_along_the_command():
-    from gcttt.expert.directional import OBS_DIM, DirectionalAnt
+    from gcttt.datagen.expert.directional import OBS_DIM, DirectionalAnt
 
     env = DirectionalAnt()
     obs = env.reset(seed=0)
@@ -72,7 +72,7 @@ def test_directional_reward_is_displacement_along_the_command():
 
 
 def test_the_shipped_expert_loads_and_acts():
-    from gcttt.expert.shipped import load_expert
+    from gcttt.datagen.expert.shipped import load_expert
 
     expert = load_expert("ant")
     action = expert(np.zeros(27), np.array([1.0, 0.0]))
@@ -83,13 +83,13 @@ def test_the_shipped_expert_loads_and_acts():
 
 
 def expert_dir():
-    from gcttt.expert.shipped import expert_dir
+    from gcttt.datagen.expert.shipped import expert_dir
 
     return expert_dir("ant")
 
 
 def test_a_bad_expert_file_is_refused(tmp_path, monkeypatch, capsys):
-    from gcttt.expert.shipped import load_expert
+    from gcttt.datagen.expert.shipped import load_expert
     from gcttt.files.provenance import file_fingerprint
 
     (tmp_path / "actor.pt").write_bytes(b"not a checkpoint")
@@ -111,7 +111,7 @@ def test_an_expert_without_manifest_or_fingerprint_is_refused_in_one_line(tmp_pa
     """Issue 24 case 4: damaged weights with nothing to check them against are never trusted."""
     import shutil
 
-    from gcttt.expert.shipped import load_expert
+    from gcttt.datagen.expert.shipped import load_expert
 
     shutil.copyfile(expert_dir() / "actor.pt", tmp_path / "actor.pt")
     damaged = bytearray((tmp_path / "actor.pt").read_bytes())
@@ -135,7 +135,7 @@ def test_an_expert_without_manifest_or_fingerprint_is_refused_in_one_line(tmp_pa
 def test_antmaze_generation_in_ogbench_format(tmp_path):
     import ogbench.utils
 
-    from gcttt.data.generation import generate_dataset
+    from gcttt.datagen.generation import generate_dataset
     from gcttt.data.provenance import dataset_provenance
 
     report = generate_dataset(ANTMAZE, tmp_path, episodes=2, max_episode_steps=60, workers=1, progress=False)

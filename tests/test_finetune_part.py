@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from analysis.synthetic import record
+from gcttt.agents import load_agent
 from gcttt.agents.gcbc import GCBCAgent
 from gcttt.agents.gciql import GCIQLAgent
 from gcttt.agents.saw import SAWAgent
@@ -26,7 +27,6 @@ from gcttt.control.ttt import TTTConfig, ttt_columns, ttt_from_columns
 from gcttt.data.sampler import GoalSampler
 from gcttt.data.transitions import TransitionData
 from gcttt.errors import UsageError
-from gcttt.files.checkpoint import load_agent
 from gcttt.results.records import SCHEMA, read_part, write_records
 from gcttt.selection import SelectionConfig
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import torch
 
-from gcttt.agents import make_agent
+from gcttt.agents import load_agent, make_agent
 from gcttt.agents.graphed import (
     GraphedUpdates,
     StaticSubset,
@@ -31,7 +31,7 @@ from gcttt.data.sampler import GoalSampler
 from gcttt.data.transitions import TransitionData
 from gcttt.envs import dataset_info
 from gcttt.errors import UsageError
-from gcttt.files.checkpoint import load_agent, read_checkpoint
+from gcttt.files.checkpoint import read_checkpoint
 from gcttt.presets import backbone_config, get_preset
 from gcttt.pretrain import PretrainConfig, pretrain, resolved_scale
 from gcttt.selection import SelectionConfig, Selector

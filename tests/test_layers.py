@@ -1,4 +1,5 @@
-"""Layers that only point down: gcttt <- tracking <- sweeps/workers, analysis; no circles.
+"""Layers that only point down: gcttt <- tracking <- sweeps/workers, analysis, and inside gcttt
+from errors up to the command line (`LIBRARY_LAYERS`); no circles.
 
 Import-time purity of the library is tested in test_architecture.py; here every import statement
 counts, also those inside functions (run-time imports), and one real run-time path is followed:
@@ -44,6 +45,51 @@ def test_every_import_points_down_a_layer():
                 top = module.split(".")[0]
                 if top in LAYERS and top != package and top not in allowed:
                     wrong.append(f"{path.relative_to(REPO)}:{line} imports {module}")
+    assert not wrong, "\n".join(wrong)
+
+
+LIBRARY_LAYERS: tuple[tuple[str, ...], ...] = (
+    ("errors", "seeding", "flagnames"),
+    ("envs",),
+    ("files",),
+    ("data", "tracking_uri"),
+    ("agents",),
+    ("selection", "presets"),
+    ("results",),
+    ("control", "figures"),
+    ("datagen",),
+    ("pretrain",),
+    ("commands",),
+    ("cli",),
+)
+"""The library's rooms (gcttt's subpackages and top-level modules) from the ground up: a room may
+import only rooms of lower layers. Data generation (`gcttt.datagen`: the collectors and the ant
+expert, which drive agents and play episodes) stands above the core, which only reads datasets."""
+
+
+def _library_room(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def test_inside_the_library_every_import_points_down_a_layer():
+    layer = {room: i for i, rooms in enumerate(LIBRARY_LAYERS) for room in rooms}
+    library = REPO / "gcttt"
+    rooms = {p.stem if p.is_file() else p.name for p in library.iterdir() if not p.name.startswith(("_", "."))}
+    rooms = {r for r in rooms if (library / r).is_dir() or (library / f"{r}.py").is_file()}
+    assert rooms == set(layer), f"rooms without a layer (add them to LIBRARY_LAYERS): {sorted(rooms - set(layer))}"
+    wrong = []
+    for path in sorted(library.rglob("*.py")):
+        relative = path.relative_to(library)
+        own = relative.parts[0].removesuffix(".py")
+        if own == "__init__":
+            continue
+        for line, module in _imports(path):
+            if not module.startswith("gcttt."):
+                continue
+            target = _library_room(module)
+            if target != own and layer[target] >= layer[own]:
+                wrong.append(f"gcttt/{relative}:{line} imports {module} ({own} may not import {target})")
     assert not wrong, "\n".join(wrong)
 
 

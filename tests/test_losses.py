@@ -19,7 +19,7 @@ from gcttt.agents.losses import (
     goal_distance,
 )
 from gcttt.agents.networks import length_normalize, soft_update_
-from gcttt.expert.sac import tanh_log_det
+from gcttt.datagen.expert.sac import tanh_log_det
 
 LOG_2PI = math.log(2 * math.pi)
 

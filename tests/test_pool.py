@@ -46,7 +46,7 @@ def comparable(record) -> dict:
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory):
     """(checkpoint path, train split) of a tiny generated dataset and a smoke checkpoint."""
-    from gcttt.data.generation import generate_dataset
+    from gcttt.datagen.generation import generate_dataset
     from gcttt.pretrain import PretrainConfig, pretrain
 
     root = tmp_path_factory.mktemp("pool")
@@ -68,7 +68,7 @@ def assets(tmp_path_factory):
                 ),
                 progress=False,
             )
-            train, _ = load_datasets(DATASET, root / "data", fetch="never")
+            train, _ = load_datasets(DATASET, root / "data")
             runner = EpisodeRunner(result.final_checkpoint, train)
             expected = [runner.run(spec) for spec in SPECS]
         finally:

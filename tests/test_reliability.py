@@ -129,7 +129,7 @@ def test_finished_checkpoint_refuses_another_dataset_file(smoke_run, maze_dir, t
 
     config, _ = smoke_run
     other = tmp_path / "data"
-    from gcttt.data.generation import generate_dataset
+    from gcttt.datagen.generation import generate_dataset
 
     generate_dataset(MAZE, other, episodes=4, max_episode_steps=101, seed=1, workers=1, progress=False)
     argv = ["pretrain", "--dataset", MAZE, "--backbone", "gciql", "--preset", "smoke"]

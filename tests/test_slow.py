@@ -9,11 +9,11 @@ pytestmark = pytest.mark.slow
 
 
 def test_compiled_updates_match_eager_and_run_an_episode(smoke_checkpoint, maze_train):
+    from gcttt.agents import load_agent
     from gcttt.control.runner import EpisodeRunner, EpisodeSpec
     from gcttt.control.ttt import TTTConfig
     from gcttt.data.sampler import GoalSampler
     from gcttt.data.transitions import TransitionData
-    from gcttt.files.checkpoint import load_agent
     from gcttt.selection import SelectionConfig
 
     eager, _ = load_agent(smoke_checkpoint)
@@ -37,8 +37,8 @@ def test_compiled_updates_match_eager_and_run_an_episode(smoke_checkpoint, maze_
 
 
 def test_the_shipped_ant_expert_navigates_antmaze_medium():
-    from gcttt.expert.checks import MAZE_BAR, maze_success
-    from gcttt.expert.shipped import load_expert
+    from gcttt.datagen.expert.checks import MAZE_BAR, maze_success
+    from gcttt.datagen.expert.shipped import load_expert
 
     rates = maze_success(load_expert("ant"), "antmaze-medium-navigate-v0", episodes_per_task=2)
     assert sum(rates) / len(rates) >= MAZE_BAR, rates

@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
+from gcttt.agents import load_agent
 from gcttt.control.ttt import TestTimeTrainer as Trainer
 from gcttt.control.ttt import TTTConfig, TTTStats, schedule_for
 from gcttt.data.sampler import GoalSampler
 from gcttt.data.transitions import TransitionData
 from gcttt.errors import GctttError, UsageError
-from gcttt.files.checkpoint import load_agent
 from gcttt.selection import SelectionConfig, Selector
 
 

@@ -7,6 +7,7 @@ Adding a backbone: write its file (a config dataclass, `dataset_overrides`, the 
 
 from __future__ import annotations
 
+import os
 from dataclasses import fields
 from typing import Any
 
@@ -15,7 +16,9 @@ import torch
 from gcttt.agents import gcbc, gciql, saw
 from gcttt.agents.base import Agent, Backbone
 from gcttt.data.sampler import GoalMix
+from gcttt.envs import dataset_info
 from gcttt.errors import CheckpointError, UsageError
+from gcttt.files.checkpoint import read_checkpoint
 
 BACKBONES: dict[str, Backbone] = {b.name: b for b in (gcbc.BACKBONE, gciql.BACKBONE, saw.BACKBONE)}
 
@@ -70,6 +73,28 @@ def agent_from_state(state: dict[str, Any], device: str | torch.device = "cpu") 
     return agent
 
 
+def load_agent(
+    path: str | os.PathLike, device: str | torch.device = "cpu", dataset: str | None = None
+) -> tuple[Agent, dict[str, Any]]:
+    """The agent stored in a checkpoint, on `device`, plus the checkpoint's metadata.
+
+    With `dataset`, refuse a checkpoint whose observation size does not fit that dataset's env.
+    """
+    payload = read_checkpoint(path)
+    state = payload["agent"]
+    if dataset is not None:
+        info = dataset_info(dataset)
+        if state["obs_dim"] != info.obs_dim:
+            raise CheckpointError(
+                f"{path}: trained on {payload.get('dataset')} with observation size {state['obs_dim']}, "
+                f"but {dataset} has observation size {info.obs_dim}; "
+                f"use a checkpoint pre-trained on {dataset}"
+            )
+    agent = agent_from_state(state, device=device)
+    meta = {k: v for k, v in payload.items() if k not in ("agent", "sampler_generator")}
+    return agent, meta
+
+
 __all__ = [
     "BACKBONES",
     "Agent",
@@ -78,5 +103,6 @@ __all__ = [
     "backbone_classes",
     "config_from_dict",
     "get_backbone",
+    "load_agent",
     "make_agent",
 ]

@@ -10,7 +10,7 @@ import tyro
 
 from gcttt.data.access import resolve_data_dir
 from gcttt.data.files import read_dataset_file, split_paths
-from gcttt.data.generation import SUPPORTED, generate_dataset, generation_spec
+from gcttt.datagen.generation import SUPPORTED, generate_dataset, generation_spec
 from gcttt.envs import dataset_info
 
 
@@ -91,7 +91,7 @@ def run_info(args: DataInfo) -> int:
 def _print_coverage(info, data) -> None:
     """How much of the maze the training split visits: cells reached, and rows per cell."""
     from gcttt.data.access import make_env
-    from gcttt.data.collect_maze import cell_coverage
+    from gcttt.datagen.collect_maze import cell_coverage
 
     maze = make_env(info).unwrapped
     visited, free, visits = cell_coverage(maze.maze_map, data.observations[:, :2], maze.xy_to_ij)

@@ -92,6 +92,7 @@ def run(args: EvaluateCommand) -> int:
     from gcttt.control.runner import EpisodeRunner, EpisodeSpec
     from gcttt.data.access import load_datasets, resolve_data_dir
     from gcttt.data.provenance import dataset_provenance
+    from gcttt.datagen import ensure_dataset_files
     from gcttt.errors import UsageError
     from gcttt.files.checkpoint import check_trained_on, read_checkpoint
     from gcttt.files.fileio import check_writable_dir
@@ -122,6 +123,7 @@ def run(args: EvaluateCommand) -> int:
     out = check_writable_dir(Path(results) / "evaluations" / name if args.out == "default" else args.out, "--out")
     device = resolve_device(args.device)
     data_dir = None if args.data_dir == "default" else args.data_dir
+    ensure_dataset_files(meta["dataset"], data_dir)
     train, _ = load_datasets(meta["dataset"], data_dir)
     provenance = dataset_provenance(resolve_data_dir(data_dir), meta["dataset"])
     check_trained_on(meta, args.checkpoint, provenance)

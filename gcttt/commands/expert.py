@@ -9,7 +9,7 @@ from typing import Literal
 
 import tyro
 
-from gcttt.expert.train import ExpertTrainConfig
+from gcttt.datagen.expert.train import ExpertTrainConfig
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,8 @@ def run_train(args: ExpertTrain) -> int:
 
     import torch
 
+    from gcttt.datagen.expert.train import train_expert
     from gcttt.errors import UsageError
-    from gcttt.expert.train import train_expert
     from gcttt.files.provenance import resolve_device
 
     if args.threads < 1:
@@ -69,9 +69,9 @@ def run_check(args: ExpertCheck) -> int:
 
     import torch
 
+    from gcttt.datagen.expert.checks import MAZE_BAR, check_expert
+    from gcttt.datagen.expert.shipped import expert_dir, load_expert, read_manifest
     from gcttt.errors import UsageError
-    from gcttt.expert.checks import MAZE_BAR, check_expert
-    from gcttt.expert.shipped import expert_dir, load_expert, read_manifest
     from gcttt.files.fileio import atomic_write_text
     from gcttt.files.provenance import file_fingerprint
 

@@ -15,6 +15,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from gcttt.agents import load_agent
 from gcttt.agents.graphed import GraphedUpdates, resolve_update_mode, update_mode_from_compile
 from gcttt.control.episode import PolicyController, episode_seed, play_episode
 from gcttt.control.flops import CostModel
@@ -27,7 +28,6 @@ from gcttt.data.sampler import GoalSampler
 from gcttt.data.transitions import TransitionData, TransitionIndex
 from gcttt.envs import dataset_info
 from gcttt.errors import CheckpointError, UsageError
-from gcttt.files.checkpoint import load_agent
 from gcttt.files.provenance import device_name, file_fingerprint, machine_name, weights_fingerprint
 from gcttt.results.records import EpisodeRecord
 from gcttt.results.trajectories import EpisodeTrajectory, TrajectoryRecorder

@@ -4,6 +4,7 @@ A checkpoint is a ``torch.save`` dict with the agent's `state_dict()` (weights, 
 state, step, backbone config), the sampler's generator state (so a resumed run continues the
 same stream), the dataset name and file fingerprint, the pre-training settings and the git SHA.
 Files are written atomically, so a kill mid-write never leaves a checkpoint that loads wrong.
+The agent inside one is built by `gcttt.agents.load_agent` (files know formats, not backbones).
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ from typing import Any
 
 import torch
 
-from gcttt.agents import Agent, agent_from_state
-from gcttt.envs import dataset_info
 from gcttt.errors import CheckpointError
 from gcttt.files.fileio import torch_save_atomic
 
@@ -41,28 +40,6 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a gcttt checkpoint (expected format {FORMAT})")
     return payload
-
-
-def load_agent(
-    path: str | os.PathLike, device: str | torch.device = "cpu", dataset: str | None = None
-) -> tuple[Agent, dict[str, Any]]:
-    """The agent stored in a checkpoint, on `device`, plus the checkpoint's metadata.
-
-    With `dataset`, refuse a checkpoint whose observation size does not fit that dataset's env.
-    """
-    payload = read_checkpoint(path)
-    state = payload["agent"]
-    if dataset is not None:
-        info = dataset_info(dataset)
-        if state["obs_dim"] != info.obs_dim:
-            raise CheckpointError(
-                f"{path}: trained on {payload.get('dataset')} with observation size {state['obs_dim']}, "
-                f"but {dataset} has observation size {info.obs_dim}; "
-                f"use a checkpoint pre-trained on {dataset}"
-            )
-    agent = agent_from_state(state, device=device)
-    meta = {k: v for k, v in payload.items() if k not in ("agent", "sampler_generator")}
-    return agent, meta
 
 
 def check_trained_on(payload: dict[str, Any], path: str | os.PathLike, provenance) -> None:

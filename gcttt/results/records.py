@@ -190,6 +190,7 @@ CONTEXT_FIELDS = [
 SCHEMA: pa.Schema = pa.schema([*_record_fields(), *CONTEXT_FIELDS])
 """The columns of every part file."""
 
+
 def _finetune_before_the_column(table: pa.Table) -> list[str]:
     # Every GC-TTT update trained the full loss before the knob existed. (A table without a method
     # column is no results file; its readers say so, naming what it lacks.)

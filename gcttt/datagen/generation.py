@@ -21,10 +21,10 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from gcttt import __version__
-from gcttt.data.collect_manip import ManipRecipe
 from gcttt.data.episodes import join_episodes
 from gcttt.data.files import OfflineData, split_paths, write_dataset_file
 from gcttt.data.provenance import write_sidecar
+from gcttt.datagen.collect_manip import ManipRecipe
 from gcttt.envs import dataset_info
 from gcttt.errors import UsageError
 from gcttt.files.fileio import check_writable_dir, exclusive_lock
@@ -56,7 +56,7 @@ class GenerationSpec:
             return {"oracle": self.manip.oracle}
         out: dict = {"maze_noise": self.maze_noise}
         if self.expert:
-            from gcttt.expert.shipped import expert_dir, load_expert, read_manifest
+            from gcttt.datagen.expert.shipped import expert_dir, load_expert, read_manifest
 
             folder = expert_dir(self.expert)
             manifest = read_manifest(folder) if (folder / "manifest.json").exists() else {}
@@ -105,7 +105,7 @@ def generation_spec(dataset: str) -> GenerationSpec:
     """The recipe for `dataset`; UsageError listing the supported names otherwise."""
     if dataset not in SUPPORTED:
         if dataset.startswith("humanoidmaze-"):
-            from gcttt.expert.shipped import HUMANOID_REFUSAL
+            from gcttt.datagen.expert.shipped import HUMANOID_REFUSAL
 
             raise UsageError(f"no local generator for {dataset}: {HUMANOID_REFUSAL}")
         if dataset == "antmaze-giant-explore-v0":
@@ -144,12 +144,12 @@ def _init_worker(dataset: str, max_episode_steps: int) -> None:
         if spec.expert:
             import torch
 
-            from gcttt.expert.shipped import load_expert
+            from gcttt.datagen.expert.shipped import load_expert
 
             torch.set_num_threads(1)  # one process per core
             policy = load_expert(spec.expert)
     else:
-        from gcttt.data.collect_manip import make_oracles
+        from gcttt.datagen.collect_manip import make_oracles
 
         env = gymnasium.make(
             info.env_name,
@@ -162,8 +162,8 @@ def _init_worker(dataset: str, max_episode_steps: int) -> None:
 
 
 def _play(args: tuple[int, int]) -> tuple[dict[str, np.ndarray], int]:
-    from gcttt.data.collect_manip import collect_manip_episode
-    from gcttt.data.collect_maze import collect_maze_episode, point_policy
+    from gcttt.datagen.collect_manip import collect_manip_episode
+    from gcttt.datagen.collect_maze import collect_maze_episode, point_policy
 
     seed, episode = args
     info, spec, env = _WORKER["info"], _WORKER["spec"], _WORKER["env"]
@@ -233,7 +233,7 @@ def generate_dataset(
         raise UsageError(f"--seed must be 0 or more (got {seed})")
     out_dir = check_writable_dir(out_dir, "--out")
     if spec.expert:
-        from gcttt.expert.shipped import load_expert
+        from gcttt.datagen.expert.shipped import load_expert
 
         load_expert(spec.expert)  # a missing or damaged expert is refused before any episode
     # One writer per dataset and folder: a second `gcttt data generate` (or a sweep generating

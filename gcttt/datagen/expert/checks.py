@@ -17,8 +17,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from gcttt.expert.shipped import ExpertPolicy
-from gcttt.expert.train import evaluate_directional
+from gcttt.datagen.expert.shipped import ExpertPolicy
+from gcttt.datagen.expert.train import evaluate_directional
 
 MAZE_BAR = 0.95
 """Success the expert must reach with the oracle on antmaze-medium."""

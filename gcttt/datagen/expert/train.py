@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from gcttt.datagen.expert.directional import ACTION_DIM, EPISODE_STEPS, OBS_DIM, DirectionalAnt
+from gcttt.datagen.expert.sac import SACAgent, SACConfig
 from gcttt.errors import UsageError
-from gcttt.expert.directional import ACTION_DIM, EPISODE_STEPS, OBS_DIM, DirectionalAnt
-from gcttt.expert.sac import SACAgent, SACConfig
 from gcttt.files.fileio import atomic_write_bytes, torch_save_atomic
 
 

@@ -4,7 +4,7 @@ At every step the oracle gives a unit direction: from the agent's x-y to the env
 subgoal (the centre of the neighbouring cell on the BFS path to the current goal), or, for
 "explore" datasets, a random direction redrawn every 10 steps. A `policy` turns the agent's
 observation and that direction into an action: for the point maze the direction itself, for the
-ant the locomotion expert (`gcttt.expert`). Gaussian noise is added and the action clipped to
+ant the locomotion expert (`gcttt.datagen.expert`). Gaussian noise is added and the action clipped to
 [-1, 1]. "navigate" and "explore" episodes start in a random free cell with a random vertex goal
 (navigate draws a new vertex goal each time the current one is reached); "stitch" episodes go to
 a cell exactly 4 BFS steps away.

@@ -1,6 +1,6 @@
 """The locomotion experts that ship inside the package, and the checks behind their manifests.
 
-``gcttt/expert/ant/actor.pt`` holds the actor of the SAC ant expert trained with
+``gcttt/datagen/expert/ant/actor.pt`` holds the actor of the SAC ant expert trained with
 `gcttt expert train ant` (weights only, about 300 KB), ``manifest.json`` the command, seed,
 steps, git SHA and the results of the checks. `load_expert("ant")` checks the file against the
 manifest's fingerprint, so a damaged or foreign file is refused with the fix, never used.
@@ -17,9 +17,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from gcttt.datagen.expert.directional import ACTION_DIM, OBS_DIM
+from gcttt.datagen.expert.sac import TanhGaussianActor, config_from_dict
 from gcttt.errors import UsageError
-from gcttt.expert.directional import ACTION_DIM, OBS_DIM
-from gcttt.expert.sac import TanhGaussianActor, config_from_dict
 from gcttt.files.provenance import file_fingerprint
 
 SHIPPED = Path(__file__).resolve().parent
