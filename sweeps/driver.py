@@ -215,6 +215,11 @@ def run_sweep(settings: SweepSettings, arms: list[Arm], prog: str) -> int:
         from gcttt.files.write_errors import write_failure
 
         failure = write_failure(exc, settings.sweep_dir, "rerun with --resume")
+        if failure is None:  # a failure that lost its cause on the way (Tune's error files): the disk now
+            from gcttt.files.write_errors import probe_write
+
+            probed = probe_write(settings.sweep_dir) if settings.sweep_dir.is_dir() else None
+            failure = write_failure(probed, settings.sweep_dir, "rerun with --resume") if probed else None
         if failure is None:
             raise
         raise failure from None

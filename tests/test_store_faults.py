@@ -390,3 +390,25 @@ def test_a_study_entry_keeps_its_command_and_records_synthetic_rows_as_they_are(
     write_records(sweep / "episodes" / ARM_A, records, RunContext(sweep_id="bare", trial_id=ARM_A))
     assert publish([sweep], tmp_path / "results", "study", command="by hand").added == 3
     assert _manifest(tmp_path / "results" / "study")["sweeps"]["bare"]["command"] == "by hand"
+
+
+def test_a_failure_that_lost_its_cause_on_a_full_disk_is_still_the_disk(tmp_path, monkeypatch):
+    """On a full disk Tune's trial error files are truncated, so the driver sees an UnpicklingError."""
+    import pickle
+
+    import sweeps.driver as driver
+    from gcttt.files import write_errors
+
+    settings = _settings(tmp_path)
+    settings.sweep_dir.mkdir(parents=True)
+
+    def lost(*args):
+        raise pickle.UnpicklingError("pickle data was truncated")
+
+    monkeypatch.setattr(driver, "_run_locked", lost)
+    with pytest.raises(pickle.UnpicklingError):  # a disk with room: the error as it is
+        driver.run_sweep(settings, [], "horizon_sweep.py")
+    monkeypatch.setattr(write_errors, "probe_write", lambda folder: OSError(errno.ENOSPC, "full", f"{folder}/x"))
+    with pytest.raises(UsageError) as err:
+        driver.run_sweep(settings, [], "horizon_sweep.py")
+    _one_line(str(err.value), f"cannot write in {settings.sweep_dir} (no space left)", "rerun with --resume")

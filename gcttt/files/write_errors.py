@@ -67,3 +67,25 @@ def write_failure(exc: BaseException, folder: str | os.PathLike, then: str) -> U
         what = WRITE_ERRNOS[int(found.group(1))]
         return UsageError(f"cannot write in {where} ({what}): free space (or make it writable), then {then}")
     return None
+
+
+PROBE_BYTES = 64 * 1024
+
+
+def probe_write(folder: str | os.PathLike) -> OSError | None:
+    """Try to write `PROBE_BYTES` in `folder` (removed again): the error a write gets there now, or
+    None. For a failure that arrives without its cause: Tune, for one, reads back the error files of
+    its trials, and on a full disk those are truncated, so what reaches the driver is an unpickling
+    error, not the ENOSPC behind it."""
+    import tempfile
+
+    try:
+        with tempfile.TemporaryFile(dir=folder) as f:
+            f.write(b"\0" * PROBE_BYTES)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as exc:
+        if exc.filename is None:
+            exc.filename = str(Path(folder) / "(a new file)")
+        return exc
+    return None
