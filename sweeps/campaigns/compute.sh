@@ -16,23 +16,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 WORKERS=${1:-1}
-PY=${PYTHON:-python}
-run() {  # NAME ARGS...: start, resume, or skip a finished sweep
-  local name=$1; shift
-  local out=${GCTTT_RESULTS_DIR:-$HOME/gcttt-results}/sweeps/$name
-  if [ -e "$out/results.md" ] && ! grep -q "no episodes" "$out/results.md"; then echo "== $name: done"; return; fi
-  local resume=(); [ -d "$out/tune" ] && resume=(--resume)
-  echo "== $(date +%T) $name"
-  "$PY" "$@" --name "$name" --workers "$WORKERS" --checkpoints kept "${resume[@]}"
-}
+. sweeps/campaigns/common.sh
+kept() { run "$@" --checkpoints kept; }  # every piece evaluates the three kept checkpoints
 for d in pointmaze:3e-4 antmaze:3e-5; do
   ds=${d%%:*}-medium-stitch-v0; lr=${d#*:}
-  run fig6-ablation-${d%%:*}-stitch sweeps/horizon_sweep.py --backbone gciql --dataset "$ds" --seeds 0 1 2 \
+  kept fig6-ablation-${d%%:*}-stitch sweeps/horizon_sweep.py --backbone gciql --dataset "$ds" --seeds 0 1 2 \
     --selections critic --K 100 --N 200 --lr "$lr" --ablations random no-optimality no-relevance --episodes-per-task 1
-  run fig6-replan-${d%%:*}-stitch sweeps/horizon_sweep.py --backbone gciql --dataset "$ds" --seeds 0 1 2 \
+  kept fig6-replan-${d%%:*}-stitch sweeps/horizon_sweep.py --backbone gciql --dataset "$ds" --seeds 0 1 2 \
     --selections critic --K 1000 750 500 200 100 --N 200 --lr "$lr" --ablations --no-baseline --episodes-per-task 1
 done
-run compute-am-stitch sweeps/compute_sweep.py --seeds 0 1 2 --episodes-per-task 1   # widths 128 ... 333 and 512
-run compute-pm-nav sweeps/compute_sweep.py --backbone gcbc --dataset pointmaze-medium-navigate-v0 --lr 3e-4 --N 100 \
+kept compute-am-stitch sweeps/compute_sweep.py --seeds 0 1 2 --episodes-per-task 1   # widths 128 ... 333 and 512
+kept compute-pm-nav sweeps/compute_sweep.py --backbone gcbc --dataset pointmaze-medium-navigate-v0 --lr 3e-4 --N 100 \
   --seeds 0 1 2 --widths 128 156 183 248 333 512 --episodes-per-task 1
 echo "== $(date +%T) compute campaign: all sweeps done"

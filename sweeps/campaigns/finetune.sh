@@ -18,17 +18,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 WORKERS=${1:-1}
-PY=${PYTHON:-python}
-run() {  # NAME ARGS...: start, resume, or skip a finished sweep
-  local name=$1; shift
-  local out=${GCTTT_RESULTS_DIR:-$HOME/gcttt-results}/sweeps/$name
-  if [ -e "$out/results.md" ] && ! grep -q "no episodes" "$out/results.md"; then echo "== $name: done"; return; fi
-  local resume=(); [ -d "$out/tune" ] && resume=(--resume)
-  echo "== $(date +%T) $name"
-  local start=$SECONDS
-  "$PY" "$@" --name "$name" --workers "$WORKERS" "${resume[@]}"
-  echo "== $(date +%T) $name: $((SECONDS - start)) s with $WORKERS workers"
-}
+. sweeps/campaigns/common.sh
 for part in all actor; do
   run demo-ft-$part sweeps/horizon_sweep.py --finetune $part
 done
