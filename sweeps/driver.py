@@ -346,7 +346,10 @@ def _run_locked(settings: SweepSettings, arms: list[Arm], prog: str, started: fl
             trial_cpus=settings.trial_cpus,
             prog=prog,
         )
-        if settings.resume:
+        damaged = _damaged_tune_state(settings) if settings.resume else None
+        if damaged:
+            tuner = _rebuild_tuner(settings, arms, trainable, progress, damaged, prog)
+        elif settings.resume:
             tuner = tune.Tuner.restore(
                 str(_tune_dir(settings)), trainable, resume_unfinished=True, restart_errored=True
             )
@@ -359,7 +362,7 @@ def _run_locked(settings: SweepSettings, arms: list[Arm], prog: str, started: fl
         else:
             tuner = _new_tuner(trainable, settings, arms, "tune", progress)
         fit_started = time.perf_counter()
-        grid, interrupted = _fit(tuner, progress)
+        grid, interrupted = _fit(tuner, progress) if tuner is not None else ([], False)
         # A trial that reported but whose part files are missing or damaged is played again, once
         # (a fresh Tune experiment of those arms only: Tune never reruns a finished trial).
         reported = _reported(grid)
@@ -382,7 +385,7 @@ def _run_locked(settings: SweepSettings, arms: list[Arm], prog: str, started: fl
 
         # A trial counts as finished only if it reported its success (an interrupted trial's
         # result holds nothing but its id).
-        finished = set(_reported(grid))
+        finished = set(_reported(grid)) | _done_before_rebuild(settings)
         finished &= complete_arms(settings, arms)  # a missing or damaged part is never "done"
         errors = [r for r in grid if r.error is not None]
         unfinished = [a for a in arms if a.name not in finished]
@@ -444,8 +447,54 @@ def _end_parent(settings: SweepSettings, parent: str, status: str) -> None:
     except Exception as exc:
         if status == "FINISHED":
             raise
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        print(f"note: the MLflow parent run could not be marked {status} ({first[:200]})", file=sys.stderr)
+        lines = str(exc).strip().splitlines() or [type(exc).__name__]
+        why = next((line for line in lines if "OperationalError" in line), lines[0])  # SQLAlchemy's own first
+        print(f"note: the MLflow parent run could not be marked {status} ({why[:200]})", file=sys.stderr)
+
+
+def _damaged_tune_state(settings: SweepSettings) -> str | None:
+    """The first of Tune's experiment state files that is not valid JSON (a full disk cuts them
+    short; Tune then fails to restore with a traceback), or None."""
+    for path in sorted(_tune_dir(settings).glob("experiment_state-*.json")):
+        try:
+            json.loads(path.read_text())
+        except (OSError, UnicodeDecodeError, ValueError):
+            return str(path)
+    return None
+
+
+REBUILT = "tune-rebuilt.json"
+"""Arms whose rows were complete when a damaged Tune state was set aside (they are in no Tune grid)."""
+
+
+def _rebuild_tuner(settings: SweepSettings, arms: list[Arm], trainable, progress, damaged: str, prog: str):
+    """Set a damaged Tune state aside and start a Tune experiment of the arms whose part files are
+    not complete (the part files are the record of what is done); None when every arm is."""
+    from gcttt.files.fileio import atomic_write_text
+    from sweeps.parts import complete_arms, set_aside_damaged
+
+    aside = settings.sweep_dir / f"tune-damaged-{time.strftime('%Y%m%dT%H%M%S')}"
+    _tune_dir(settings).rename(aside)
+    set_aside_damaged(settings, arms, set())
+    done = complete_arms(settings, arms) | _done_before_rebuild(settings)
+    atomic_write_text(settings.sweep_dir / REBUILT, json.dumps({"done_before": sorted(done)}) + "\n")
+    todo = [a for a in arms if a.name not in done]
+    print(
+        f"{prog}: {damaged}: not readable (cut short by a full disk?); Tune's state moved to {aside}; "
+        f"{len(done)} arm(s) hold all their rows, {len(todo)} are played again",
+        file=sys.stderr,
+    )
+    if not todo:
+        progress.close()
+        return None
+    return _new_tuner(trainable, settings, todo, "tune", progress)
+
+
+def _done_before_rebuild(settings: SweepSettings) -> set[str]:
+    try:
+        return set(json.loads((settings.sweep_dir / REBUILT).read_text())["done_before"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
 
 
 def check_published_checkpoints(settings: SweepSettings, checkpoints: dict[str, str]) -> None:

@@ -412,3 +412,29 @@ def test_a_failure_that_lost_its_cause_on_a_full_disk_is_still_the_disk(tmp_path
     with pytest.raises(UsageError) as err:
         driver.run_sweep(settings, [], "horizon_sweep.py")
     _one_line(str(err.value), f"cannot write in {settings.sweep_dir} (no space left)", "rerun with --resume")
+
+
+def test_a_tune_state_cut_short_by_a_full_disk_is_set_aside_on_resume(tmp_path, capsys):
+    """After a full disk, Tune's experiment state can be cut short; --resume then rebuilds the Tune
+    experiment from the part files instead of failing inside Tune's restore."""
+    import sweeps.driver as driver
+
+    settings = _settings(tmp_path, resume=True)
+    tune_dir = settings.sweep_dir / "tune"
+    tune_dir.mkdir(parents=True)
+    assert driver._damaged_tune_state(settings) is None
+    (tune_dir / "experiment_state-2026-12-07_02-08-16.json").write_text('{"trial_data": ["cut')
+    damaged = driver._damaged_tune_state(settings)
+    assert damaged and damaged.endswith("experiment_state-2026-12-07_02-08-16.json")
+
+    class Progress:
+        closed = False
+
+        def close(self):
+            self.closed = True
+
+    progress = Progress()
+    assert driver._rebuild_tuner(settings, [], None, progress, damaged, "p") is None  # nothing left to play
+    assert progress.closed and not tune_dir.exists()
+    assert [p.name.startswith("tune-damaged-") for p in settings.sweep_dir.iterdir() if p.is_dir()] == [True]
+    _one_line(capsys.readouterr().err, "not readable (cut short by a full disk?)", "0 are played again")
