@@ -438,3 +438,21 @@ def test_a_tune_state_cut_short_by_a_full_disk_is_set_aside_on_resume(tmp_path, 
     assert progress.closed and not tune_dir.exists()
     assert [p.name.startswith("tune-damaged-") for p in settings.sweep_dir.iterdir() if p.is_dir()] == [True]
     _one_line(capsys.readouterr().err, "not readable (cut short by a full disk?)", "0 are played again")
+
+
+def test_a_study_holding_an_episode_twice_is_refused_by_readers_in_one_line(tmp_path):
+    """What two publishes at once left before the lock: the same rows in two files of one study."""
+    from gcttt.results.store import add_checksums
+
+    store = tmp_path / "results"
+    report = publish([_whole(tmp_path, "s1")], store, "study")
+    (store / "study" / "rows" / "copy.parquet").write_bytes(report.path.read_bytes())
+    manifest = _manifest(store / "study")
+    del manifest["files"]  # as a manifest of before checksums
+    (store / "study" / "manifest.json").write_text(json.dumps(manifest))
+    add_checksums(store / "study")
+    with pytest.raises(UsageError) as err:
+        published_rows(store / "study")
+    _one_line(str(err.value), "holds 12 episode(s) twice", "of sweep s1", "git checkout")
+    with pytest.raises(UsageError, match="twice"):
+        publish([_whole(tmp_path, "s2", seed0=500)], store, "study")

@@ -266,7 +266,16 @@ def _read_rows(state: tuple[tuple[str, int, int, str | None], ...]) -> pd.DataFr
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             way_out = _way_out(path, _sweeps_of(path))
             raise UsageError(f"{path}: not a readable Parquet file ({reason}); {way_out}") from None
-    return pd.concat(frames, ignore_index=True)
+    rows = pd.concat(frames, ignore_index=True)
+    twice = rows.duplicated(list(PUBLISH_KEY), keep=False)
+    if twice.any():  # what two publishes at once could leave before the study lock
+        study = Path(state[0][0]).parent.parent
+        raise UsageError(
+            f"study {study} holds {int(rows[twice].duplicated(list(PUBLISH_KEY)).sum())} episode(s) twice, e.g. "
+            f"{_key_text(rows[twice].iloc[0])} of sweep {rows[twice].iloc[0]['sweep_id']}; restore the study with "
+            f"`git checkout -- {study}`, or delete it and publish its sweeps again"
+        )
+    return rows
 
 
 def read_sweep(sweep_dir: str | os.PathLike) -> pd.DataFrame:
