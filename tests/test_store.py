@@ -95,6 +95,22 @@ def _smoke_sweep(ray_head, out: Path, name: str, data: Path, *extra: str) -> sub
     return subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
 
 
+def _rewrite_study(study: Path, rows: pd.DataFrame) -> None:
+    """Replace a study's rows by hand, as a fault would, and record the new file's checksum (as the
+    one-off for studies from before checksums does) so that readers take it."""
+    import json
+
+    from gcttt.results.store import add_checksums
+
+    for path in (study / "rows").glob("*.parquet"):
+        path.unlink()
+    pq.write_table(pa.Table.from_pandas(rows, schema=SCHEMA, preserve_index=False), study / "rows" / "x.parquet")
+    manifest = json.loads((study / "manifest.json").read_text())
+    del manifest["files"]
+    (study / "manifest.json").write_text(json.dumps(manifest))
+    assert add_checksums(study) == 1
+
+
 def test_a_sweep_resumes_from_published_rows_and_refuses_other_weights(tmp_path, seed_smoke_sweep, ray_head):
     import shutil
 
@@ -107,12 +123,7 @@ def test_a_sweep_resumes_from_published_rows_and_refuses_other_weights(tmp_path,
     assert report.added == 2 * 3 * 2  # baseline and critic, 3 tasks x 2 episodes
     # Keep only task 1's rows in the study: the rest is what a fresh machine still has to play.
     rows = published_rows(store / "study")
-    kept = rows[rows["task_id"] == 1]
-    for path in (store / "study" / "rows").glob("*.parquet"):
-        path.unlink()
-    pq.write_table(
-        pa.Table.from_pandas(kept, schema=SCHEMA, preserve_index=False), store / "study" / "rows" / "k.parquet"
-    )
+    _rewrite_study(store / "study", rows[rows["task_id"] == 1])
 
     # A fresh machine: no checkpoints, no sweep folder; the same weights are pre-trained again (by
     # the sweep, as a Ray task: the fixture's in-process run gave the same bits).
@@ -134,11 +145,7 @@ def test_a_sweep_resumes_from_published_rows_and_refuses_other_weights(tmp_path,
     # Rows played by other weights: a re-created checkpoint that does not match is refused.
     rows = published_rows(store / "study")
     rows["checkpoint_fingerprint"] = "0123456789abcdef"
-    for path in (store / "study" / "rows").glob("*.parquet"):
-        path.unlink()
-    pq.write_table(
-        pa.Table.from_pandas(rows, schema=SCHEMA, preserve_index=False), store / "study" / "rows" / "x.parquet"
-    )
+    _rewrite_study(store / "study", rows)
     shutil.copytree(tmp_path / "machine-b" / "checkpoints", tmp_path / "machine-c" / "checkpoints")  # its own weights
     third = _smoke_sweep(ray_head, tmp_path / "machine-c", "c", data, "--published", str(store / "study"))
     assert third.returncode == 2
@@ -167,3 +174,24 @@ def test_the_demo_self_check_says_identical_or_names_the_rows_beyond_their_cis()
     assert "what differs: the machine: cpu-b here, cpu-a there" in lines[0]
     assert any("beyond the 95% CIs: arm-a" in line for line in lines)
     assert lines[-1].strip() == "1 of 1 rows of the table differ beyond their 95% CIs"
+
+
+def test_the_self_check_compares_gcbc_actor_rows_with_full_loss_references_and_no_other_backbone():
+    """GC-BC's default fine-tunes the actor alone, which plays the same episodes as the full loss
+    (tests/test_finetune_part.py): a fresh demo (arms named ...-actor-...) still checks against
+    reference rows made with 'all'. For GC-IQL the two are different methods and never compared."""
+    from gcttt.results.records import records_table
+    from gcttt.results.store import compare_with_reference
+
+    def frame(records, arm):
+        return records_table(((r, {}) for r in records), RunContext(trial_id=arm)).to_pandas()
+
+    for backbone, compared in (("gcbc", True), ("gciql", False)):
+        ttt = {"method": "gcttt", "backbone": backbone, "checkpoint_fingerprint": "w1"}
+        reference = frame(_episodes(10, **ttt, finetune="all"), "gcttt-critic-K100-N50-lr0.0003-w512-s0")
+        ours = frame(_episodes(10, **ttt, finetune="actor"), "gcttt-critic-K100-N50-lr0.0003-actor-w512-s0")
+        lines = compare_with_reference(ours, reference, "results/demo")
+        if compared:
+            assert lines[0].startswith("identical: every one of the 10 episodes"), lines
+        else:
+            assert lines == ["no rows of these arms in results/demo: nothing to compare"], lines

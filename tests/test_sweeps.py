@@ -74,10 +74,10 @@ def _wait_for_trials(proc: subprocess.Popen, db: Path, finished: set[str], start
 
 ARMS = {
     "baseline-w32-s0",
-    "gcttt-critic-K200-N5-lr0.0003-w32-s0",
-    "gcttt-critic-K200-N600-lr0.0003-w32-s0",
+    "gcttt-critic-K200-N5-lr0.0003-actor-w32-s0",
+    "gcttt-critic-K200-N600-lr0.0003-actor-w32-s0",
 }
-LAST = "gcttt-critic-K200-N600-lr0.0003-w32-s0"
+LAST = "gcttt-critic-K200-N600-lr0.0003-actor-w32-s0"
 
 
 def test_ctrl_c_in_the_last_trial_fails_loudly_and_resume_finishes_exactly_once(

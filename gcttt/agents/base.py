@@ -71,9 +71,13 @@ class Agent:
     name: ClassVar[str]
     acting_networks: ClassVar[tuple[str, ...]] = ("actor",)
     """The networks `act` reads: all that an actor-only update trains."""
+    actor_update_exact: ClassVar[bool] = False
+    """True where no update of a network other than the acting ones can change an action at test
+    time (GC-BC), so that fine-tuning with 'all' and with 'actor' plays the same episodes
+    (tests/test_finetune_part.py compares the rows)."""
     finetune_default: ClassVar[str] = "all"
-    """What test-time training updates unless told (`FINETUNE_PARTS`): 'actor' where no other
-    network's update can change an action (GC-BC), else 'all' (the paper's choice)."""
+    """What test-time training updates unless told (`FINETUNE_PARTS`): 'actor' where that is exact
+    (`actor_update_exact`), else 'all' (the paper's choice)."""
 
     def __init__(self, config: Any, obs_dim: int, action_dim: int, device: str | torch.device = "cpu", seed: int = 0):
         self.config = config

@@ -64,6 +64,7 @@ class GCBCAgent(GCIQLAgent):
     # Its actor loss reads neither V nor Q, selection reads the pre-trained V and acting the actor
     # alone: a value or critic update at test time cannot change an action, so test-time training
     # updates the actor only (tests/test_finetune_part.py compares the rows both ways).
+    actor_update_exact = True
     finetune_default = "actor"
 
     def actor_loss(self, batch: Batch) -> tuple[torch.Tensor, Metrics]:

@@ -64,6 +64,7 @@ from gcttt.errors import UsageError
 from gcttt.files.fileio import atomic_write_bytes, atomic_write_text
 from gcttt.files.write_errors import write_failure
 from gcttt.results.records import SCHEMA, part_files, read_part
+from gcttt.results.summary import CONFIG_COLUMNS
 
 CHECKPOINT_IDENTITY: tuple[str, ...] = (
     "dataset",
@@ -753,6 +754,25 @@ def copy_rows(rows: pd.DataFrame, directory: str | os.PathLike) -> Path | None:
     return write_part_file(directory, _as_table(rows))
 
 
+def _same_episodes(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` with GC-TTT's `finetune` set to 'all' where the backbone's actor-only updates are
+    exact (GC-BC): there 'all' and 'actor' play the same episodes, so a sweep at today's default
+    compares with reference rows made before it, or with the other part."""
+    from gcttt.agents import BACKBONES
+
+    exact = [name for name, entry in BACKBONES.items() if entry.agent.actor_update_exact]
+    out = frame.copy()
+    out.loc[out["backbone"].isin(exact) & (out["method"] == "gcttt"), "finetune"] = "all"
+    return out
+
+
+COMPARE_KEY: tuple[str, ...] = tuple(
+    dict.fromkeys((*CHECKPOINT_IDENTITY, *CONFIG_COLUMNS, "task_suite", "task_id", "episode_index", "seed"))
+)
+"""What names one episode when two sweeps are compared: the checkpoint, the configuration's columns
+(not the arm's name, which spells 'actor' where the reference may say nothing) and the episode."""
+
+
 def compare_with_reference(rows: pd.DataFrame, reference: pd.DataFrame, name: str = "the reference") -> list[str]:
     """Lines saying whether a sweep's rows reproduce a study's (the demo's self-check).
 
@@ -761,9 +781,12 @@ def compare_with_reference(rows: pd.DataFrame, reference: pd.DataFrame, name: st
     only the configurations whose success differs beyond both 95% CIs are listed."""
     from gcttt.results.summary import summarize
 
-    key = list(PUBLISH_KEY)
-    ours = rows.drop_duplicates(subset=key, keep="last")
-    theirs = reference[reference["trial_id"].isin(set(ours["trial_id"]))].drop_duplicates(subset=key, keep="last")
+    key = list(COMPARE_KEY)
+    ours = _same_episodes(rows).drop_duplicates(subset=key, keep="last")
+    theirs = _same_episodes(reference).drop_duplicates(subset=key, keep="last")
+    config = [c for c in dict.fromkeys((*CHECKPOINT_IDENTITY, *CONFIG_COLUMNS))]
+    arms = ours[[*config, "trial_id"]].drop_duplicates(subset=config)
+    theirs = theirs.drop(columns=["trial_id"]).merge(arms, on=config, how="inner")  # named as our arms
     if theirs.empty:
         return [f"no rows of these arms in {name}: nothing to compare"]
     mine = sorted(set(ours["checkpoint_fingerprint"]))
