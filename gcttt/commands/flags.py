@@ -1,15 +1,16 @@
 """Command lines derived from configuration dataclasses (tyro), for every entry point.
 
 A dataclass's fields are its flags: the type gives the parsing, the default the default, the
-docstring under the field the `--help` line; nested dataclasses are flag groups, flat on the
-command line (``--seeds``, not ``--what.seeds``). `parse` adds what every entry point wants:
-``--config FILE`` (a JSON object of flag values that explicit flags override) and errors as one
-line (`UsageError`: `PROG: error: ...`, exit status 2) rather than tyro's framed message.
+docstring under the field the `--help` text, formatted by tyro (a docstring's source lines stay
+lines of the help, so a long docstring reads best broken where a phrase ends); nested dataclasses
+are flag groups, flat on the command line (``--seeds``, not ``--what.seeds``). `parse` adds what
+every entry point wants: ``--config FILE`` (a JSON object of flag values that explicit flags
+override) and errors as one line (`UsageError`: `PROG: error: ...`, exit status 2) rather than
+tyro's framed message.
 """
 
 from __future__ import annotations
 
-import inspect
 import io
 import json
 import os
@@ -23,29 +24,6 @@ import tyro
 from gcttt.errors import UsageError
 
 C = TypeVar("C")
-
-
-LIST_ITEM = re.compile(r"(?:[-*]|\d+[.)])\s")
-"""A docstring line that starts a list item keeps its line break in --help."""
-
-
-def help_text(docstring: str) -> str:
-    """A docstring as --help shows it: each paragraph one line (the console wraps it); list items and
-    indented lines (examples) keep their own lines. tyro's own joining runs before a field
-    docstring's indentation is removed, so every continuation line began a new help line (ragged
-    --help); tests/test_reliability.py checks that the help reads as prose."""
-    paragraphs = []
-    for paragraph in re.split(r"\n[ \t]*\n", inspect.cleandoc(docstring)):
-        lines = [line.rstrip() for line in paragraph.splitlines()]
-        text = lines[0] if lines else ""
-        for line in lines[1:]:
-            own_line = line[:1].isspace() or LIST_ITEM.match(line)
-            text += ("\n" if own_line else " ") + line
-        paragraphs.append(text)
-    return "\n\n".join(paragraphs).strip()
-
-
-tyro._strings.remove_single_line_breaks = help_text  # the one function tyro formats docstrings with
 
 
 def parse(cls: type[C], argv: list[str] | None, prog: str, description: str, default: C | None = None) -> C:
@@ -90,9 +68,27 @@ def _one_line(message: str, prog: str) -> str:
     message = re.sub(r"\x1b\[[0-9;]*m", "", message)
     lines = [line.strip().strip("│|╭╮╰╯─+- ").strip() for line in message.splitlines()]
     lines = [line for line in lines if line and not line.startswith(("usage:", "For full helptext"))]
+    if len(lines) >= 2 and lines[1].startswith("Missing from"):  # required flags, listed one per line below
+        return f"missing {', '.join(_missing(message))} (see {prog} --help)"
     if len(lines) >= 2:  # lines[0] is the frame's title ("Value error", "Unrecognized options", ...)
         return f"{lines[1]} (see {prog} --help)"
     return f"{lines[0] if lines else 'bad arguments'} (see {prog} --help)"
+
+
+def _missing(message: str) -> list[str]:
+    """The names under tyro's "Missing from PROG:": the lines indented one step (4 spaces) deeper than it;
+    each name's help lies a step deeper still."""
+    rows = [re.sub(r"^[│|]", "", line.rstrip().rstrip("│|").rstrip()) for line in message.splitlines()]
+    header = next(row for row in rows if row.strip().startswith("Missing from"))
+    step = len(header) - len(header.lstrip()) + 4
+    names = []
+    for row in rows[rows.index(header) + 1 :]:
+        indent = len(row) - len(row.lstrip())
+        if row.strip() and indent < step:
+            break
+        if row.strip() and indent == step:
+            names.append(row.split()[0])
+    return names
 
 
 def _config_file_args(argv: list[str]) -> tuple[list[str], str]:
