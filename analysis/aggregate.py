@@ -18,17 +18,14 @@ figures` puts the table under Table 1 and the figure into docs/figures.
 
 from __future__ import annotations
 
-import argparse
-import sys
 from pathlib import Path
-
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 import pandas as pd
 
 from analysis.summary import BACKBONE_LABELS, backbone_label
+from analysis.table1 import Table1Config, final_arms, read_rows
+from gcttt.commands.flags import parse
 from gcttt.errors import run_main
 from gcttt.results.aggregate import iqm_ci, performance_profile_ci, probability_of_improvement_ci
 
@@ -175,31 +172,18 @@ def figure(runs: pd.DataFrame, table: pd.DataFrame, out: Path, n_resamples: int 
     return save(fig, out, "table1_aggregate")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="aggregate.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("source", help="a study of the results store (results/STUDY) or a folder of sweep folders")
-    p.add_argument("--name", default=None, help="the reproduction's name (sweeps NAME-CELL-tune, NAME-CELL-final)")
-    p.add_argument("--out", default="results/tables", help="output folder (default: results/tables)")
-    p.add_argument("--no-figure", action="store_true", help="write the table only")
-    return p
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-
     def body() -> int:
-        from analysis.table1 import final_arms, read_rows
         from gcttt.files.fileio import atomic_write_text, check_writable_dir
 
+        args = parse(Table1Config, argv, "aggregate.py", __doc__)
         runs = run_scores(final_arms(read_rows(Path(args.source), args.name)))
         table = summary(runs)
         out = check_writable_dir(args.out, "--out")
         text = markdown(table)
         atomic_write_text(out / "table1_aggregate.md", text)
         atomic_write_text(out / "table1_aggregate.csv", table.to_csv(index=False))
-        if not args.no_figure:
+        if args.figure:
             figure(runs, table, out)
         print(text)
         return 0

@@ -20,13 +20,9 @@ Prints the table and writes it to OUT/compute_answer.md.
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
-from pathlib import Path
-
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -43,9 +39,10 @@ from analysis.plot_compute import (
     multiple_text,
     paper_points,
 )
-from analysis.results import add_source_arguments, load, output_dir, run_main, single
+from analysis.results import Source, load, output_dir, run_main, single
 from analysis.summary import backbone_label, filter_kind, require_one_sweep
 from analysis.table1 import PAIR
+from gcttt.commands.flags import parse
 from gcttt.results.stats import DEFAULT_RESAMPLES, success_ci
 from gcttt.results.summary import checkpoint_groups
 
@@ -146,24 +143,20 @@ def markdown(frame: pd.DataFrame, confidence: float = 0.95, resamples: int = DEF
     return "\n".join(lines) + "\n"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="compute_answer.py",
-        description="The plain answer of a compute-allocation study: GC-TTT against model scaling per accounting, "
-        "with paired bootstrap CIs, as a Markdown table.",
-    )
-    add_source_arguments(parser, default_out="results/figures")
-    parser.add_argument("--confidence", type=float, default=0.95, help="CI level [default: %(default)s]")
-    parser.add_argument(
-        "--resamples", type=int, default=DEFAULT_RESAMPLES, help="bootstrap resamples [default: %(default)s]"
-    )
-    return parser
+@dataclass(frozen=True)
+class ComputeAnswerConfig(Source):
+    """The plain answer of a compute-allocation study: GC-TTT against model scaling per accounting, with paired
+    bootstrap CIs, as a Markdown table."""
+
+    confidence: float = 0.95
+    """CI level."""
+    resamples: int = DEFAULT_RESAMPLES
+    """Bootstrap resamples."""
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-
     def body() -> int:
+        args = parse(ComputeAnswerConfig, argv, "compute_answer.py", ComputeAnswerConfig.__doc__)
         out = output_dir(args.out)  # before any reading: a bad --out is one line, not a traceback at the end
         frame = filter_kind(load(args, REQUIRED), "compute")
         require_one_sweep(frame, args.sweep_id)

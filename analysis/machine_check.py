@@ -16,15 +16,14 @@ Prints a Markdown table (also what `make figures` puts into docs/results/machine
 
 from __future__ import annotations
 
-import argparse
-import sys
+from dataclasses import dataclass
 from pathlib import Path
-
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from typing import Annotated
 
 import pandas as pd
+import tyro
 
+from gcttt.commands.flags import parse
 from gcttt.errors import UsageError, run_main
 from gcttt.figures.style import backbone_label
 from gcttt.results.stats import DEFAULT_RESAMPLES
@@ -80,26 +79,26 @@ def sweeps(rows: pd.DataFrame) -> str:
     return ", ".join(sorted(rows["sweep_id"].unique()))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="machine_check.py",
-        description="Two studies' pre-trained policies per width side by side: is a number a property of the "
-        "configuration or of one machine's weights?",
-    )
-    p.add_argument("reference", help="the published study, e.g. results/compute-cpu")
-    p.add_argument("check", help="the study re-played on another machine, e.g. results/compute-check-xeon")
-    p.add_argument("--dataset", required=True, help="OGBench dataset name, e.g. pointmaze-medium-navigate-v0")
-    p.add_argument("--backbone", required=True, help="gcbc, gciql or saw")
-    p.add_argument(
-        "--resamples", type=int, default=DEFAULT_RESAMPLES, help="bootstrap resamples [default: %(default)s]"
-    )
-    return p
+@dataclass(frozen=True)
+class MachineCheckConfig:
+    """Two studies' pre-trained policies per width side by side: is a number a property of the configuration or
+    of one machine's weights?"""
+
+    reference: Annotated[tyro.conf.Positional[str], tyro.conf.arg(metavar="REFERENCE")]
+    """The published study, e.g. results/compute-cpu."""
+    check: Annotated[tyro.conf.Positional[str], tyro.conf.arg(metavar="CHECK")]
+    """The study re-played on another machine, e.g. results/compute-check-xeon."""
+    dataset: str
+    """OGBench dataset name, e.g. pointmaze-medium-navigate-v0."""
+    backbone: str
+    """gcbc, gciql or saw."""
+    resamples: int = DEFAULT_RESAMPLES
+    """Bootstrap resamples."""
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-
     def body() -> int:
+        args = parse(MachineCheckConfig, argv, "machine_check.py", MachineCheckConfig.__doc__)
         for study in (args.reference, args.check):
             if not (Path(study) / "rows").is_dir():
                 raise UsageError(f"{study}: not a study of the results store (no rows/ folder)")

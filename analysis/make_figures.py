@@ -20,18 +20,15 @@ and fails when a page or docs/results disagree with them.
 
 from __future__ import annotations
 
-import argparse
 import re
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
+from gcttt.commands.flags import parse
 from gcttt.errors import run_main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -86,17 +83,11 @@ def _table1_figures(study: Path, figures: Path) -> None:
             shutil.copy(Path(tmp) / name, figures / name)
 
 
-def _figure6_args():
-    from analysis.plot_figure6 import build_parser
-
-    return build_parser().parse_args([])
-
-
 def _figure6_table(study: Path) -> str:
-    from analysis.plot_figure6 import REQUIRED, markdown, panels
+    from analysis.plot_figure6 import REQUIRED, Figure6Config, markdown, panels
     from analysis.results import read_directory
 
-    ablation, replan, frame = panels(read_directory(study / "rows", REQUIRED), _figure6_args())
+    ablation, replan, frame = panels(read_directory(study / "rows", REQUIRED), Figure6Config())
     sweeps = ", ".join(sorted(frame["sweep_id"].unique()))
     return markdown(ablation, replan) + (
         f"\nGC-IQL, OGBench's 5 evaluation tasks; success: mean over checkpoints per seed, then over seeds, with 95% "
@@ -217,22 +208,25 @@ def stale(store: Path, docs: Path, root: Path) -> list[str]:
     return problems
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="make_figures.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--store", default=str(ROOT / "results"), help="the results store (default: results/)")
-    p.add_argument("--docs", default=str(ROOT / "docs"), help="where results/ tables and figures/ go (default: docs/)")
-    p.add_argument("--root", default=str(ROOT), help="the checkout whose pages' blocks are filled (default: this one)")
-    p.add_argument("--tables-only", action="store_true", help="skip the figures")
-    p.add_argument("--check", action="store_true", help="write nothing; exit 1 if anything is stale")
-    return p
+@dataclass(frozen=True)
+class MakeFiguresConfig:
+    """Where the rows are and where the tables, figures and pages go."""
+
+    store: str = str(ROOT / "results")
+    """The results store."""
+    docs: str = str(ROOT / "docs")
+    """Where results/ tables and figures/ go."""
+    root: str = str(ROOT)
+    """The checkout whose pages' blocks are filled."""
+    tables_only: bool = False
+    """Skip the figures."""
+    check: bool = False
+    """Write nothing; exit 1 if anything is stale."""
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-
     def body() -> int:
+        args = parse(MakeFiguresConfig, argv, "make_figures.py", __doc__)
         from gcttt.files.fileio import atomic_write_text
 
         store, docs, root = Path(args.store), Path(args.docs), Path(args.root)

@@ -33,12 +33,12 @@ point, with a `panel` column (paper, exact, matched).
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from analysis.results import SUCCESS_COLUMNS, add_source_arguments, load, output_dir, run_main, single
+from analysis.results import SUCCESS_COLUMNS, Source, load, output_dir, run_main, single
 from analysis.summary import (
     add_caption,
     backbone_label,
@@ -51,6 +51,7 @@ from analysis.summary import (
     style,
     summarize,
 )
+from gcttt.commands.flags import parse
 from gcttt.errors import UsageError
 from gcttt.results.stats import DEFAULT_RESAMPLES
 
@@ -64,34 +65,23 @@ LABEL_GAP = 0.1
 """Panel (b): points of a family closer than this (log10 FLOPs) to their neighbour share one label."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="plot_compute.py",
-        description="Compute-allocation figure in four panels: the paper's accounting, exact counted FLOPs, "
-        "the compute-matched frontier, and total compute (pre-training + E episodes); 95% bootstrap CIs.",
-    )
-    add_source_arguments(parser, default_out="results/figures")
-    parser.add_argument("--base-width", type=int, default=None, help="the GC-TTT model's width [default: smallest]")
-    parser.add_argument(
-        "--amortise-episodes",
-        type=int,
-        default=0,
-        help="add pre-training FLOPs spread over this many episodes to panel (b) [default: 0, test time only]",
-    )
-    parser.add_argument(
-        "--budgets",
-        type=float,
-        nargs="+",
-        default=None,
-        help=f"panel (c) budgets, multiples of base acting [default: 1, {BUDGET_STEP}, {BUDGET_STEP**2}, ... up to "
-        "the dearest configuration]",
-    )
-    parser.add_argument("--confidence", type=float, default=0.95, help="CI level [default: %(default)s]")
-    parser.add_argument(
-        "--resamples", type=int, default=DEFAULT_RESAMPLES, help="bootstrap resamples [default: %(default)s]"
-    )
-    parser.add_argument("--name", default="compute", help="output file stem [default: %(default)s]")
-    return parser
+@dataclass(frozen=True)
+class PlotComputeConfig(Source):
+    """Compute-allocation figure in four panels: the paper's accounting, exact counted FLOPs, the compute-matched
+    frontier, and total compute (pre-training + E episodes); 95% bootstrap CIs."""
+
+    base_width: int | None = None
+    """The GC-TTT model's width [default: the smallest]."""
+    amortise_episodes: int = 0
+    """Add pre-training FLOPs spread over this many episodes to panel (b) (0: test time only)."""
+    budgets: tuple[float, ...] | None = None
+    """Panel (c) budgets, multiples of base acting [default: 1, 4, 16, ... up to the dearest configuration]."""
+    confidence: float = 0.95
+    """CI level."""
+    resamples: int = DEFAULT_RESAMPLES
+    """Bootstrap resamples."""
+    name: str = "compute"
+    """Output file stem."""
 
 
 def configurations(frame: pd.DataFrame, confidence: float, resamples: int) -> pd.DataFrame:
@@ -250,7 +240,7 @@ def multiple_text(multiple: float) -> str:
     return f"{multiple:,.0f}x" if multiple >= 100 else f"{multiple:.3g}x"
 
 
-def draw(frame: pd.DataFrame, args: argparse.Namespace) -> list:
+def draw(frame: pd.DataFrame, args: PlotComputeConfig) -> list:
     import matplotlib.pyplot as plt
 
     configs = configurations(frame, args.confidence, args.resamples)
@@ -391,9 +381,8 @@ def crossover_text(cross: pd.DataFrame) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-
     def body() -> int:
+        args = parse(PlotComputeConfig, argv, "plot_compute.py", PlotComputeConfig.__doc__)
         output_dir(args.out)  # before any reading: a bad --out is one line, not a traceback at the end
         frame = filter_kind(load(args, REQUIRED), "compute")
         require_one_sweep(frame, args.sweep_id)

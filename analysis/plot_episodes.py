@@ -20,15 +20,16 @@ checked against the records'.
 
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from analysis.results import DEFAULT_RESULTS, add_source_arguments, load, run_main, single
+from analysis.results import DEFAULT_RESULTS, Source, load, run_main, single
+from gcttt.commands.flags import parse
 from gcttt.errors import UsageError
 from gcttt.results.trajectories import KEY_COLUMNS, SIDE_DIR, EpisodeTrajectory, read_trajectories, trajectory_files
 
@@ -62,36 +63,29 @@ NO_TRAJECTORIES = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG,
-        description="Maze pictures of a sweep's recorded episodes: per task and arm the path, the pre-trained "
-        "path, and each re-plan's selected data. Needs trajectories (--record-trajectories).",
-        epilog=__doc__.split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_source_arguments(parser, default_out="results/figures")
-    g = parser.add_argument_group("what to draw")
-    g.add_argument(
-        "--arms",
-        nargs="+",
-        default=None,
-        help="selections to draw after the pre-trained row, or 'all' [default: critic critic-free random, "
-        "those the sweep ran]",
-    )
-    g.add_argument("--episode-index", type=int, default=0, help="episode of each task to draw [default: 0]")
-    g.add_argument("--pretrain-seed", type=int, default=None, help="pre-training seed [default: the smallest]")
-    g.add_argument("--tasks", type=int, nargs="+", default=None, help="task ids [default: all recorded]")
-    g.add_argument("--K", type=int, default=None, help="pin the re-plan horizon of the GC-TTT rows")
-    g.add_argument("--N", type=int, default=None, help="pin the gradient steps of the GC-TTT rows")
-    g.add_argument("--lr", type=float, default=None, help="pin the learning rate of the GC-TTT rows")
-    g.add_argument(
-        "--data-dir",
-        default=None,
-        help="directory of the training file whose rows the segments index [default: the sweep's own, from its "
-        "sweep.json; else $GCTTT_DATA_DIR or ~/.ogbench/data]",
-    )
-    return parser
+@dataclass(frozen=True)
+class PlotEpisodesConfig(Source):
+    """Maze pictures of a sweep's recorded episodes: per task and arm the path, the pre-trained path, and each
+    re-plan's selected data. Needs trajectories (--record-trajectories)."""
+
+    arms: tuple[str, ...] | None = None
+    """Selections to draw after the pre-trained row, or 'all' [default: critic critic-free random, those the sweep
+    ran]."""
+    episode_index: int = 0
+    """Episode of each task to draw."""
+    pretrain_seed: int | None = None
+    """Pre-training seed [default: the smallest]."""
+    tasks: tuple[int, ...] | None = None
+    """Task ids [default: all recorded]."""
+    K: int | None = None
+    """Pin the re-plan horizon of the GC-TTT rows."""
+    N: int | None = None
+    """Pin the gradient steps of the GC-TTT rows."""
+    lr: float | None = None
+    """Pin the learning rate of the GC-TTT rows."""
+    data_dir: str | None = None
+    """Directory of the training file whose rows the segments index [default: the sweep's own, from its
+    sweep.json; else $GCTTT_DATA_DIR or ~/.ogbench/data]."""
 
 
 # --- inputs ----------------------------------------------------------------------------------
@@ -131,7 +125,7 @@ def download_side_files(uri: str, experiment: str, destination: Path) -> None:
         raise UsageError(f"cannot read MLflow experiment {experiment!r} at {uri}: {str(exc).splitlines()[0]}") from None
 
 
-def load_inputs(args: argparse.Namespace) -> tuple[pd.DataFrame, dict[tuple, EpisodeTrajectory]]:
+def load_inputs(args: PlotEpisodesConfig) -> tuple[pd.DataFrame, dict[tuple, EpisodeTrajectory]]:
     rows = load(args, REQUIRED)
     if args.mlflow_experiment:
         with tempfile.TemporaryDirectory(prefix="gcttt-mlflow-") as tmp:
@@ -143,7 +137,7 @@ def load_inputs(args: argparse.Namespace) -> tuple[pd.DataFrame, dict[tuple, Epi
     return rows, side
 
 
-def data_dir_for(args: argparse.Namespace, sweep_ids: list[str]) -> Path:
+def data_dir_for(args: PlotEpisodesConfig, sweep_ids: list[str]) -> Path:
     """--data-dir, else the data directory in the sweep's sweep.json, else the default one."""
     from gcttt.data.access import resolve_data_dir
 
@@ -182,7 +176,7 @@ def training_positions(data_dir: Path, dataset: str, fingerprint: str) -> np.nda
 # --- choosing the panels ---------------------------------------------------------------------
 
 
-def chosen_config(ttt: pd.DataFrame, args: argparse.Namespace) -> pd.DataFrame:
+def chosen_config(ttt: pd.DataFrame, args: PlotEpisodesConfig) -> pd.DataFrame:
     """GC-TTT rows of one (K, N, lr) per selection: pinned by --K/--N/--lr, else the (N, lr) and K
     shared by the most selections (a sweep's ablation point)."""
     for column, value in (("horizon", args.K), ("grad_steps", args.N), ("lr", args.lr)):
@@ -206,7 +200,7 @@ def chosen_config(ttt: pd.DataFrame, args: argparse.Namespace) -> pd.DataFrame:
     return ttt[ttt["q"] == ttt.groupby("selection")["q"].transform("min")]
 
 
-def choose_rows(rows: pd.DataFrame, side: dict[tuple, EpisodeTrajectory], args: argparse.Namespace) -> pd.DataFrame:
+def choose_rows(rows: pd.DataFrame, side: dict[tuple, EpisodeTrajectory], args: PlotEpisodesConfig) -> pd.DataFrame:
     keys = [tuple(r) for r in rows[list(KEY_COLUMNS)].itertuples(index=False, name=None)]
     rows = rows.assign(trajectory_key=keys)
     recorded = rows[[k in side for k in keys]]
@@ -235,7 +229,7 @@ def choose_rows(rows: pd.DataFrame, side: dict[tuple, EpisodeTrajectory], args: 
     ttt = recorded[recorded["method"] == "gcttt"]
     ran = set(ttt["selection"])
     wanted = sorted(ran, key=lambda s: ORDER.index(s) if s in ORDER else len(ORDER))
-    if args.arms and args.arms != ["all"]:
+    if args.arms and args.arms != ("all",):
         missing = sorted(set(args.arms) - ran)
         if missing:
             raise UsageError(f"no recorded GC-TTT rows of {missing}; recorded: {', '.join(wanted) or 'none'}")
@@ -317,9 +311,8 @@ def grid_figure(chosen: pd.DataFrame, side: dict, positions: np.ndarray, out: st
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-
     def body() -> int:
+        args = parse(PlotEpisodesConfig, argv, PROG, __doc__)
         rows, side = load_inputs(args)
         chosen = choose_rows(rows, side, args)
         data_dir = data_dir_for(args, sorted(chosen["sweep_id"].unique()))

@@ -23,13 +23,13 @@ column: ablation, replan).
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from analysis.paper import REPLAN, SELECTION_ABLATION
-from analysis.results import SUCCESS_COLUMNS, add_source_arguments, drop_repeats, load, output_dir, run_main, single
+from analysis.results import SUCCESS_COLUMNS, Source, drop_repeats, load, output_dir, run_main, single
 from analysis.summary import (
     add_caption,
     backbone_label,
@@ -42,6 +42,7 @@ from analysis.summary import (
     style,
     summarize,
 )
+from gcttt.commands.flags import parse
 from gcttt.errors import UsageError
 from gcttt.results.stats import DEFAULT_RESAMPLES
 
@@ -66,23 +67,21 @@ def one_row_per_episode_across_sweeps(frame: pd.DataFrame) -> pd.DataFrame:
     return drop_repeats(frame, ignore=("sweep_id",)).reset_index(drop=True)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="plot_figure6.py",
-        description="Figure 6 (left: selection ablation; middle: re-plan frequency) from a reproduction's rows, "
-        "with the paper's numbers beside ours.",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Example:\n  python analysis/plot_figure6.py ~/gcttt-results/sweeps --sweep-id R-gciql-pointmaze-"
-        "medium-stitch-final --sweep-id R-gciql-antmaze-medium-stitch-final --out results/figures",
-    )
-    add_source_arguments(parser, default_out="results/figures")
-    for action in parser._actions:
-        if action.dest == "backbone":
-            action.default = "gciql"
-            action.help = "keep only this backbone [default: gciql, the paper's]"
-    parser.add_argument("--confidence", type=float, default=0.95, help="CI level [default: %(default)s]")
-    parser.add_argument("--resamples", type=int, default=DEFAULT_RESAMPLES, help="bootstrap resamples")
-    return parser
+@dataclass(frozen=True)
+class Figure6Config(Source):
+    """Figure 6 (left: selection ablation; middle: re-plan frequency) from a reproduction's rows, with the
+    paper's numbers beside ours.
+
+    Example:
+      python analysis/plot_figure6.py ~/gcttt-results/sweeps --sweep-id R-gciql-pointmaze-medium-stitch-final \\
+          --sweep-id R-gciql-antmaze-medium-stitch-final --out results/figures"""
+
+    backbone: str | None = "gciql"
+    """Keep only this backbone (gciql: the paper's)."""
+    confidence: float = 0.95
+    """CI level."""
+    resamples: int = DEFAULT_RESAMPLES
+    """Bootstrap resamples."""
 
 
 def ablation_budget(ttt: pd.DataFrame) -> tuple[int, int, float]:
@@ -97,7 +96,7 @@ def ablation_budget(ttt: pd.DataFrame) -> tuple[int, int, float]:
     return int(best[0]), int(best[1]), float(best[2])
 
 
-def ablation_points(frame: pd.DataFrame, args: argparse.Namespace) -> pd.DataFrame:
+def ablation_points(frame: pd.DataFrame, args: Figure6Config) -> pd.DataFrame:
     """One row per (dataset or 'mean', bar): our success with CI and the paper's number. Each
     dataset's bars use that dataset's budget (the authors' differ: lr 3e-4 on pointmaze-stitch,
     3e-5 on antmaze-stitch)."""
@@ -124,7 +123,7 @@ def ablation_points(frame: pd.DataFrame, args: argparse.Namespace) -> pd.DataFra
     return out.assign(panel="ablation")
 
 
-def replan_points(frame: pd.DataFrame, args: argparse.Namespace) -> pd.DataFrame:
+def replan_points(frame: pd.DataFrame, args: Figure6Config) -> pd.DataFrame:
     """Success against K (critic, N = 200), per dataset at its ablation budget's lr; K at the
     episode limit is once per episode."""
     parts = []
@@ -205,7 +204,7 @@ def markdown(ablation: pd.DataFrame, replan: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
-def panels(frame: pd.DataFrame, args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+def panels(frame: pd.DataFrame, args: Figure6Config) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(ablation points, re-plan points, the rows they come from) of OGBench-task rows."""
     frame = frame[frame["task_suite"] == "ogbench"]
     if frame.empty:
@@ -214,7 +213,7 @@ def panels(frame: pd.DataFrame, args: argparse.Namespace) -> tuple[pd.DataFrame,
     return ablation_points(frame, args), replan_points(frame, args), frame
 
 
-def draw(ablation: pd.DataFrame, replan: pd.DataFrame, frame: pd.DataFrame, args: argparse.Namespace) -> list:
+def draw(ablation: pd.DataFrame, replan: pd.DataFrame, frame: pd.DataFrame, args: Figure6Config) -> list:
     import matplotlib.pyplot as plt
 
     datasets = sorted(set(ablation["dataset"]) - {"mean"}, key=dataset_order)
@@ -288,9 +287,8 @@ def draw(ablation: pd.DataFrame, replan: pd.DataFrame, frame: pd.DataFrame, args
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-
     def body() -> int:
+        args = parse(Figure6Config, argv, "plot_figure6.py", Figure6Config.__doc__)
         output_dir(args.out)  # before any reading: a bad --out is one line, not a traceback at the end
         ablation, replan, frame = panels(load(args, REQUIRED), args)
         style()

@@ -19,13 +19,15 @@ when the sweep ran selection strategies besides the grid's).
 
 from __future__ import annotations
 
-import argparse
 import sys
+from dataclasses import dataclass
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
+import tyro
 
-from analysis.results import SUCCESS_COLUMNS, add_source_arguments, load, output_dir, run_main, single, with_once
+from analysis.results import SUCCESS_COLUMNS, Source, load, output_dir, run_main, single, with_once
 from analysis.summary import (
     add_caption,
     backbone_label,
@@ -39,6 +41,7 @@ from analysis.summary import (
     style,
     summarize,
 )
+from gcttt.commands.flags import parse
 from gcttt.errors import UsageError
 from gcttt.results.stats import DEFAULT_RESAMPLES
 
@@ -56,27 +59,24 @@ ABLATION_ORDER = (
 FULL_RULES = ("critic", "critic-quantile", "critic-free")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="plot_horizon.py",
-        description="Horizon-sweep figures: success over the K x N grid (one heatmap per lr/q, baseline "
-        "marked) and the selection-ablation bars, with 95% bootstrap CIs.",
-    )
-    add_source_arguments(parser, default_out="results/figures")
-    parser.add_argument(
-        "--selection",
-        default=None,
-        help="selection strategy of the K x N heatmaps [default: critic if present, else the most common]",
-    )
-    g = parser.add_argument_group("ablation configuration (default: where the most strategies ran)")
-    g.add_argument("--ablation-horizon", type=int, default=None, metavar="K")
-    g.add_argument("--ablation-grad-steps", type=int, default=None, metavar="N")
-    g.add_argument("--ablation-lr", type=float, default=None, metavar="LR")
-    parser.add_argument("--confidence", type=float, default=0.95, help="CI level [default: %(default)s]")
-    parser.add_argument(
-        "--resamples", type=int, default=DEFAULT_RESAMPLES, help="bootstrap resamples [default: %(default)s]"
-    )
-    return parser
+@dataclass(frozen=True)
+class PlotHorizonConfig(Source):
+    """Horizon-sweep figures: success over the K x N grid (one heatmap per lr/q, baseline marked) and the
+    selection-ablation bars, with 95% bootstrap CIs. The ablation's configuration (--ablation-*) defaults to
+    where the most strategies ran."""
+
+    selection: str | None = None
+    """Selection strategy of the K x N heatmaps [default: critic if present, else the most common]."""
+    ablation_horizon: Annotated[int | None, tyro.conf.arg(metavar="K")] = None
+    """The ablation bars' re-plan horizon."""
+    ablation_grad_steps: Annotated[int | None, tyro.conf.arg(metavar="N")] = None
+    """The ablation bars' gradient steps per re-plan."""
+    ablation_lr: Annotated[float | None, tyro.conf.arg(metavar="LR")] = None
+    """The ablation bars' learning rate."""
+    confidence: float = 0.95
+    """CI level."""
+    resamples: int = DEFAULT_RESAMPLES
+    """Bootstrap resamples."""
 
 
 def _horizon_label(k: int, once: bool) -> str:
@@ -89,7 +89,7 @@ def baseline_for(frame: pd.DataFrame, ttt: pd.DataFrame) -> pd.DataFrame:
     return baseline[baseline["width"].isin(set(ttt["width"]))]
 
 
-def grid_figure(frame: pd.DataFrame, args: argparse.Namespace) -> list:
+def grid_figure(frame: pd.DataFrame, args: PlotHorizonConfig) -> list:
     import matplotlib.pyplot as plt
     from matplotlib.colors import Normalize
 
@@ -179,7 +179,7 @@ def grid_figure(frame: pd.DataFrame, args: argparse.Namespace) -> list:
     return [*paths, csv]
 
 
-def ablation_config(ttt: pd.DataFrame, args: argparse.Namespace) -> tuple[int, int, float]:
+def ablation_config(ttt: pd.DataFrame, args: PlotHorizonConfig) -> tuple[int, int, float]:
     """(K, N, lr) of the ablation bars: the flags where given, else where the most strategies ran."""
     candidates = ttt[ttt["schedule"] != "once-keep"]  # strategies that select once run at any K
     for column, value in (
@@ -198,7 +198,7 @@ def ablation_config(ttt: pd.DataFrame, args: argparse.Namespace) -> tuple[int, i
     return int(best[0]), int(best[1]), float(best[2])
 
 
-def ablation_figure(frame: pd.DataFrame, args: argparse.Namespace) -> list:
+def ablation_figure(frame: pd.DataFrame, args: PlotHorizonConfig) -> list:
     import matplotlib.pyplot as plt
 
     ttt = frame[frame["method"] == "gcttt"]
@@ -274,9 +274,8 @@ def _span(values: pd.Series) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-
     def body() -> int:
+        args = parse(PlotHorizonConfig, argv, "plot_horizon.py", PlotHorizonConfig.__doc__)
         output_dir(args.out)  # before any reading: a bad --out is one line, not a traceback at the end
         frame = with_once(filter_kind(load(args, REQUIRED), "horizon"))
         require_one_sweep(frame, args.sweep_id)

@@ -17,13 +17,15 @@ Problems reach the user as a one-line `gcttt.errors.UsageError` naming the probl
 
 from __future__ import annotations
 
-import argparse
 import os
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import pandas as pd
+import tyro
 
 from gcttt.errors import GctttError, UsageError, run_main  # noqa: F401  (run_main: the scripts' entry)
 from gcttt.results.records import part_files, read_part
@@ -40,41 +42,28 @@ DEFAULT_RESULTS = os.path.join(os.environ.get("GCTTT_RESULTS_DIR", "~/gcttt-resu
 (mlartifacts/) and `gcttt evaluate` outputs (evaluations/), which must not be read twice."""
 
 
-def add_source_arguments(parser: argparse.ArgumentParser, default_out: str) -> None:
-    """The flags every analysis script shares: where results come from, filters, output folder."""
-    src = parser.add_argument_group("input (a results directory, or an MLflow experiment)")
-    src.add_argument(
-        "results",
-        nargs="?",
-        default=None,
-        help=f"directory of Parquet episode files, searched recursively [default: {DEFAULT_RESULTS}]",
-    )
-    src.add_argument(
-        "--mlflow-experiment",
-        default=None,
-        metavar="NAME",
-        help="read the 'episodes/' Parquet artifacts of every run of this MLflow experiment instead",
-    )
-    src.add_argument(
-        "--mlflow-uri",
-        default=os.environ.get("MLFLOW_TRACKING_URI"),
-        metavar="URI",
-        help="MLflow tracking URI, e.g. sqlite:////abs/path/mlflow.db or http://host:5000 "
-        "[default: $MLFLOW_TRACKING_URI]",
-    )
-    flt = parser.add_argument_group("filters")
-    flt.add_argument(
-        "--sweep-id", action="append", default=None, help="keep only this sweep (repeat to combine several)"
-    )
-    flt.add_argument("--dataset", default=None, help="keep only this OGBench dataset")
-    flt.add_argument("--backbone", default=None, help="keep only this backbone (gcbc, gciql, saw)")
-    flt.add_argument(
-        "--width",
-        type=int,
-        default=None,
-        help="keep only networks of this width (table.py: default the smallest with TTT rows)",
-    )
-    parser.add_argument("--out", default=default_out, help="output directory [default: %(default)s]")
+@dataclass(frozen=True)
+class Source:
+    """The flags every analysis script shares: where results come from, filters, output folder. A
+    script's configuration extends it (and may give --out another default)."""
+
+    results: Annotated[tyro.conf.Positional[str | None], tyro.conf.arg(metavar="[RESULTS]")] = None
+    """Directory of Parquet episode files, searched recursively [default: $GCTTT_RESULTS_DIR/sweeps, else
+    ~/gcttt-results/sweeps]."""
+    mlflow_experiment: Annotated[str | None, tyro.conf.arg(metavar="NAME")] = None
+    """Read the 'episodes/' Parquet artifacts of every run of this MLflow experiment instead."""
+    mlflow_uri: Annotated[str | None, tyro.conf.arg(metavar="URI")] = None
+    """MLflow tracking URI, e.g. sqlite:////abs/path/mlflow.db or http://host:5000 [default: $MLFLOW_TRACKING_URI]."""
+    sweep_id: tyro.conf.UseAppendAction[tuple[str, ...]] = ()
+    """Keep only this sweep (repeat to combine several)."""
+    dataset: str | None = None
+    """Keep only this OGBench dataset."""
+    backbone: str | None = None
+    """Keep only this backbone (gcbc, gciql, saw)."""
+    width: int | None = None
+    """Keep only networks of this width (table.py: default the smallest with TTT rows)."""
+    out: str = "results/figures"
+    """Output directory."""
 
 
 def output_dir(out: str | os.PathLike, flag: str = "--out", create: bool = False) -> Path:
@@ -99,13 +88,14 @@ def output_dir(out: str | os.PathLike, flag: str = "--out", create: bool = False
     return path
 
 
-def load(args: argparse.Namespace, required: Sequence[str]) -> pd.DataFrame:
+def load(args: Source, required: Sequence[str]) -> pd.DataFrame:
     """Rows from the source named by `args`, checked for `required` columns, deduplicated, filtered."""
     if args.mlflow_experiment:
         if args.results:
             raise UsageError("give either a results directory or --mlflow-experiment, not both")
         with tempfile.TemporaryDirectory(prefix="gcttt-mlflow-") as tmp:
-            download_mlflow(args.mlflow_uri, args.mlflow_experiment, Path(tmp))
+            uri = args.mlflow_uri or os.environ.get("MLFLOW_TRACKING_URI")
+            download_mlflow(uri, args.mlflow_experiment, Path(tmp))
             frame = read_directory(tmp, required, origin=f"MLflow experiment {args.mlflow_experiment!r}")
     else:
         frame = read_directory(args.results or DEFAULT_RESULTS, required)
@@ -116,9 +106,9 @@ def load(args: argparse.Namespace, required: Sequence[str]) -> pd.DataFrame:
         ("backbone", args.backbone),
         ("width", args.width),
     ):
-        if wanted is None:
+        if wanted is None or wanted == ():
             continue
-        values = wanted if isinstance(wanted, list) else [wanted]
+        values = list(wanted) if isinstance(wanted, tuple) else [wanted]
         kept = frame[frame[column].isin(values)]
         if kept.empty:
             found = ", ".join(sorted(map(str, frame[column].unique())))

@@ -11,13 +11,17 @@ build their inputs with it; a person can too:
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import math
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
+import tyro
 
+from gcttt.commands.flags import parse
+from gcttt.errors import run_main
 from gcttt.results.records import EpisodeRecord, RunContext, write_records
 
 OBS_DIM = 2
@@ -338,16 +342,22 @@ def write_figure6(
     return paths
 
 
+@dataclass(frozen=True)
+class SyntheticConfig:
+    """Write synthetic compute and horizon sweep results."""
+
+    out: Annotated[tyro.conf.Positional[str], tyro.conf.arg(metavar="OUT")]
+    """Directory; writes OUT/compute/*.parquet and OUT/horizon/*.parquet."""
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m analysis.synthetic", description="Write synthetic compute and horizon sweep results."
-    )
-    parser.add_argument("out", help="directory; writes OUT/compute/*.parquet and OUT/horizon/*.parquet")
-    args = parser.parse_args(argv)
-    out = Path(args.out)
-    n = len(write_compute(out / "compute")) + len(write_horizon(out / "horizon"))
-    print(f"wrote {n} Parquet files under {out}")
-    return 0
+    def body() -> int:
+        out = Path(parse(SyntheticConfig, argv, "python -m analysis.synthetic", SyntheticConfig.__doc__).out)
+        n = len(write_compute(out / "compute")) + len(write_horizon(out / "horizon"))
+        print(f"wrote {n} Parquet files under {out}")
+        return 0
+
+    return run_main("python -m analysis.synthetic", body)
 
 
 if __name__ == "__main__":

@@ -20,15 +20,17 @@ Writes OUT/table.md, OUT/table.tex (booktabs) and OUT/table.csv, and prints the 
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated, Literal
 
 import numpy as np
 import pandas as pd
+import tyro
 
-from analysis.results import SUCCESS_COLUMNS, add_source_arguments, load, output_dir, run_main
+from analysis.results import SUCCESS_COLUMNS, Source, load, output_dir, run_main
 from analysis.summary import BACKBONE_LABELS, backbone_label, dataset_label, dataset_order, fmt_lr, summarize
+from gcttt.commands.flags import parse
 from gcttt.errors import UsageError
 
 REQUIRED = SUCCESS_COLUMNS
@@ -60,29 +62,29 @@ class Cell:
     """GC-TTT configurations the cell held."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="table.py",
-        description="Paper-style table (backbone x dataset, baseline vs +TTT, mean ± standard error) "
-        "as Markdown and LaTeX.",
-    )
-    add_source_arguments(parser, default_out="results/tables")
-    g = parser.add_argument_group("which GC-TTT rows make the + TTT row")
-    g.add_argument("--selection", default="critic", help="selection strategy [default: %(default)s]")
-    g.add_argument("--horizon", type=int, default=None, metavar="K", help="keep only this K")
-    g.add_argument("--grad-steps", type=int, default=None, metavar="N", help="keep only this N")
-    g.add_argument("--lr", type=float, default=None, help="keep only this learning rate")
-    g.add_argument("--q", type=float, default=None, help="keep only this selection quantile")
-    g.add_argument(
-        "--pick",
-        choices=("best", "error"),
-        default="error",
-        help="several configurations left in a cell: refuse, or take the best by mean success on the same "
-        "tasks (optimistic) [default: %(default)s]",
-    )
-    parser.add_argument("--digits", type=int, default=2, help="decimals [default: %(default)s]")
-    parser.add_argument("--name", default="table", help="output file stem [default: %(default)s]")
-    return parser
+@dataclass(frozen=True)
+class TableConfig(Source):
+    """Paper-style table (backbone x dataset, baseline vs +TTT, mean ± standard error) as Markdown and LaTeX."""
+
+    out: str = "results/tables"
+    """Output directory."""
+    selection: str = "critic"
+    """Selection strategy of the + TTT row."""
+    horizon: Annotated[int | None, tyro.conf.arg(metavar="K")] = None
+    """Keep only this K."""
+    grad_steps: Annotated[int | None, tyro.conf.arg(metavar="N")] = None
+    """Keep only this N."""
+    lr: float | None = None
+    """Keep only this learning rate."""
+    q: float | None = None
+    """Keep only this selection quantile."""
+    pick: Literal["best", "error"] = "error"
+    """Several configurations left in a cell: refuse, or take the best by mean success on the same tasks
+    (optimistic)."""
+    digits: int = 2
+    """Decimals."""
+    name: str = "table"
+    """Output file stem."""
 
 
 def _entry(rows: pd.DataFrame) -> Entry:
@@ -102,7 +104,7 @@ def _same(column: pd.Series, value) -> np.ndarray:
     return np.isclose(column.astype(float), float(value))
 
 
-def build_cells(frame: pd.DataFrame, args: argparse.Namespace) -> list[Cell]:
+def build_cells(frame: pd.DataFrame, args: TableConfig) -> list[Cell]:
     ttt_all = frame[(frame["method"] == "gcttt") & (frame["selection"] == args.selection)]
     for column, value in (
         ("horizon", args.horizon),
@@ -185,7 +187,7 @@ def _number(entry: Entry | None, digits: int, bold: bool, latex: bool) -> str:
     return (f"**{body}**" if bold else body) + ("†" if dagger else "")
 
 
-def _footnotes(cells: list[Cell], args: argparse.Namespace) -> list[str]:
+def _footnotes(cells: list[Cell], args: TableConfig) -> list[str]:
     seeds = max((e.seeds for c in cells for e in (c.baseline, c.ttt) if e), default=0)
     episodes = sum(e.episodes for c in cells for e in (c.baseline, c.ttt) if e)
     notes = [
@@ -210,7 +212,7 @@ def _footnotes(cells: list[Cell], args: argparse.Namespace) -> list[str]:
     return notes
 
 
-def render_markdown(cells: list[Cell], args: argparse.Namespace) -> str:
+def render_markdown(cells: list[Cell], args: TableConfig) -> str:
     backbones, datasets, index = _layout(cells)
     lines = [
         "| Method | " + " | ".join(dataset_label(d) for d in datasets) + " |",
@@ -233,7 +235,7 @@ def _latex_escape(text: str) -> str:
     return text
 
 
-def render_latex(cells: list[Cell], args: argparse.Namespace) -> str:
+def render_latex(cells: list[Cell], args: TableConfig) -> str:
     backbones, datasets, index = _layout(cells)
     notes = _footnotes(cells, args)
     lines = [
@@ -259,7 +261,7 @@ def render_latex(cells: list[Cell], args: argparse.Namespace) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write(cells: list[Cell], args: argparse.Namespace) -> list[Path]:
+def write(cells: list[Cell], args: TableConfig) -> list[Path]:
     out = output_dir(args.out, create=True)
     md, tex, csv = (out / f"{args.name}.{ext}" for ext in ("md", "tex", "csv"))
     md.write_text(render_markdown(cells, args))
@@ -285,9 +287,8 @@ def write(cells: list[Cell], args: argparse.Namespace) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-
     def body() -> int:
+        args = parse(TableConfig, argv, "table.py", TableConfig.__doc__)
         output_dir(args.out)  # before any reading: a bad --out is one line, not a traceback at the end
         cells = build_cells(load(args, REQUIRED), args)
         paths = write(cells, args)

@@ -22,18 +22,17 @@ Writes OUT/table1.md, OUT/table1.csv and the figure OUT/table1.png/.pdf (ours vs
 
 from __future__ import annotations
 
-import argparse
-import sys
+from dataclasses import dataclass
 from pathlib import Path
-
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from typing import Annotated
 
 import numpy as np
 import pandas as pd
+import tyro
 
 from analysis.paper import TABLE1
 from analysis.summary import BACKBONE_LABELS, backbone_label, dataset_label, dataset_order, fmt_lr
+from gcttt.commands.flags import parse
 from gcttt.errors import UsageError, run_main
 from gcttt.results.stats import success_ci
 from gcttt.results.summary import checkpoint_groups, summarize
@@ -278,29 +277,31 @@ def figure(table: pd.DataFrame, out: Path) -> list[Path]:
     return save(fig, out, "table1")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="table1.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("source", help="a study of the results store (results/STUDY) or a folder of sweep folders")
-    p.add_argument("--name", default=None, help="the reproduction's name (sweeps NAME-CELL-tune, NAME-CELL-final)")
-    p.add_argument("--out", default="results/tables", help="output folder (default: results/tables)")
-    p.add_argument("--no-figure", action="store_true", help="write the table only")
-    return p
+@dataclass(frozen=True)
+class Table1Config:
+    """Where a reproduction's rows are and where its tables go (table1.py and aggregate.py)."""
+
+    source: Annotated[tyro.conf.Positional[str], tyro.conf.arg(metavar="SOURCE")]
+    """A study of the results store (results/STUDY) or a folder of sweep folders."""
+    name: str | None = None
+    """The reproduction's name (sweeps NAME-CELL-tune, NAME-CELL-final)."""
+    out: str = "results/tables"
+    """Output folder."""
+    figure: bool = True
+    """Draw the figure too (--no-figure: write the table only)."""
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-
     def body() -> int:
         from gcttt.files.fileio import atomic_write_text, check_writable_dir
 
+        args = parse(Table1Config, argv, "table1.py", __doc__)
         table = cells(read_rows(Path(args.source), args.name))
         out = check_writable_dir(args.out, "--out")
         text = markdown(table)
         atomic_write_text(out / "table1.md", text)
         atomic_write_text(out / "table1.csv", table.to_csv(index=False))
-        if not args.no_figure:
+        if args.figure:
             figure(table, out)
         print(text)
         return 0

@@ -12,26 +12,27 @@ Writes OUT/time_share.md and OUT/time_share.csv and prints the Markdown.
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass
 
 import pandas as pd
 
-from analysis.results import add_source_arguments, load, output_dir, run_main
+from analysis.results import Source, load, output_dir, run_main
 from analysis.summary import fmt_lr
+from gcttt.commands.flags import parse
 
 PARTS = ("act", "selection", "finetune")
 CONFIG = ("method", "selection", "schedule", "horizon", "grad_steps", "lr", "q", "width")
 REQUIRED = (*CONFIG, "wall_seconds", *(f"{p}_seconds" for p in PARTS), *(f"flops_{p}" for p in PARTS), "flops_total")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="time_share.py",
-        description="Share of episode wall time and counted FLOPs spent in acting, selection and fine-tuning.",
-    )
-    add_source_arguments(parser, default_out="results/tables")
-    parser.add_argument("--name", default="time_share", help="output file stem [default: %(default)s]")
-    return parser
+@dataclass(frozen=True)
+class TimeShareConfig(Source):
+    """Share of episode wall time and counted FLOPs spent in acting, selection and fine-tuning."""
+
+    out: str = "results/tables"
+    """Output directory."""
+    name: str = "time_share"
+    """Output file stem."""
 
 
 def time_shares(frame: pd.DataFrame) -> pd.DataFrame:
@@ -74,9 +75,8 @@ def markdown(shares: pd.DataFrame) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-
     def body() -> int:
+        args = parse(TimeShareConfig, argv, "time_share.py", TimeShareConfig.__doc__)
         output_dir(args.out)  # before any reading: a bad --out is one line, not a traceback at the end
         shares = time_shares(load(args, REQUIRED))
         out = output_dir(args.out, create=True)

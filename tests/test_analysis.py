@@ -263,6 +263,21 @@ def test_bad_inputs_give_one_line_errors(script, tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+def test_missing_and_repeated_flags_of_the_dataclass_command_lines(results, tmp_path, capsys):
+    from analysis import machine_check
+
+    assert machine_check.main(["results/compute-cpu"]) == 2
+    err = capsys.readouterr().err
+    assert err == "machine_check.py: error: missing CHECK, --dataset, --backbone (see machine_check.py --help)\n"
+    assert table.main([str(results / "compute"), "--pick", "some", "--out", str(tmp_path)]) == 2
+    assert "invalid choice 'some' for argument '--pick'" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+    # --sweep-id repeats (each names one more sweep), as its help says.
+    args = ["--sweep-id", "nope-a", "--sweep-id", "nope-b", "--out", str(tmp_path)]
+    assert table.main([str(results / "compute"), *args]) == 2
+    assert "no rows with sweep_id in ['nope-a', 'nope-b']" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("script", sorted(SCRIPTS))
 def test_scripts_run_as_files_without_traceback(script, tmp_path):
     (tmp_path / "empty").mkdir()
@@ -391,20 +406,18 @@ def test_figure6_without_ablation_rows_is_one_line(tmp_path, capsys):
 
 
 def test_width_filter_keeps_one_network_size(results, capsys):
-    import argparse
+    from analysis.results import Source, load
+    from gcttt.commands.flags import parse
 
-    from analysis.results import add_source_arguments, load
+    def args(*argv: str) -> Source:
+        return parse(Source, [str(results / "compute"), *argv], "test", "")
 
-    parser = argparse.ArgumentParser()
-    add_source_arguments(parser, default_out="x")
-    widths = set(load(parser.parse_args([str(results / "compute")]), ["width"])["width"])
+    widths = set(load(args(), ["width"])["width"])
     assert len(widths) > 1
     narrow = min(widths)
-    assert set(load(parser.parse_args([str(results / "compute"), "--width", str(narrow)]), ["width"])["width"]) == {
-        narrow
-    }
+    assert set(load(args("--width", str(narrow)), ["width"])["width"]) == {narrow}
     with pytest.raises(Exception, match="no rows with width in \\[7\\]"):
-        load(parser.parse_args([str(results / "compute"), "--width", "7"]), ["width"])
+        load(args("--width", "7"), ["width"])
 
 
 def test_figure6_counts_an_episode_played_by_two_sweeps_once(tmp_path):
