@@ -30,22 +30,24 @@ On a shared machine rates are noisy: run it when nothing else runs, or repeat it
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
 
+from gcttt.commands.flags import parse
 from gcttt.control.runner import EpisodeSpec
 from gcttt.control.ttt import TTTConfig
 from gcttt.data.access import load_datasets
 from gcttt.data.files import OfflineData
 from gcttt.datagen.generation import generate_dataset
-from gcttt.errors import GctttError
+from gcttt.errors import UsageError, run_main
 from gcttt.pretrain import PretrainConfig, pretrain
 from gcttt.selection import SelectionConfig
 from workers.episode_worker import EpisodeWorker, share_dataset
@@ -194,32 +196,46 @@ def memory(name: str, checkpoint: str, train: OfflineData, spec: EpisodeSpec) ->
     return row
 
 
+@dataclass(frozen=True)
+class BenchPool:
+    """What to measure."""
+
+    workdir: str = "/tmp/gcttt_bench_data"
+    """Cache of generated data and checkpoints."""
+    pointmaze_dir: str = "~/.ogbench/data"
+    """Directory with the full pointmaze dataset (read only)."""
+    checkpoint: str | None = None
+    """Pointmaze checkpoint for the throughput runs, e.g. a cpu-preset final.pt [default: a smoke GC-IQL
+    checkpoint pre-trained in --workdir]."""
+    episodes: int = 10
+    """Episodes of the throughput runs."""
+    method: Literal["baseline", "gcttt"] = "gcttt"
+    """Method of the throughput episodes."""
+    horizon: int = 200
+    """K of the gcttt episodes."""
+    grad_steps: int = 20
+    """N of the gcttt episodes."""
+    manip_episodes: int = 10
+    """Cube-double episodes to generate."""
+    manip_rows: int = 1_000_000
+    """Rows of the tiled manipulation set."""
+    skip_throughput: bool = False
+    """Skip the throughput runs."""
+    skip_memory: bool = False
+    """Skip the memory measurements."""
+    json: str | None = None
+    """Also write the numbers to this JSON file."""
+
+    def __post_init__(self) -> None:
+        if self.episodes < 1 or self.manip_episodes < 1 or self.manip_rows < 1:
+            raise UsageError("--episodes, --manip-episodes and --manip-rows must be at least 1")
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--workdir", default="/tmp/gcttt_bench_data", help="cache of generated data and checkpoints")
-    parser.add_argument(
-        "--pointmaze-dir",
-        default="~/.ogbench/data",
-        help="directory with the full pointmaze dataset (read only)",
-    )
-    parser.add_argument(
-        "--checkpoint",
-        default=None,
-        help="pointmaze checkpoint for the throughput runs, e.g. a cpu-preset final.pt "
-        "(default: a smoke GC-IQL checkpoint pre-trained in --workdir)",
-    )
-    parser.add_argument("--episodes", type=int, default=10, help="episodes of the throughput runs")
-    parser.add_argument("--method", default="gcttt", choices=["baseline", "gcttt"])
-    parser.add_argument("--horizon", type=int, default=200, help="K of the gcttt episodes")
-    parser.add_argument("--grad-steps", type=int, default=20, help="N of the gcttt episodes")
-    parser.add_argument("--manip-episodes", type=int, default=10, help="cube-double episodes to generate")
-    parser.add_argument("--manip-rows", type=int, default=1_000_000, help="rows of the tiled manipulation set")
-    parser.add_argument("--skip-throughput", action="store_true")
-    parser.add_argument("--skip-memory", action="store_true")
-    parser.add_argument("--json", default=None, help="also write the numbers to this JSON file")
-    args = parser.parse_args(argv)
-    if args.episodes < 1 or args.manip_episodes < 1 or args.manip_rows < 1:
-        parser.error("--episodes, --manip-episodes and --manip-rows must be at least 1")
+    return run_main("bench_pool.py", lambda: bench(parse(BenchPool, argv, "bench_pool.py", __doc__)))
+
+
+def bench(args: BenchPool) -> int:
 
     import ray
 
@@ -256,9 +272,6 @@ def main(argv: list[str] | None = None) -> int:
                     spec,
                 ),
             ]
-    except GctttError as exc:
-        print(f"bench_pool: error: {exc}", file=sys.stderr)
-        return exc.exit_code
     finally:
         ray.shutdown()
     report["load_average_after"] = os.getloadavg()

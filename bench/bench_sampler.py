@@ -12,15 +12,17 @@ The dataset is read with gcttt's loader (generated first if missing, as everywhe
 
 from __future__ import annotations
 
-import argparse
 import time
+from dataclasses import dataclass
 
 import torch
 
+from gcttt.commands.flags import parse
 from gcttt.data.access import load_datasets
 from gcttt.data.sampler import GoalSampler, SamplerConfig
 from gcttt.data.transitions import TransitionData
 from gcttt.datagen import ensure_dataset_files
+from gcttt.errors import run_main
 from gcttt.selection import segment_indices
 
 
@@ -37,17 +39,29 @@ def rate(draw, seconds: float, device: torch.device) -> float:
     return n / (time.perf_counter() - start)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", default="pointmaze-medium-navigate-v0", help="OGBench dataset name")
-    parser.add_argument(
-        "--data-dir", default=None, help="dataset directory (default: $GCTTT_DATA_DIR or ~/.ogbench/data)"
-    )
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1024, 256], help="transitions per batch")
-    parser.add_argument("--seconds", type=float, default=5.0, help="timed seconds per measurement")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
-    args = parser.parse_args()
+@dataclass(frozen=True)
+class BenchSampler:
+    """What to time."""
+
+    dataset: str = "pointmaze-medium-navigate-v0"
+    """OGBench dataset name."""
+    data_dir: str | None = None
+    """Dataset directory [default: $GCTTT_DATA_DIR or ~/.ogbench/data]."""
+    batch_sizes: tuple[int, ...] = (1024, 256)
+    """Transitions per batch."""
+    seconds: float = 5.0
+    """Timed seconds per measurement."""
+    device: str = "cpu"
+    """cpu or cuda."""
+    threads: int | None = None
+    """Torch CPU threads [default: torch's choice]."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_main("bench_sampler.py", lambda: bench(parse(BenchSampler, argv, "bench_sampler.py", __doc__)))
+
+
+def bench(args: BenchSampler) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -77,4 +91,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

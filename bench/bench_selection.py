@@ -16,17 +16,19 @@ GC-IQL value net of the paper's size: costs do not depend on the weights.
 
 from __future__ import annotations
 
-import argparse
 import math
 import time
+from dataclasses import dataclass
 
 import torch
 
 from gcttt.agents import make_agent
+from gcttt.commands.flags import parse
 from gcttt.data.access import load_datasets, make_env
 from gcttt.data.transitions import TransitionData
 from gcttt.datagen import ensure_dataset_files
 from gcttt.envs import dataset_info
+from gcttt.errors import run_main
 from gcttt.presets import PRESETS, backbone_config
 from gcttt.selection import SelectionConfig, Selector, goal_distance
 
@@ -50,18 +52,35 @@ class ReferenceSelector(Selector):
         return selection, evaluated
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", default="pointmaze-medium-navigate-v0")
-    parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--width", type=int, default=PRESETS["paper"].width)
-    parser.add_argument("--depth", type=int, default=PRESETS["paper"].depth)
-    parser.add_argument("--replans", type=int, default=10, help="re-plans of gcttt's selection (one episode)")
-    parser.add_argument("--reference-replans", type=int, default=2, help="re-plans timed for the reference")
-    parser.add_argument("--horizon", type=int, default=100, help="env steps between re-plan states")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=None)
-    args = parser.parse_args()
+@dataclass(frozen=True)
+class BenchSelection:
+    """What to time."""
+
+    dataset: str = "pointmaze-medium-navigate-v0"
+    """OGBench dataset name."""
+    data_dir: str | None = None
+    """Dataset directory [default: $GCTTT_DATA_DIR or ~/.ogbench/data]."""
+    width: int = PRESETS["paper"].width
+    """Value net width (the paper preset's)."""
+    depth: int = PRESETS["paper"].depth
+    """Value net hidden layers (the paper preset's)."""
+    replans: int = 10
+    """Re-plans of gcttt's selection (one episode)."""
+    reference_replans: int = 2
+    """Re-plans timed for the reference."""
+    horizon: int = 100
+    """Env steps between re-plan states."""
+    device: str = "cpu"
+    """cpu or cuda."""
+    threads: int | None = None
+    """Torch CPU threads [default: torch's choice]."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_main("bench_selection.py", lambda: bench(parse(BenchSelection, argv, "bench_selection.py", __doc__)))
+
+
+def bench(args: BenchSelection) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)  # the same fresh value net, hence the same selections, on every run
@@ -125,4 +144,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

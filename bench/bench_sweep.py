@@ -13,17 +13,21 @@ compared episode by episode on every column except wall times and the cache book
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+from gcttt.commands.flags import parse
+from gcttt.data.access import resolve_data_dir
+from gcttt.errors import run_main
+from gcttt.results.tables import read_sweep_rows
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 QUICK = ["--preset", "smoke", "--selections", "critic", "--K", "100", "200", "--N", "5", "10", "--tasks", "1", "2", "3"]
 IGNORED = {
@@ -58,22 +62,26 @@ def run_sweep(out: Path, name: str, flags: list[str], cached: bool, shared: Path
     return seconds
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="a small smoke-preset sweep instead of make demo's")
-    parser.add_argument("--work", default="/tmp/gcttt-bench-sweep", help="scratch folder (emptied first)")
-    parser.add_argument("--data-dir", default=None, help="dataset folder (default: $GCTTT_DATA_DIR or ~/.ogbench/data)")
-    parser.add_argument(
-        "--checkpoints",
-        default=None,
-        help="an existing checkpoint root to reuse, e.g. ~/gcttt-results/checkpoints (default: pre-train into "
-        "the scratch folder, untimed)",
-    )
-    args = parser.parse_args()
+@dataclass(frozen=True)
+class BenchSweep:
+    """Which sweep to time, and where."""
 
-    from gcttt.data.access import resolve_data_dir
-    from gcttt.results.tables import read_sweep_rows
+    quick: bool = False
+    """A small smoke-preset sweep instead of make demo's."""
+    work: str = "/tmp/gcttt-bench-sweep"
+    """Scratch folder (emptied first)."""
+    data_dir: str | None = None
+    """Dataset folder [default: $GCTTT_DATA_DIR or ~/.ogbench/data]."""
+    checkpoints: str | None = None
+    """An existing checkpoint root to reuse, e.g. ~/gcttt-results/checkpoints [default: pre-train into the
+    scratch folder, untimed]."""
 
+
+def main(argv: list[str] | None = None) -> int:
+    return run_main("bench_sweep.py", lambda: bench(parse(BenchSweep, argv, "bench_sweep.py", __doc__)))
+
+
+def bench(args: BenchSweep) -> int:
     work = Path(args.work)
     shutil.rmtree(work, ignore_errors=True)
     shared = work / "shared"

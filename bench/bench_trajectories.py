@@ -13,30 +13,43 @@ recording's own cost is not lost in it.)
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-if __package__ in (None, ""):
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from gcttt.commands.flags import parse
+from gcttt.errors import run_main
 
 TIMING = {"wall_seconds", "act_seconds", "selection_seconds", "finetune_seconds"}
 
 
+@dataclass(frozen=True)
+class BenchTrajectories:
+    """Which episodes to play."""
+
+    checkpoint: str
+    """Pre-trained checkpoint (final.pt of a `gcttt pretrain` run)."""
+    data_dir: str | None = None
+    """Dataset directory [default: $GCTTT_DATA_DIR or ~/.ogbench/data]."""
+    episodes: int = 10
+    """Episodes per method (tasks 1-5 in turn)."""
+    selections: tuple[str, ...] = ("critic", "critic-free", "random", "full-dataset")
+    """GC-TTT arms, one per selection strategy."""
+    K: int = 200
+    """Env steps between re-plans."""
+    N: int = 1
+    """Gradient steps per re-plan."""
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="bench_trajectories.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    return run_main(
+        "bench_trajectories.py", lambda: bench(parse(BenchTrajectories, argv, "bench_trajectories.py", __doc__))
     )
-    p.add_argument("--checkpoint", required=True)
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--episodes", type=int, default=10, help="episodes per method (tasks 1-5 in turn)")
-    p.add_argument("--selections", nargs="+", default=["critic", "critic-free", "random", "full-dataset"])
-    p.add_argument("--K", type=int, default=200)
-    p.add_argument("--N", type=int, default=1)
-    args = p.parse_args(argv)
+
+
+def bench(args: BenchTrajectories) -> int:
 
     import torch
 
@@ -100,4 +113,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())

@@ -12,17 +12,20 @@ costs, which do not depend on the data.
 
 from __future__ import annotations
 
-import argparse
 import time
+from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
 
 from gcttt.agents import BACKBONES, make_agent
+from gcttt.commands.flags import parse
 from gcttt.data.files import OfflineData
 from gcttt.data.sampler import GoalSampler
 from gcttt.data.transitions import TransitionData
 from gcttt.envs import dataset_info
+from gcttt.errors import UsageError, run_main
 from gcttt.presets import PRESETS, Preset, backbone_config
 
 
@@ -65,22 +68,34 @@ def measure(
     return n / (time.perf_counter() - start)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--scales", nargs="+", default=["paper", "cpu"], help="presets or WIDTHxDEPTHxBATCH")
-    parser.add_argument("--backbones", nargs="+", default=list(BACKBONES), choices=list(BACKBONES))
-    parser.add_argument("--seconds", type=float, default=8.0, help="timing window per measurement")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: all cores)")
-    parser.add_argument("--compile", action="store_true", help="also measure updates through torch.compile")
-    parser.add_argument(
-        "--parts",
-        nargs="+",
-        default=["all"],
-        choices=["all", "actor"],
-        help="what an update trains (columns /all, /actor)",
-    )
-    args = parser.parse_args()
+@dataclass(frozen=True)
+class BenchUpdates:
+    """What to time."""
+
+    scales: tuple[str, ...] = ("paper", "cpu")
+    """Presets or WIDTHxDEPTHxBATCH."""
+    backbones: tuple[str, ...] = tuple(BACKBONES)
+    """Backbones to time (gcbc, gciql, saw)."""
+    seconds: float = 8.0
+    """Timing window per measurement."""
+    device: str = "cpu"
+    """cpu or cuda."""
+    threads: int | None = None
+    """Torch CPU threads [default: all cores]."""
+    compile: bool = False
+    """Also measure updates through torch.compile."""
+    parts: tuple[Literal["all", "actor"], ...] = ("all",)
+    """What an update trains (columns /all, /actor)."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_main("bench_updates.py", lambda: bench(parse(BenchUpdates, argv, "bench_updates.py", __doc__)))
+
+
+def bench(args: BenchUpdates) -> None:
+    unknown = sorted(set(args.backbones) - set(BACKBONES))
+    if unknown:
+        raise UsageError(f"--backbones {' '.join(unknown)}: not a backbone; choose from {', '.join(BACKBONES)}")
     if args.threads:
         torch.set_num_threads(args.threads)
     data = TransitionData.from_offline(synthetic_pointmaze(), device=args.device)
@@ -106,4 +121,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -38,7 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a bare checkout
+# The GPU machine runs a bare checkout (gcttt is not installed there): its root goes on the path.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 # A GPU machine has a fixed image and no network (bench/gpu_image/packages.txt lists its
 # packages): what this needs and the image lacks is named in one line before anything runs.
@@ -443,6 +444,7 @@ def run_workers(state: dict, world: World, device: str, ttt: TTTConfig, count: i
 # --- driver --------------------------------------------------------------------------------------
 
 
+# argparse, not tyro like the other entry points: the GPU image has no tyro (bench/gpu_image/packages.txt).
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="gpu_check.json", help="the JSON report (default: gpu_check.json)")

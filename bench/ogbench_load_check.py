@@ -9,12 +9,17 @@ observations, stitch: 5000 x 201; the val files a tenth of that). Nothing of gct
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
+import tyro
+
+from gcttt.commands.flags import parse
+from gcttt.errors import UsageError, run_main
 
 
 def episode_shape(path: Path) -> tuple[int, set[int], int]:
@@ -28,16 +33,24 @@ def episode_shape(path: Path) -> tuple[int, set[int], int]:
     return len(ends), set(lengths.tolist()), len(compact["observations"]) - len(ends)
 
 
+@dataclass(frozen=True)
+class LoadCheck:
+    """Which files to load."""
+
+    datasets: Annotated[tyro.conf.Positional[tuple[str, ...]], tyro.conf.arg(metavar="DATASET [DATASET ...]")]
+    """OGBench dataset names, e.g. pointmaze-medium-navigate-v0."""
+    data_dir: str | None = None
+    """Where the files are [default: $GCTTT_DATA_DIR, else ~/.ogbench/data]."""
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("datasets", nargs="+", help="OGBench dataset names, e.g. pointmaze-medium-navigate-v0")
-    parser.add_argument(
-        "--data-dir",
-        default=os.environ.get("GCTTT_DATA_DIR", str(Path("~/.ogbench/data").expanduser())),
-        help="where the files are (default: $GCTTT_DATA_DIR, else ~/.ogbench/data)",
-    )
-    args = parser.parse_args(argv)
-    data_dir = Path(args.data_dir).expanduser()
+    return run_main("ogbench_load_check.py", lambda: check(parse(LoadCheck, argv, "ogbench_load_check.py", __doc__)))
+
+
+def check(args: LoadCheck) -> int:
+    if not args.datasets:  # tyro lets a positional tuple be empty
+        raise UsageError("name at least one dataset, e.g. pointmaze-medium-navigate-v0")
+    data_dir = Path(args.data_dir or os.environ.get("GCTTT_DATA_DIR") or "~/.ogbench/data").expanduser()
     for name in args.datasets:
         for suffix in ("", "-val"):
             path = data_dir / f"{name}{suffix}.npz"

@@ -18,7 +18,6 @@ A pair where one publish is refused in one line and the study is whole is "refus
 
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing as mp
 import statistics
@@ -28,7 +27,11 @@ import tempfile
 import time
 import types
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
+
+from gcttt.commands.flags import parse
+from gcttt.errors import run_main
 
 ROOT = Path(__file__).resolve().parent.parent
 ROWS = 15
@@ -159,12 +162,23 @@ def run(pairs: int, revision: str | None, root: Path, start_method: str = "spawn
     return counts
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--pairs", type=int, default=20, help="synchronised pairs per mode (default 20)")
-    p.add_argument("--revision", help="git revision whose gcttt/results/store.py to race (default: working tree)")
-    p.add_argument("--json", help="also write the counts here")
-    args = p.parse_args()
+@dataclass(frozen=True)
+class PublishRace:
+    """How many pairs to race, and which store."""
+
+    pairs: int = 20
+    """Synchronised pairs per mode."""
+    revision: str | None = None
+    """Git revision whose gcttt/results/store.py to race [default: the working tree]."""
+    json: str | None = None
+    """Also write the counts here."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_main("publish_race.py", lambda: race(parse(PublishRace, argv, "publish_race.py", __doc__)))
+
+
+def race(args: PublishRace) -> int:
     with tempfile.TemporaryDirectory(prefix="publish-race-") as tmp:
         counts = run(args.pairs, args.revision, Path(tmp))
     label = args.revision or "working tree"
@@ -183,4 +197,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())
