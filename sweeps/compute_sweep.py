@@ -27,11 +27,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal
-
-if __package__ in (None, ""):  # run as a script (`python sweeps/compute_sweep.py`, `ray job submit`)
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from gcttt.errors import GctttError, UsageError
 from gcttt.presets import get_preset

@@ -23,9 +23,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-if __package__ in (None, ""):  # run as a script (`python sweeps/horizon_sweep.py`, `ray job submit`)
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from gcttt.errors import GctttError
 from gcttt.presets import get_preset
 from sweeps.arms import at_checkpoints, baseline_arms, ttt_grid

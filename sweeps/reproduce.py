@@ -35,9 +35,6 @@ from typing import Literal
 
 import tyro
 
-if __package__ in (None, ""):  # run as a script (`python sweeps/reproduce.py`, `ray job submit`)
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from gcttt.errors import GctttError, UsageError
 from gcttt.presets import get_preset
 from sweeps.arms import AUTHORS_BUDGETS, REPLAN_K, Arm, at_checkpoints, baseline_arms, ttt_grid

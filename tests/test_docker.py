@@ -145,7 +145,6 @@ def test_rayjob_parses_and_runs_the_horizon_sweep_with_valid_flags():
     assert argv[0] == "python" and argv[1] == "/app/sweeps/horizon_sweep.py"
     assert (ROOT / argv[1].removeprefix("/app/")).is_file()
     # The sweep's own parser accepts every flag of the entry point.
-    sys.path.insert(0, str(ROOT))
     from sweeps.config import parse
     from sweeps.horizon_sweep import PROG, HorizonSweep
 
