@@ -129,7 +129,7 @@ def load_inputs(args: PlotEpisodesConfig) -> tuple[pd.DataFrame, dict[tuple, Epi
     rows = load(args, REQUIRED)
     if args.mlflow_experiment:
         with tempfile.TemporaryDirectory(prefix="gcttt-mlflow-") as tmp:
-            download_side_files(args.mlflow_uri, args.mlflow_experiment, Path(tmp))
+            download_side_files(args.tracking_uri(), args.mlflow_experiment, Path(tmp))
             side = read_side_files(Path(tmp), f"MLflow experiment {args.mlflow_experiment!r}")
     else:
         root = Path(args.results or DEFAULT_RESULTS).expanduser()

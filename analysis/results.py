@@ -65,6 +65,10 @@ class Source:
     out: str = "results/figures"
     """Output directory."""
 
+    def tracking_uri(self) -> str | None:
+        """--mlflow-uri, else $MLFLOW_TRACKING_URI (read when the rows are, not when the flags are defined)."""
+        return self.mlflow_uri or os.environ.get("MLFLOW_TRACKING_URI")
+
 
 def output_dir(out: str | os.PathLike, flag: str = "--out", create: bool = False) -> Path:
     """The scripts' output directory, proven writable before any work (one line otherwise: a path
@@ -94,8 +98,7 @@ def load(args: Source, required: Sequence[str]) -> pd.DataFrame:
         if args.results:
             raise UsageError("give either a results directory or --mlflow-experiment, not both")
         with tempfile.TemporaryDirectory(prefix="gcttt-mlflow-") as tmp:
-            uri = args.mlflow_uri or os.environ.get("MLFLOW_TRACKING_URI")
-            download_mlflow(uri, args.mlflow_experiment, Path(tmp))
+            download_mlflow(args.tracking_uri(), args.mlflow_experiment, Path(tmp))
             frame = read_directory(tmp, required, origin=f"MLflow experiment {args.mlflow_experiment!r}")
     else:
         frame = read_directory(args.results or DEFAULT_RESULTS, required)

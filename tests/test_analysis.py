@@ -311,7 +311,7 @@ def test_wrong_kind_and_mixed_sweeps_are_refused(results, tmp_path, capsys):
     assert plot_compute.main([str(other), "--sweep-id", "compute-synthetic", "--out", str(tmp_path), *FAST]) == 0
 
 
-def test_mlflow_experiment_source(results, tmp_path, capsys):
+def test_mlflow_experiment_source(results, tmp_path, capsys, monkeypatch):
     mlflow = pytest.importorskip("mlflow")
     from mlflow.tracking import MlflowClient
 
@@ -343,6 +343,8 @@ def test_mlflow_experiment_source(results, tmp_path, capsys):
     assert not (tmp_path / "absent.db").exists()
     assert plot_compute.main(["--mlflow-experiment", "x", "--mlflow-uri", "sqlite:///rel.db"]) == 2
     assert "absolute path" in capsys.readouterr().err
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)  # no --mlflow-uri: the environment's
+    assert plot_compute.main(["--mlflow-experiment", "gcttt-compute", "--out", str(tmp_path / "env"), *FAST]) == 0
 
 
 def test_synthetic_cli_writes_both_sweeps(tmp_path):
