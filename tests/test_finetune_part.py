@@ -186,3 +186,40 @@ def test_the_knob_round_trips_through_columns_and_older_rows_read_as_all(tmp_pat
     assert table.schema.field("finetune") == SCHEMA.field("finetune")
     assert table.column("finetune").to_pylist() == ["", "all"]
     assert isinstance(table, pa.Table)
+
+
+def test_the_finetune_table_pairs_the_same_episodes_and_counts_those_that_end_alike():
+    """analysis/finetune_parts.py: one line per configuration played both ways on the same weights."""
+    import pandas as pd
+
+    from analysis.finetune_parts import markdown
+    from gcttt.results.records import RunContext, records_table
+
+    def rows(part, seconds, steps_of_last):
+        made = [
+            record(
+                method="gcttt",
+                backbone="gcbc",
+                finetune=part,
+                task_id=1 + i % 5,
+                episode_index=i // 5,
+                seed=100 + i,
+                success=i % 2 == 0,
+                episode_steps=steps_of_last if i == 9 else 100,
+                finetune_seconds=seconds,
+                flops_finetune=4_000_000_000 if part == "all" else 1_000_000_000,
+                checkpoint_fingerprint="w1",
+                machine="AMD EPYC (AVX2)",
+            )
+            for i in range(10)
+        ]
+        return records_table(((r, {}) for r in made), RunContext(trial_id=part, sweep_id=part)).to_pandas()
+
+    frame = pd.concat([rows("all", 8.0, 100), rows("actor", 2.0, 120)], ignore_index=True)
+    table = markdown(frame, resamples=200)
+    line = next(line for line in table.splitlines() if line.startswith("| GC-BC"))
+    assert "| 10 | 9 |" in line  # 10 episodes played both ways, the last ended after other steps
+    assert "8.0 / 2.0 (4.0x less)" in line and "4 / 1 (4.0x less)" in line
+    assert "10 GC-TTT episodes" in table and "9 end alike" in table
+    with pytest.raises(UsageError, match="both --finetune all and actor"):
+        markdown(rows("all", 8.0, 100))

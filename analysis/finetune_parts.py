@@ -1,0 +1,126 @@
+#!/usr/bin/env python
+"""What test-time training updates: 'all' networks against 'actor' alone, on the same weights.
+
+For every configuration a study holds both ways (the same checkpoint, selection, K, N, lr, ...),
+one line: the episodes played both ways, how many of them end alike (success and steps), success
+[95% CI] each way, the mean fine-tuning seconds and counted fine-tuning FLOPs per episode each
+way, and how many times cheaper 'actor' is. For GC-BC the two must be the same episodes (its
+actor-only updates are exact, docs/method.md §6); for GC-IQL and SAW they are two methods.
+
+    python analysis/finetune_parts.py results/finetune-epyc-avx2
+
+Prints a Markdown table (also what `make figures` puts into docs/results/finetune.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import tyro
+
+from gcttt.commands.flags import parse
+from gcttt.errors import UsageError, run_main
+from gcttt.figures.style import backbone_label
+from gcttt.results.stats import DEFAULT_RESAMPLES
+from gcttt.results.store import CHECKPOINT_IDENTITY, published_rows
+from gcttt.results.summary import CONFIG_COLUMNS, drop_repeats, summarize
+
+EPISODE = ("task_suite", "task_id", "episode_index", "seed")
+"""With the checkpoint and the configuration: one episode."""
+CONFIG = tuple(c for c in dict.fromkeys((*CHECKPOINT_IDENTITY, *CONFIG_COLUMNS)) if c != "finetune")
+"""A configuration, what it fine-tunes aside."""
+KEY = list(dict.fromkeys((*CONFIG, "checkpoint_fingerprint", *EPISODE)))
+"""One episode of one configuration on one set of weights."""
+LABEL = ("backbone", "dataset", "selection", "schedule", "horizon", "grad_steps", "lr")
+
+
+def pairs(rows: pd.DataFrame) -> pd.DataFrame:
+    """GC-TTT episodes played both ways on the same weights: one row per episode, columns suffixed
+    _all and _actor."""
+    ttt = drop_repeats(rows[rows["method"] == "gcttt"])
+    keep = [*KEY, "success", "episode_steps", "finetune_seconds", "flops_finetune", "flops_per_update"]
+    full = ttt[ttt["finetune"] == "all"][keep]
+    actor = ttt[ttt["finetune"] == "actor"][keep]
+    return full.merge(actor, on=KEY, suffixes=("_all", "_actor"))
+
+
+def markdown(rows: pd.DataFrame, resamples: int = DEFAULT_RESAMPLES) -> str:
+    both = pairs(rows)
+    if both.empty:
+        raise UsageError("no configuration was played with both --finetune all and actor on the same weights")
+    ttt = drop_repeats(rows[rows["method"] == "gcttt"])
+    ttt = ttt.merge(both[KEY], on=KEY)  # the episodes played both ways only
+    success = summarize(ttt, [*LABEL, "finetune"], n_resamples=resamples, means=())
+    lines = [
+        "| backbone | dataset | selection | K | N | lr | episodes | alike | success all | success actor "
+        "| fine-tune s/episode all / actor | fine-tune GFLOPs/episode all / actor |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for config, group in both.groupby(list(LABEL), sort=True):
+        label = dict(zip(LABEL, config, strict=True))
+
+        def ci(part: str, label: dict = label) -> str:
+            mask = (success["finetune"] == part) & (success[list(LABEL)] == pd.Series(label)).all(axis=1)
+            r = success[mask].iloc[0]
+            return f"{r['mean']:.2f} [{r['low']:.2f}, {r['high']:.2f}]"
+
+        alike = _alike(group)
+        k = {"once": "once", "once-keep": "once (kept)"}.get(label["schedule"], str(int(label["horizon"])))
+        secs = group["finetune_seconds_all"].mean(), group["finetune_seconds_actor"].mean()
+        flops = group["flops_finetune_all"].mean() / 1e9, group["flops_finetune_actor"].mean() / 1e9
+        lines.append(
+            f"| {backbone_label(label['backbone'])} | {label['dataset'].removesuffix('-v0')} | {label['selection']} "
+            f"| {k} | {int(label['grad_steps'])} | {label['lr']:g} | {len(group)} | {alike} | {ci('all')} "
+            f"| {ci('actor')} | {secs[0]:.1f} / {secs[1]:.1f} ({_times(*secs)}) "
+            f"| {flops[0]:.3g} / {flops[1]:.3g} ({_times(*flops)}) |"
+        )
+    total = both["finetune_seconds_all"].sum(), both["finetune_seconds_actor"].sum()
+    same = _alike(both)
+    machines = ", ".join(sorted(rows["machine"].unique()))
+    caption = (
+        f"\n{len(both)} GC-TTT episodes played with `--finetune all` and `--finetune actor` on the same "
+        f"checkpoints ({machines}; sweeps {', '.join(sorted(rows['sweep_id'].unique()))}): {same} end alike "
+        f"(success and steps). Fine-tuning took {total[0] / 60:.1f} min with `all` and {total[1] / 60:.1f} min with "
+        f"`actor` ({_times(*total)}). Success: mean over checkpoints per seed, then over seeds, with a 95% "
+        "stratified bootstrap CI; seconds and GFLOPs: means per episode (FLOPs counted by "
+        "`gcttt.control.flops.CostModel`, seconds on a shared machine).\n"
+    )
+    return "\n".join(lines) + "\n" + caption
+
+
+def _alike(both: pd.DataFrame) -> int:
+    """Episodes that end alike both ways: the same success after the same number of steps."""
+    success = both["success_all"] == both["success_actor"]
+    return int((success & (both["episode_steps_all"] == both["episode_steps_actor"])).sum())
+
+
+def _times(before: float, after: float) -> str:
+    return f"{before / after:.1f}x less" if after > 0 else "-"
+
+
+@dataclass(frozen=True)
+class FinetunePartsConfig:
+    """GC-TTT with every network fine-tuned against the actor alone, configuration by configuration."""
+
+    study: Annotated[tyro.conf.Positional[str], tyro.conf.arg(metavar="STUDY")]
+    """A study of the results store holding both, e.g. results/finetune-epyc-avx2."""
+    resamples: int = DEFAULT_RESAMPLES
+    """Bootstrap resamples."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    def body() -> int:
+        args = parse(FinetunePartsConfig, argv, "finetune_parts.py", FinetunePartsConfig.__doc__)
+        if not (Path(args.study) / "rows").is_dir():
+            raise UsageError(f"{args.study}: not a study of the results store (no rows/ folder)")
+        print(markdown(published_rows(Path(args.study)), args.resamples), end="")
+        return 0
+
+    return run_main("finetune_parts.py", body)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
