@@ -3,9 +3,9 @@
 An arm is one trial of a sweep: a checkpoint (width, pre-training seed, step), a method (the
 pre-trained policy, or a `TTTConfig` with its selection inside) and the task suite it plays.
 In Ray Tune's param space an arm is its plain values (`Arm.params`: the record's own columns of
-the method, `gcttt.control.ttt.ttt_columns`), so it round-trips through Tune's experiment state on
-resume; its stable name keys the trial's Parquet folder and its MLflow run (a resumed sweep
-rewrites, never duplicates). Knobs a strategy does not read stay at their defaults
+the method, `gcttt.control.ttt.ttt_columns`), read back in the trial by `Arm.from_params`; its
+stable name keys the trial's Parquet folder (what says the arm is done) and its MLflow run (a
+resumed sweep rewrites, never duplicates). Knobs a strategy does not read stay at their defaults
 (`SelectionConfig.canonical`), so a grid never holds two identical trials.
 """
 

@@ -7,6 +7,17 @@ refused before the MLflow parent run or any result is written:
 - a resumed sweep must have the same arms as the one it continues (what differs is named);
 - the dataset is validated and every cached checkpoint checked before any trial starts.
 
+The part files are the one record of what a sweep has played: an arm is done when its part
+files hold each of its episodes once (`sweeps.parts`; a trial moves its rows into
+``SWEEP/episodes/ARM/`` only once its MLflow run has ended FINISHED). Every run of the driver,
+fresh or `--resume`d, reads them, plays the arms that still lack episodes in a new Ray Tune
+experiment (Tune schedules trials and reports metrics; nothing is restored from its experiment
+state) and finds the MLflow runs again by their sweep and arm tags. So a run goes:
+1. prepare (`_run_locked`): dataset, Ray, checkpoints, episode workers, the MLflow parent run;
+2. plan (`_plan`): damaged part files set aside, the arms still to play;
+3. play (`_play`): one Tune trial per arm still to play;
+4. summarise (`_summarise`): the table, the sweep's state, the runs of unfinished arms closed.
+
 A sweep ends FINISHED only when every arm has its rows. Otherwise (Ctrl-C, a failed trial) it
 exits non-zero, names the arms that did not finish, marks their MLflow runs and the parent
 KILLED or FAILED, and says to run it again with --resume.
@@ -21,6 +32,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import tracking
 from gcttt.errors import GctttError, UsageError
@@ -58,8 +70,6 @@ def _manifest_path(settings: SweepSettings) -> Path:
 def check_sweep_state(settings: SweepSettings, arms: list[Arm]) -> None:
     """A new sweep must not overwrite an old one; a resumed one must exist and have the same arms and
     the same result settings (`RESULT_SETTINGS`)."""
-    from ray import tune
-
     path = _tune_dir(settings)
     if not settings.resume:
         if _never_started(settings):
@@ -70,13 +80,13 @@ def check_sweep_state(settings: SweepSettings, arms: list[Arm]) -> None:
                 "or --name to start another"
             )
         return
-    if not tune.Tuner.can_restore(str(path)):
-        raise UsageError(f"nothing to resume: no sweep state at {path}; run without --resume to start it")
+    if not (_manifest_path(settings).exists() or path.exists() or _has_rows(settings)):
+        raise UsageError(f"nothing to resume: no sweep at {settings.sweep_dir}; run without --resume to start it")
     try:
         manifest = json.loads(_manifest_path(settings).read_text())
         saved = manifest["arms"]
     except (OSError, ValueError, KeyError):
-        return  # a sweep from before manifests: Tune's state alone decides
+        return  # a sweep from before manifests: its part files alone say what is done
     changed = _changed_settings(manifest.get("settings", {}), settings)
     if changed:
         raise UsageError(
@@ -100,12 +110,8 @@ def check_sweep_state(settings: SweepSettings, arms: list[Arm]) -> None:
 
 
 def _never_started(settings: SweepSettings) -> bool:
-    """A manifest or Tune folder but no state Tune can restore and no rows: a start that failed
-    before Tune saved anything (e.g. a locked MLflow store); it must not block the same command."""
-    from ray import tune
-
-    if tune.Tuner.can_restore(str(_tune_dir(settings))):
-        return False
+    """A manifest or Tune folder but no rows: nothing was played (a start that failed on a locked
+    MLflow store, an interrupt in the first trial); it must not block the same command."""
     return not _has_rows(settings)
 
 
@@ -117,8 +123,6 @@ def _has_rows(settings: SweepSettings) -> bool:
 
 
 def _clear_never_started(settings: SweepSettings) -> None:
-    import shutil
-
     shutil.rmtree(_tune_dir(settings), ignore_errors=True)
     _manifest_path(settings).unlink(missing_ok=True)
 
@@ -152,10 +156,8 @@ def _changed_settings(saved: dict, settings: SweepSettings) -> list[str]:
 
 
 def sweep_state(settings: SweepSettings, arms: list[Arm]) -> str:
-    """'new' (never started), 'partial' (started, not every arm has its rows) or 'done'."""
-    from ray import tune
-
-    if not tune.Tuner.can_restore(str(_tune_dir(settings))):
+    """'new' (no rows yet), 'partial' (not every arm has its rows) or 'done', from the part files."""
+    if not _has_rows(settings):
         return "new"
     from sweeps.parts import complete_arms
 
@@ -182,12 +184,6 @@ def _fit(tuner, progress) -> tuple[list, bool]:
         return [], True
     finally:
         progress.close()
-
-
-def _reported(grid) -> dict[str, dict]:
-    """Metrics of the arms whose trials reported their success (an interrupted trial's result holds
-    nothing but its id), by arm name."""
-    return {_arm_name(r): r.metrics for r in grid if r.metrics and "success" in r.metrics}
 
 
 def _arm_name(trial_or_result) -> str:
@@ -252,28 +248,66 @@ def _connect(settings: SweepSettings) -> None:
         raise UsageError(f"no Ray cluster answers at {address}: {hint}") from exc
 
 
-def _run_locked(settings: SweepSettings, arms: list[Arm], prog: str, started: float) -> int:
-    import ray
-    from ray import tune
+@dataclasses.dataclass
+class Prepared:
+    """What the trials share, made once per run of the driver."""
 
-    from gcttt.files.provenance import git_sha
-    from gcttt.results.tables import markdown_table, read_sweep_rows, summary_frame
-    from sweeps.parts import complete_arms, set_aside_damaged
+    settings: SweepSettings
+    """The settings with the cluster's resources resolved."""
+    provenance: Any
+    """The dataset file's `gcttt.data.provenance.DatasetProvenance`."""
+    checkpoints: dict[str, str]
+    """Checkpoint file per (seed, width, step) slot (`sweeps.prepare.checkpoint_slot`)."""
+    worker_spec: Any
+    workers: Any
+    """The episode workers (`workers.pool.EpisodePool`)."""
+
+
+def _run_locked(settings: SweepSettings, arms: list[Arm], prog: str, started: float) -> int:
+    """Prepare, plan, play, summarise (the module's docstring)."""
+    prepared = _prepare(settings, arms, prog)
+    settings = prepared.settings
+    parent = _open_parent_run(settings, arms, prepared)
+    status = "FAILED"
+    try:
+        progress = _progress(settings, arms, prog)
+        to_play = _plan(settings, arms, progress, prog)
+        fit_started = time.perf_counter()
+        grid, interrupted = _play(_trainable(settings, prepared, parent), settings, to_play, progress)
+        status, incomplete = _summarise(settings, arms, parent, grid, interrupted, time.perf_counter() - fit_started)
+        if incomplete:
+            raise SweepIncomplete(incomplete)
+        link = mlflow_view.runs_link(tracking.experiment_id(settings.mlflow_uri, settings.experiment), settings.name)
+        print(
+            f"{prog}: done in {elapsed(started)}; rows in {settings.episodes_dir}; compare runs with: "
+            f"mlflow ui --backend-store-uri {settings.mlflow_uri}, then open {link}",
+            file=sys.stderr,
+        )
+        return 0
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        prepared.workers.shutdown()
+        _end_parent(settings, parent, status)
+
+
+def _prepare(settings: SweepSettings, arms: list[Arm], prog: str) -> Prepared:
+    """The dataset (generated if absent, validated before Ray starts), Ray, the resources, the
+    checkpoints (pre-trained where missing), the dataset in Ray's object store, the workers."""
+    # Ray and the workers are imported here, not at the top: every refusal of a sweep's flags comes
+    # before, without the seconds that importing Ray takes.
+    import ray
+
+    from gcttt.results.store import check_study_dataset, record_sweep_state
     from sweeps.prepare import prepare_checkpoints, prepare_dataset
-    from sweeps.progress import SweepProgress
     from sweeps.resources import resolve_resources
-    from sweeps.trial import run_trial
     from workers.episode_worker import share_dataset
     from workers.pool import EpisodePool, WorkerSpec
 
-    # The dataset is generated if absent and validated (shapes, finite values) before Ray starts.
     train, provenance = prepare_dataset(settings)
     if settings.published:  # before anything is pre-trained or played
-        from gcttt.results.store import check_study_dataset
-
         check_study_dataset(settings.published, settings.dataset, provenance.fingerprint, settings.data_dir)
-    from gcttt.results.store import record_sweep_state
-
     record_sweep_state(settings.sweep_dir, [a.name for a in arms], None)  # this run's word comes at its end
     _quiet_console(settings.verbose)
     if not ray.is_initialized():
@@ -288,17 +322,22 @@ def _run_locked(settings: SweepSettings, arms: list[Arm], prog: str, started: fl
     if settings.published:
         check_published_checkpoints(settings, checkpoints)
     shared = share_dataset(train, provenance)
-    del train
-
-    worker_spec = WorkerSpec(
+    spec = WorkerSpec(
         shared,
         settings.cpus_per_worker,
         settings.gpus_per_worker,
         settings.distance_cache_dir,
         compile=settings.compile,
     )
-    workers = EpisodePool(worker_spec, settings.workers)
-    parent_tags = {
+    return Prepared(settings, provenance, checkpoints, spec, EpisodePool(spec, settings.workers))
+
+
+def _open_parent_run(settings: SweepSettings, arms: list[Arm], prepared: Prepared) -> str:
+    """The sweep's MLflow parent run (found again by its tags on --resume), its tags and params;
+    the sweep's manifest once the run can be recorded. A store that refuses shuts the workers down."""
+    from gcttt.files.provenance import git_sha
+
+    tags = {
         "gcttt.sweep_id": settings.name,
         "gcttt.role": "sweep",
         "gcttt.sweep_kind": settings.kind,
@@ -307,135 +346,101 @@ def _run_locked(settings: SweepSettings, arms: list[Arm], prog: str, started: fl
         "gcttt.preset": settings.preset,
     }
     try:
-        parent = tracking.start_or_resume_run(settings.mlflow_uri, settings.experiment, settings.name, parent_tags)
+        parent = tracking.start_or_resume_run(settings.mlflow_uri, settings.experiment, settings.name, tags)
     except Exception as exc:
-        workers.shutdown()
+        prepared.workers.shutdown()
         tracking.raise_if_locked(settings.mlflow_uri, exc)
         raise
     if not settings.resume:
         _write_manifest(settings, arms)  # only once the sweep can record its runs
-    status = "FAILED"
-    try:
-        tracking.set_tags(
-            settings.mlflow_uri,
-            parent,
-            {
-                "gcttt.git_sha": git_sha(),
-                "gcttt.dataset_source": provenance.source,  # the trials' label; the recipe below
-                "gcttt.dataset_recipe": provenance.label(),
-                "gcttt.dataset_fingerprint": provenance.fingerprint,
-            },
-        )
-        tracking.log_params(settings.mlflow_uri, parent, mlflow_view.sweep_params(settings, arms))
-        trainable = tune.with_resources(
-            tune.with_parameters(
-                run_trial,
-                settings=settings,
-                checkpoints=checkpoints,
-                parent_run_id=parent,
-                worker_spec=worker_spec,
-                actors=workers.actors,
-            ),
-            {"cpu": settings.trial_cpus},
-        )
-        progress = SweepProgress(
-            settings.name,
-            len(arms),
-            sum(_arm_episodes(settings, a) for a in arms),
-            show_bar=not settings.verbose,
-            trial_cpus=settings.trial_cpus,
-            prog=prog,
-        )
-        damaged = _damaged_tune_state(settings) if settings.resume else None
-        if damaged:
-            tuner = _rebuild_tuner(settings, arms, trainable, progress, damaged, prog)
-        elif settings.resume:
-            tuner = tune.Tuner.restore(
-                str(_tune_dir(settings)), trainable, resume_unfinished=True, restart_errored=True
-            )
-            _set_console(tuner, progress, settings.verbose)
-            before = _finished_before(tuner)
-            for metrics in before.values():
-                progress.add(metrics)
-            for message in set_aside_damaged(settings, arms, set(before)):
-                print(f"{prog}: {message}", file=sys.stderr)
-        else:
-            tuner = _new_tuner(trainable, settings, arms, "tune", progress)
-        fit_started = time.perf_counter()
-        grid, interrupted = _fit(tuner, progress) if tuner is not None else ([], False)
-        # A trial that reported but whose part files are missing or damaged is played again, once
-        # (a fresh Tune experiment of those arms only: Tune never reruns a finished trial).
-        reported = _reported(grid)
-        replay = [a for a in arms if a.name in reported and a.name not in complete_arms(settings, [a])]
-        if replay and not interrupted:
-            set_aside_damaged(settings, replay, set())
-            shutil.rmtree(settings.sweep_dir / "tune-replay", ignore_errors=True)
-            progress = SweepProgress(
-                f"{settings.name} (replay)",
-                len(replay),
-                sum(_arm_episodes(settings, a) for a in replay),
-                show_bar=not settings.verbose,
-                trial_cpus=settings.trial_cpus,
-                prog=prog,
-            )
-            again, interrupted = _fit(_new_tuner(trainable, settings, replay, "tune-replay", progress), progress)
-            names = {a.name for a in replay}
-            grid = [r for r in grid if _arm_name(r) not in names] + again
-        fit_seconds = time.perf_counter() - fit_started
+    provenance = prepared.provenance
+    tracking.set_tags(
+        settings.mlflow_uri,
+        parent,
+        {
+            "gcttt.git_sha": git_sha(),
+            "gcttt.dataset_source": provenance.source,  # the trials' label; the recipe below
+            "gcttt.dataset_recipe": provenance.label(),
+            "gcttt.dataset_fingerprint": provenance.fingerprint,
+        },
+    )
+    tracking.log_params(settings.mlflow_uri, parent, mlflow_view.sweep_params(settings, arms))
+    return parent
 
-        # A trial counts as finished only if it reported its success (an interrupted trial's
-        # result holds nothing but its id).
-        finished = set(_reported(grid)) | _done_before_rebuild(settings)
-        finished &= complete_arms(settings, arms)  # a missing or damaged part is never "done"
-        errors = [r for r in grid if r.error is not None]
-        unfinished = [a for a in arms if a.name not in finished]
-        rows = read_sweep_rows(settings.episodes_dir)
-        if len(rows):
-            # Only arms that finished: an interrupted trial may have written its rows without
-            # reporting; its rerun on --resume replaces them.
-            rows = rows[rows["trial_id"].isin(finished)]
-        summary = summary_frame(rows) if len(rows) else None
-        table = markdown_table(summary) if summary is not None else "(no episodes finished)"
-        trial_seconds = [r.metrics["trial_seconds"] for r in grid if r.metrics and "trial_seconds" in r.metrics]
-        sweep_metrics = {"trials_finished": float(len(finished)), "fit_seconds": fit_seconds}
-        if trial_seconds and not settings.resume and not unfinished:
-            # Tune's own share: the fit's wall time not spent inside trial functions.
-            busy = sum(trial_seconds) / settings.max_concurrent_trials
-            sweep_metrics["tune_overhead_share"] = max(0.0, 1.0 - busy / fit_seconds)
-        _write_outputs(settings, parent, table, summary, sweep_metrics)
-        record_sweep_state(settings.sweep_dir, [a.name for a in arms], finished)  # what publish trusts
-        print(f"\n{table}\n", flush=True)
-        if unfinished:
-            interrupted = interrupted or not errors
-            child_status = "KILLED" if interrupted else "FAILED"
-            _close_unfinished_runs(settings, unfinished, child_status)
-            status = child_status
-            names = ", ".join(a.name for a in unfinished[:4]) + (", ..." if len(unfinished) > 4 else "")
-            why = "interrupted" if interrupted else f"{len(errors)} failed"
-            from gcttt.files.write_errors import write_failure
 
-            for error in (r.error for r in errors):  # a trial that could not write: the disk, not the trial
-                failure = write_failure(error, settings.sweep_dir, "rerun with --resume")
-                if failure is not None:
-                    raise SweepIncomplete(f"{len(finished)} of {len(arms)} trials finished; {failure}")
-            raise SweepIncomplete(
-                f"{len(finished)} of {len(arms)} trials finished ({why}; unfinished: {names}); "
-                "rerun the same command with --resume to finish it"
-            )
-        status = "FINISHED"
-        link = mlflow_view.runs_link(tracking.experiment_id(settings.mlflow_uri, settings.experiment), settings.name)
-        print(
-            f"{prog}: done in {elapsed(started)}; rows in {settings.episodes_dir}; compare runs with: "
-            f"mlflow ui --backend-store-uri {settings.mlflow_uri}, then open {link}",
-            file=sys.stderr,
-        )
-        return 0
-    except KeyboardInterrupt:
-        status = "KILLED"
-        raise
-    finally:
-        workers.shutdown()
-        _end_parent(settings, parent, status)
+def _progress(settings: SweepSettings, arms: list[Arm], prog: str):
+    from sweeps.progress import SweepProgress
+
+    return SweepProgress(
+        settings.name,
+        len(arms),
+        sum(_arm_episodes(settings, a) for a in arms),
+        show_bar=not settings.verbose,
+        trial_cpus=settings.trial_cpus,
+        prog=prog,
+    )
+
+
+def _trainable(settings: SweepSettings, prepared: Prepared, parent: str):
+    """`sweeps.trial.run_trial` with what every trial shares bound, and the CPUs of its process."""
+    from ray import tune
+
+    from sweeps.trial import run_trial
+
+    bound = tune.with_parameters(
+        run_trial,
+        settings=settings,
+        checkpoints=prepared.checkpoints,
+        parent_run_id=parent,
+        worker_spec=prepared.worker_spec,
+        actors=prepared.workers.actors,
+    )
+    return tune.with_resources(bound, {"cpu": settings.trial_cpus})
+
+
+def _summarise(
+    settings: SweepSettings, arms: list[Arm], parent: str, grid: list, interrupted: bool, fit_seconds: float
+) -> tuple[str, str | None]:
+    """The part files read once more: the table (results.md and the parent run), the sweep's state
+    for `gcttt results publish`, and the runs of unfinished arms closed. Returns the parent run's
+    status and, for a sweep that did not finish, the line that says so."""
+    from gcttt.files.write_errors import write_failure
+    from gcttt.results.store import record_sweep_state
+    from gcttt.results.tables import markdown_table, read_sweep_rows, summary_frame
+    from sweeps.parts import complete_arms
+
+    finished = complete_arms(settings, arms)  # the part files: the one record of what was played
+    errors = [r for r in grid if r.error is not None]
+    unfinished = [a for a in arms if a.name not in finished]
+    rows = read_sweep_rows(settings.episodes_dir)
+    if len(rows):
+        rows = rows[rows["trial_id"].isin(finished)]  # a damaged or partial arm's rows are no result
+    summary = summary_frame(rows) if len(rows) else None
+    table = markdown_table(summary) if summary is not None else "(no episodes finished)"
+    trial_seconds = [r.metrics["trial_seconds"] for r in grid if r.metrics and "trial_seconds" in r.metrics]
+    sweep_metrics = {"trials_finished": float(len(finished)), "fit_seconds": fit_seconds}
+    if trial_seconds and len(trial_seconds) == len(arms) and not unfinished:
+        # Tune's own share: the fit's wall time not spent inside trial functions.
+        busy = sum(trial_seconds) / settings.max_concurrent_trials
+        sweep_metrics["tune_overhead_share"] = max(0.0, 1.0 - busy / fit_seconds)
+    _write_outputs(settings, parent, table, summary, sweep_metrics)
+    record_sweep_state(settings.sweep_dir, [a.name for a in arms], finished)  # what publish trusts
+    print(f"\n{table}\n", flush=True)
+    if not unfinished:
+        return "FINISHED", None
+    interrupted = interrupted or not errors
+    status = "KILLED" if interrupted else "FAILED"
+    _close_unfinished_runs(settings, unfinished, status)
+    for error in (r.error for r in errors):  # a trial that could not write: the disk, not the trial
+        failure = write_failure(error, settings.sweep_dir, "rerun with --resume")
+        if failure is not None:
+            return status, f"{len(finished)} of {len(arms)} trials finished; {failure}"
+    names = ", ".join(a.name for a in unfinished[:4]) + (", ..." if len(unfinished) > 4 else "")
+    why = "interrupted" if interrupted else f"{len(errors)} failed"
+    return status, (
+        f"{len(finished)} of {len(arms)} trials finished ({why}; unfinished: {names}); "
+        "rerun the same command with --resume to finish it"
+    )
 
 
 def _end_parent(settings: SweepSettings, parent: str, status: str) -> None:
@@ -450,51 +455,6 @@ def _end_parent(settings: SweepSettings, parent: str, status: str) -> None:
         lines = str(exc).strip().splitlines() or [type(exc).__name__]
         why = next((line for line in lines if "OperationalError" in line), lines[0])  # SQLAlchemy's own first
         print(f"note: the MLflow parent run could not be marked {status} ({why[:200]})", file=sys.stderr)
-
-
-def _damaged_tune_state(settings: SweepSettings) -> str | None:
-    """The first of Tune's experiment state files that is not valid JSON (a full disk cuts them
-    short; Tune then fails to restore with a traceback), or None."""
-    for path in sorted(_tune_dir(settings).glob("experiment_state-*.json")):
-        try:
-            json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, ValueError):
-            return str(path)
-    return None
-
-
-REBUILT = "tune-rebuilt.json"
-"""Arms whose rows were complete when a damaged Tune state was set aside (they are in no Tune grid)."""
-
-
-def _rebuild_tuner(settings: SweepSettings, arms: list[Arm], trainable, progress, damaged: str, prog: str):
-    """Set a damaged Tune state aside and start a Tune experiment of the arms whose part files are
-    not complete (the part files are the record of what is done); None when every arm is."""
-    from gcttt.files.fileio import atomic_write_text
-    from sweeps.parts import complete_arms, set_aside_damaged
-
-    aside = settings.sweep_dir / f"tune-damaged-{time.strftime('%Y%m%dT%H%M%S')}"
-    _tune_dir(settings).rename(aside)
-    set_aside_damaged(settings, arms, set())
-    done = complete_arms(settings, arms) | _done_before_rebuild(settings)
-    atomic_write_text(settings.sweep_dir / REBUILT, json.dumps({"done_before": sorted(done)}) + "\n")
-    todo = [a for a in arms if a.name not in done]
-    print(
-        f"{prog}: {damaged}: not readable (cut short by a full disk?); Tune's state moved to {aside}; "
-        f"{len(done)} arm(s) hold all their rows, {len(todo)} are played again",
-        file=sys.stderr,
-    )
-    if not todo:
-        progress.close()
-        return None
-    return _new_tuner(trainable, settings, todo, "tune", progress)
-
-
-def _done_before_rebuild(settings: SweepSettings) -> set[str]:
-    try:
-        return set(json.loads((settings.sweep_dir / REBUILT).read_text())["done_before"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return set()
 
 
 def check_published_checkpoints(settings: SweepSettings, checkpoints: dict[str, str]) -> None:
@@ -531,6 +491,35 @@ def _quiet_console(verbose: int) -> None:
         logging.getLogger("mlflow").setLevel(logging.WARNING)  # in case it already was
 
 
+def _plan(settings: SweepSettings, arms: list[Arm], progress, prog: str) -> list[Arm]:
+    """The arms still to play: those whose part files do not hold each of their episodes once.
+    Damaged part files are set aside first (each named, with what happens to its arm); the arms
+    that are done count in the progress bar from their rows."""
+    from gcttt.results.tables import read_sweep_rows
+    from sweeps.parts import complete_arms, set_aside_damaged
+    from sweeps.trial import summarize_rows
+
+    played_before = {a.name for a in arms if (settings.episodes_dir / a.name).is_dir()}
+    for message in set_aside_damaged(settings, arms, played_before):
+        print(f"{prog}: {message}", file=sys.stderr)
+    done = complete_arms(settings, arms)
+    if done:
+        rows = read_sweep_rows(settings.episodes_dir)
+        for _, arm_rows in rows[rows["trial_id"].isin(done)].groupby("trial_id"):
+            progress.add(summarize_rows(arm_rows))
+    return [a for a in arms if a.name not in done]
+
+
+def _play(trainable, settings: SweepSettings, arms: list[Arm], progress) -> tuple[list, bool]:
+    """One Tune trial per arm in a new Tune experiment (an earlier run's scheduling state is of no
+    use: the part files say what is done): the trials' results and whether Ctrl-C cut it short."""
+    if not arms:
+        progress.close()
+        return [], False
+    shutil.rmtree(_tune_dir(settings), ignore_errors=True)
+    return _fit(_new_tuner(trainable, settings, arms, "tune", progress), progress)
+
+
 def _new_tuner(trainable, settings: SweepSettings, arms: list[Arm], name: str, progress):
     from ray import tune
 
@@ -556,24 +545,6 @@ def _new_tuner(trainable, settings: SweepSettings, arms: list[Arm], name: str, p
 def _tune_verbosity(verbose: int) -> int:
     """Tune's own console: nothing by default (the sweep's bar instead), its status table with -v."""
     return min(verbose, 3)
-
-
-def _set_console(tuner, progress, verbose: int) -> None:
-    """A restored Tuner brings the pickled run config of the first start; give it today's console
-    (Ray has no public setter; `get_run_config` returns the object the fit uses)."""
-    run_config = tuner._local_tuner.get_run_config()
-    run_config.callbacks = [progress]
-    run_config.verbose = _tune_verbosity(verbose)
-
-
-def _finished_before(tuner) -> dict[str, dict]:
-    """Metrics of the arms whose trials the restored Tune state holds as reported (finished before
-    this --resume), by arm name."""
-    try:
-        grid = tuner.get_results()
-    except Exception:  # no results saved yet
-        return {}
-    return _reported(grid)
 
 
 def _arm_episodes(settings: SweepSettings, arm: Arm) -> int:

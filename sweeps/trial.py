@@ -2,14 +2,17 @@
 
 The trial's function runs in Tune's trainable process and feeds the sweep's episode workers
 (started once by the driver, `workers.pool.EpisodePool`; each keeps the runners of the checkpoints
-it has seen). Its rows go to ``SWEEP/episodes/ARM/part-*.parquet`` in one atomic file written
-after the last episode; a trial that Tune starts again (after a crash or on resume) first
-removes what an earlier attempt of the same arm left, so rows are never duplicated. Its MLflow
-run is found again by its tags (sweep id, arm), so runs are never duplicated either.
+it has seen). Its rows are written after the last episode as one atomic file under
+``SWEEP/staging/ARM/``, logged to its MLflow run, and moved into ``SWEEP/episodes/ARM/`` only
+once that run has ended FINISHED with its metrics: rows there mean a trial that ran to its end,
+which is what the driver reads to know what is done (`sweeps.parts`). A trial that is played
+again first removes what an earlier attempt of the same arm left, so rows are never duplicated.
+Its MLflow run is found again by its tags (sweep id, arm), so runs are never duplicated either.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Any
 
@@ -43,6 +46,13 @@ def summarize(records: list[EpisodeRecord]) -> dict[str, float]:
     for task in sorted(set(tasks.tolist())):
         metrics[f"task{task}_success"] = float(success[tasks == task].mean())
     return metrics
+
+
+def summarize_rows(rows) -> dict[str, float]:
+    """`summarize` of an arm's rows read back from its part files (an arm done in an earlier run)."""
+    from gcttt.results.store import rows_to_records
+
+    return summarize(rows_to_records(rows))
 
 
 def _unpublished(settings: SweepSettings, arm: Arm, specs: list) -> tuple[list[int], Any]:
@@ -98,7 +108,9 @@ def run_trial(
     tasks = settings.tasks_of(arm.suite)
     specs = arm.specs(tasks, settings.episodes_per_task, settings.eval_seed)
     rows_dir = settings.episodes_dir / arm.name
-    shutil.rmtree(rows_dir, ignore_errors=True)  # an earlier, unfinished attempt of this arm
+    staging = settings.sweep_dir / "staging" / arm.name
+    for earlier in (rows_dir, staging):  # what an earlier, unfinished attempt of this arm left
+        shutil.rmtree(earlier, ignore_errors=True)
     to_play, published = _unpublished(settings, arm, specs)
     if settings.record_trajectories:
         from sweeps import trajectories
@@ -142,13 +154,13 @@ def run_trial(
         episodes_seconds = time.perf_counter() - episodes_started
 
         context = RunContext(sweep_id=settings.name, sweep_kind=settings.kind, trial_id=arm.name)
-        path = ParquetSink(rows_dir).write(results, context)
+        path = ParquetSink(staging).write(results, context)
         records = [r.record for r in results]
         if len(published):
             from gcttt.results.store import copy_rows, rows_to_records
 
             # The study's rows keep their own provenance (sweep, commit, machine, time).
-            copied = copy_rows(published, rows_dir)
+            copied = copy_rows(published, staging)
             path = path or copied
             records += rows_to_records(published)
         metrics = summarize(records)
@@ -174,4 +186,10 @@ def run_trial(
             overhead_share=1.0 - episodes_seconds / trial_seconds,
         )
         tracking.log_metrics(settings.mlflow_uri, run_id, mlflow_view.trial_metrics(metrics))
+    # The run has ended FINISHED: now the rows become the arm's record (an interrupt before this
+    # line leaves them in staging/, and the arm is played again).
+    rows_dir.mkdir(parents=True, exist_ok=True)
+    for part in sorted(staging.glob("part-*.parquet")):
+        os.replace(part, rows_dir / part.name)
+    shutil.rmtree(staging, ignore_errors=True)
     tune.report(metrics)

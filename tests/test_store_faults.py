@@ -414,18 +414,20 @@ def test_a_failure_that_lost_its_cause_on_a_full_disk_is_still_the_disk(tmp_path
     _one_line(str(err.value), f"cannot write in {settings.sweep_dir} (no space left)", "rerun with --resume")
 
 
-def test_a_tune_state_cut_short_by_a_full_disk_is_set_aside_on_resume(tmp_path, capsys):
-    """After a full disk, Tune's experiment state can be cut short; --resume then rebuilds the Tune
-    experiment from the part files instead of failing inside Tune's restore."""
+def test_a_tune_state_cut_short_by_a_full_disk_does_not_matter_to_resume(tmp_path):
+    """After a full disk, Tune's experiment state can be cut short. The driver never reads it: the
+    part files say what is done, and each run plays what is missing in a new Tune experiment."""
     import sweeps.driver as driver
+    from sweeps.arms import baseline_arms
 
     settings = _settings(tmp_path, resume=True)
+    arms = baseline_arms([0], [32])
     tune_dir = settings.sweep_dir / "tune"
     tune_dir.mkdir(parents=True)
-    assert driver._damaged_tune_state(settings) is None
     (tune_dir / "experiment_state-2026-12-07_02-08-16.json").write_text('{"trial_data": ["cut')
-    damaged = driver._damaged_tune_state(settings)
-    assert damaged and damaged.endswith("experiment_state-2026-12-07_02-08-16.json")
+    (settings.sweep_dir / "sweep.json").write_text(json.dumps({"arms": [a.name for a in arms]}))
+    driver.check_sweep_state(settings, arms)  # resumable: its manifest names the same arms
+    assert driver.sweep_state(settings, arms) == "new"  # no rows yet: nothing was played
 
     class Progress:
         closed = False
@@ -434,10 +436,9 @@ def test_a_tune_state_cut_short_by_a_full_disk_is_set_aside_on_resume(tmp_path, 
             self.closed = True
 
     progress = Progress()
-    assert driver._rebuild_tuner(settings, [], None, progress, damaged, "p") is None  # nothing left to play
-    assert progress.closed and not tune_dir.exists()
-    assert [p.name.startswith("tune-damaged-") for p in settings.sweep_dir.iterdir() if p.is_dir()] == [True]
-    _one_line(capsys.readouterr().err, "not readable (cut short by a full disk?)", "0 are played again")
+    assert driver._play(None, settings, [], progress) == ([], False) and progress.closed  # nothing to play
+    source = Path(driver.__file__).read_text()
+    assert "Tuner.restore" not in source and "can_restore" not in source and "_local_tuner" not in source
 
 
 def test_a_study_holding_an_episode_twice_is_refused_by_readers_in_one_line(tmp_path):

@@ -7,8 +7,9 @@ after every short wait stops on the next round whatever became of the exception.
 
 Written after a sweep polling `ray.wait(..., timeout=1.0)` while it pre-trained got SIGINT in the
 test suite and kept pre-training for minutes. `CtrlC` installs its handler even where SIGINT is
-ignored (Tune's fit does too), which the suite needed: the loss came back whenever it did not
-(docs/faults.md case 13, still open).
+ignored (Tune's fit does too): a process started in the background from a script (`cmd &` without
+job control, e.g. a `.ci/run` started so) inherits SIGINT ignored, and `kill -INT` must still stop
+the sweep (docs/faults.md case 13).
 
     with CtrlC() as ctrl_c:
         while pending:
