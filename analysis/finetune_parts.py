@@ -86,7 +86,8 @@ def markdown(rows: pd.DataFrame, resamples: int = DEFAULT_RESAMPLES) -> str:
         f"(success and steps). Fine-tuning took {total[0] / 60:.1f} min with `all` and {total[1] / 60:.1f} min with "
         f"`actor` ({_times(*total)}). Success: mean over checkpoints per seed, then over seeds, with a 95% "
         "stratified bootstrap CI; seconds and GFLOPs: means per episode (FLOPs counted by "
-        "`gcttt.control.flops.CostModel`, seconds on a shared machine).\n"
+        "`gcttt.control.flops.CostModel`; seconds as the machine's load let them be, which each sweep's "
+        "manifest entry states: the FLOP ratio is the cost that does not depend on it).\n"
     )
     return "\n".join(lines) + "\n" + caption
 

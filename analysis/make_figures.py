@@ -144,6 +144,13 @@ def _machine_check_table(study: Path) -> str:
     return markdown(study.parent / "compute-cpu", study, "pointmaze-medium-navigate-v0", "gcbc")
 
 
+def _finetune_table(study: Path) -> str:
+    from analysis.finetune_parts import markdown
+    from gcttt.results.store import published_rows
+
+    return markdown(published_rows(study))
+
+
 def _no_figures(study: Path, figures: Path) -> None:
     """A study shown as a table only."""
 
@@ -155,6 +162,7 @@ PUBLISHED: dict[str, tuple[str, Callable[[Path], str], Callable[[Path, Path], No
     "figure6-cpu": ("figure6.md", _figure6_table, _figure6_figures),
     "compute-cpu": ("compute.md", _compute_table, _compute_figures),
     "compute-check-xeon": ("machine_check.md", _machine_check_table, _no_figures),
+    "finetune-epyc-avx2": ("finetune.md", _finetune_table, _no_figures),
 }
 """Every published study, and how its tables and figures are made."""
 
@@ -165,6 +173,7 @@ SHOWN_ON: dict[str, tuple[str, ...]] = {
     "figure6.md": ("docs/reproducing.md",),
     "compute.md": ("docs/compute-study.md",),
     "machine_check.md": ("docs/compute-study.md",),
+    "finetune.md": ("docs/compute-study.md", "docs/benchmarks.md"),
 }
 """Where each table is shown; every page listed must hold the table's block (tests/test_published.py)."""
 PAGES: tuple[str, ...] = tuple(dict.fromkeys(page for pages in SHOWN_ON.values() for page in pages))
