@@ -44,8 +44,8 @@ def test_total_points_and_crossovers_on_hand_made_configurations():
 def stitch_runner(tmp_path_factory):
     from gcttt.control.runner import EpisodeRunner
     from gcttt.data.access import load_datasets
-    from gcttt.datagen.generation import generate_dataset
     from gcttt.data.provenance import dataset_provenance
+    from gcttt.datagen.generation import generate_dataset
     from gcttt.pretrain import PretrainConfig, pretrain
 
     root = tmp_path_factory.mktemp("stitch")

@@ -135,8 +135,8 @@ def test_an_expert_without_manifest_or_fingerprint_is_refused_in_one_line(tmp_pa
 def test_antmaze_generation_in_ogbench_format(tmp_path):
     import ogbench.utils
 
-    from gcttt.datagen.generation import generate_dataset
     from gcttt.data.provenance import dataset_provenance
+    from gcttt.datagen.generation import generate_dataset
 
     report = generate_dataset(ANTMAZE, tmp_path, episodes=2, max_episode_steps=60, workers=1, progress=False)
     train = report.train
