@@ -25,8 +25,10 @@ def _runs(db: Path):
 
 
 def _args(ray_head, out: Path, *extra: str) -> list[str]:
-    """The smoke horizon sweep of these tests: 3 arms (baseline, N = 5, N = 600) x 2 tasks."""
-    argv = ["--preset", "smoke", "--tasks", "1", "2", "--K", "200", "--N", "5", "600"]
+    """The smoke horizon sweep of these tests: 3 arms (baseline, N = 5, N = 2400) x 2 tasks. The last
+    arm takes long enough that a Ctrl-C sent once it has started always finds it playing (at N = 600
+    it could end its episodes and hold all its rows before Tune stopped it)."""
+    argv = ["--preset", "smoke", "--tasks", "1", "2", "--K", "200", "--N", "5", "2400"]
     return [*argv, "--out", str(out), "--name", "t", "--ray-address", ray_head[0], *extra]
 
 
@@ -75,9 +77,9 @@ def _wait_for_trials(proc: subprocess.Popen, db: Path, finished: set[str], start
 ARMS = {
     "baseline-w32-s0",
     "gcttt-critic-K200-N5-lr0.0003-actor-w32-s0",
-    "gcttt-critic-K200-N600-lr0.0003-actor-w32-s0",
+    "gcttt-critic-K200-N2400-lr0.0003-actor-w32-s0",
 }
-LAST = "gcttt-critic-K200-N600-lr0.0003-actor-w32-s0"
+LAST = "gcttt-critic-K200-N2400-lr0.0003-actor-w32-s0"
 
 
 def test_ctrl_c_in_the_last_trial_fails_loudly_and_resume_finishes_exactly_once(
