@@ -42,15 +42,21 @@ COSTS = {"wall_seconds", "act_seconds", "selection_seconds", "finetune_seconds"}
 
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory, maze_dir):
-    """Smoke-preset checkpoints of every backbone on the shared tiny dataset (400 updates, so that
-    the actor is no longer at its initial weights)."""
+    """Smoke-preset checkpoints of every backbone on the shared tiny dataset (GC-BC 400 updates, so
+    that its actor is no longer at its initial weights and selection finds data; the others 50:
+    their tests only need trained Adam moments)."""
     from gcttt.pretrain import PretrainConfig, pretrain
 
     out = tmp_path_factory.mktemp("finetune-part")
     made = {}
     for backbone in ("gcbc", "gciql", "saw"):
         config = PretrainConfig(
-            dataset=MAZE, backbone=backbone, preset="smoke", steps=400, out_dir=str(out), data_dir=str(maze_dir)
+            dataset=MAZE,
+            backbone=backbone,
+            preset="smoke",
+            steps=400 if backbone == "gcbc" else 50,
+            out_dir=str(out),
+            data_dir=str(maze_dir),
         )
         made[backbone] = str(pretrain(config, progress=False).final_checkpoint)
     return made
