@@ -7,7 +7,9 @@ sweeps, the analysis scripts and the MLflow plugin (`tracking`).
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 from gcttt.errors import UsageError
@@ -45,6 +47,34 @@ def check_tracking_uri(uri: str | None, must_exist: bool = False) -> str:
             f"MLflow URI {uri!r}: MLflow 3 no longer accepts file stores; use sqlite:////abs/path/mlflow.db"
         )
     return uri
+
+
+@contextlib.contextmanager
+def held_working_dir(folder: str | os.PathLike) -> Iterator[Path]:
+    """Run the block in `folder` (an existing, absolute folder the caller owns), then go back to
+    the previous working directory where it still exists.
+
+    MLflow looks up the working directory each time it opens a local store or creates an
+    experiment (for its default artifact root, ``./mlruns``), even when every path it is given is
+    absolute. Under ``ray job submit --working-dir`` the driver starts in Ray's copy of that
+    folder, and Ray may delete that copy under the running driver (a second node on the same
+    machine unpacks the package into the same place), after which ``os.getcwd()`` fails. Once
+    every path of a run is absolute, holding a folder of its own makes the run independent of
+    where it was started."""
+    folder = Path(folder)
+    if not folder.is_absolute():
+        raise ValueError(f"held_working_dir needs an absolute folder, got {folder}")
+    try:
+        before: str | None = os.getcwd()
+    except FileNotFoundError:  # already gone: nowhere to go back to
+        before = None
+    os.chdir(folder)
+    try:
+        yield folder
+    finally:
+        if before is not None:
+            with contextlib.suppress(OSError):
+                os.chdir(before)
 
 
 LOCK_WAIT_S = 5.0

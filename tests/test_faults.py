@@ -126,35 +126,30 @@ def _fake_rows(n: int):
 
 
 def _settings(tmp_path: Path, **changes):
+    """A resolved smoke sweep under `tmp_path` (nothing created), with fields of its configuration
+    changed by name, e.g. ``_settings(tmp_path, resume=True)``."""
     import dataclasses
 
-    from sweeps.common import SweepSettings
+    from sweeps.common import Sweep
+    from sweeps.config import Checkpoints, Outputs, Resources, SweepConfig, Tasks
 
-    settings = SweepSettings(
-        kind="horizon",
-        name="t",
-        dataset=MAZE,
-        backbone="gcbc",
-        preset="smoke",
-        tasks=(1, 2),
-        episodes_per_task=1,
-        eval_seed=0,
-        workers=None,
-        cpus_per_worker=None,
-        gpus_per_worker=None,
-        trial_cpus=0.1,
-        max_concurrent_trials=1,
-        ray_address=None,
-        out=str(tmp_path),
-        data_dir=str(tmp_path / "data"),
-        mlflow_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
-        experiment="gcttt-horizon",
-        pretrain_device="cpu",
-        pretrain_steps=None,
-        resume=False,
-        seeds=(0,),
+    config = SweepConfig(
+        what=Checkpoints(dataset=MAZE, preset="smoke"),
+        episodes=Tasks(tasks=(1, 2), episodes_per_task=1),
+        resources=Resources(pretrain_device="cpu"),
+        outputs=Outputs(
+            out=str(tmp_path),
+            data_dir=str(tmp_path / "data"),
+            mlflow_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+            experiment="gcttt-horizon",
+            name="t",
+        ),
     )
-    return dataclasses.replace(settings, **changes)
+    sweep = Sweep(config, "horizon")
+    for key, value in changes.items():
+        group = next(g.name for g in dataclasses.fields(config) if key in getattr(config, g.name).__dataclass_fields__)
+        sweep = sweep.replace(group, **{key: value})
+    return sweep
 
 
 # --- case 15: a locked MLflow store ------------------------------------------------------------
@@ -401,3 +396,32 @@ def test_negative_seeds_and_unknown_dataset_names_are_refused_in_one_line(tmp_pa
     assert code == 2
     _one_line(capsys, needle)
     assert not out.exists()
+
+
+def test_mlflow_paths_are_absolute_and_a_run_outlives_its_deleted_working_dir(tmp_path, monkeypatch):
+    """`ray job submit --working-dir` to two nodes on one machine: the second node unpacks the job's
+    package where the driver runs, deleting the driver's working directory (docs/faults.md case 27).
+    The paths resolved at start-up stay absolute, and MLflow works from a held folder."""
+    import tracking
+    from gcttt.tracking_uri import held_working_dir, sqlite_uri
+
+    start, out = tmp_path / "job", tmp_path / "out"
+    start.mkdir()
+    out.mkdir()
+    monkeypatch.chdir(start)
+    uri = sqlite_uri("../out/mlflow.db")  # a relative flag, resolved once at start-up
+    assert uri == f"sqlite:///{out.resolve()}/mlflow.db"
+    start.rmdir()
+    with pytest.raises(FileNotFoundError):
+        os.getcwd()
+    assert tracking.artifact_root(uri) == (out.resolve() / "mlartifacts").as_uri()  # no working-dir lookup
+    with held_working_dir(out.resolve()):
+        run = tracking.start_or_resume_run(uri, "deleted-cwd", "r", {"gcttt.test": "1"})
+        (out / "rows.txt").write_text("x")
+        tracking.log_artifact(uri, run, out / "rows.txt")
+        tracking.end_run(uri, run, "FINISHED")
+        assert tracking.run_status(uri, run) == "FINISHED"
+    assert [p.name for p in (out / "mlartifacts").rglob("rows.txt")] == ["rows.txt"]
+    assert os.getcwd() == str(out.resolve())  # nowhere to go back to: it stays in the held folder
+    with pytest.raises(ValueError, match="absolute"), held_working_dir("out"):
+        pass
