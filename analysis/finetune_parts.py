@@ -52,7 +52,9 @@ def markdown(rows: pd.DataFrame, resamples: int = DEFAULT_RESAMPLES) -> str:
     if both.empty:
         raise UsageError("no configuration was played with both --finetune all and actor on the same weights")
     ttt = drop_repeats(rows[rows["method"] == "gcttt"])
-    ttt = ttt.merge(both[KEY], on=KEY)  # the episodes played both ways only
+    # The episodes played both ways only, in one order for both: the bootstrap draws by position, so
+    # the same episodes in the same order give the same interval.
+    ttt = ttt.merge(both[KEY], on=KEY).sort_values([*KEY, "finetune"], kind="stable")
     success = summarize(ttt, [*LABEL, "finetune"], n_resamples=resamples, means=())
     lines = [
         "| backbone | dataset | selection | K | N | lr | episodes | alike | success all | success actor "
