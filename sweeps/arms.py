@@ -127,22 +127,16 @@ def ttt_grid(
     for name, values in (("selections", selections), ("K", horizons), ("N", grad_steps), ("lr", lrs), ("q", qs)):
         if not values:
             raise UsageError(f"the grid is empty: give at least one value for --{name}")
-    for k in horizons:  # validated even where only strategies that select once (and ignore K) run
-        if k < 1:
-            raise UsageError(f"K (re-plan horizon) must be at least 1 (got {k})")
     base = knobs.knobs()
     arms = []
     for seed, sel, k, n, lr, q in itertools.product(seeds, selections, horizons, grad_steps, lrs, qs):
         selection = SelectionConfig(strategy=sel, **{**base, "q": q}).canonical()
-        ttt = TTTConfig(
-            horizon=k if selection.receding else 1,
-            steps=n,
-            lr=lr,
-            batch_size=finetune_batch,
-            finetune=finetune,
-            selection=selection,
-        )
-        schedule_for(ttt, episode_limit)  # refuses K above the limit before anything starts
+        # Every K is checked (by `TTTConfig`, and against the limit by `schedule_for`) before
+        # anything starts, even where only strategies that select once, and never read K, run.
+        ttt = TTTConfig(horizon=k, steps=n, lr=lr, batch_size=finetune_batch, finetune=finetune, selection=selection)
+        schedule_for(ttt, episode_limit)
+        if not selection.receding:  # one arm, whatever K: such strategies record K = 1
+            ttt = replace(ttt, horizon=1)
         arms.append(Arm(seed, width, ttt, suite=suite))
     return list(dict.fromkeys(arms))
 

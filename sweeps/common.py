@@ -1,8 +1,8 @@
-"""What the sweeps share: resolved settings, preparation of data and checkpoints, the trial.
+"""What the sweeps share: the resolved sweep (`Sweep`, made by `resolve`) and the console helpers.
 
 A sweep runs in four steps:
-1. validate the configuration (`sweeps.config`; before anything starts, so bad input leaves
-   nothing behind) and resolve it into `SweepSettings` (`settings_from`);
+1. validate the configuration (`sweeps.config`, each group in its `__post_init__`; before anything
+   starts, so bad input leaves nothing behind) and resolve it into a `Sweep` (`resolve`);
 2. prepare the dataset (generated if absent) and the pre-trained checkpoints (trained if absent,
    cached under ``OUT/checkpoints`` by dataset, backbone, preset, width and seed), putting the
    dataset into Ray's object store once;
@@ -15,93 +15,75 @@ A sweep runs in four steps:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
+from gcttt.agents import get_backbone
+from gcttt.control.runner import EpisodeSpec
+from gcttt.data.access import resolve_data_dir
 from gcttt.envs import dataset_info
 from gcttt.errors import GctttError, UsageError
+from gcttt.files.fileio import check_writable_dir
 from gcttt.presets import get_preset
 from gcttt.selection import SelectionKnobs
+from gcttt.tracking_uri import check_reachable, check_sqlite_free, check_tracking_uri, sqlite_uri
 from sweeps.arms import Arm
-from sweeps.config import FineTuning, SweepConfig
+from sweeps.config import Checkpoints, FineTuning, Outputs, Resources, SweepConfig, Tasks
 
 SMOKE_EPISODES = 40
 """Training episodes of the small dataset a smoke sweep generates when the real one is absent."""
 
 
 @dataclass(frozen=True)
-class SweepSettings:
-    """Everything a sweep needs besides its arms; plain values so trials can receive it."""
+class Sweep:
+    """A sweep ready to run: its configuration, resolved (`resolve`), its kind and its grid.
 
+    `config` is the entry point's `SweepConfig` with what it left to the preset, the backbone or
+    the environment replaced by values: the dataset's name, the task ids, the episodes per task,
+    the fine-tuned part, absolute folders, the MLflow URI and experiment, the sweep's name. What only
+    the Ray cluster can say ('auto' workers and shares) stays named until `sweeps.resources` sizes it.
+    It travels to every trial as it is: plain frozen dataclasses of `sweeps.config`."""
+
+    config: SweepConfig
     kind: str
-    """'horizon' or 'compute'."""
-    name: str
-    """Sweep id: names the output folder, the Tune experiment and the MLflow parent run."""
-    dataset: str
-    backbone: str
-    preset: str
-    tasks: tuple[int, ...]
-    episodes_per_task: int
-    eval_seed: int
-    workers: int | None
-    """Episode workers per trial (None: as many as the cluster's CPUs allow, see `resources`)."""
-    cpus_per_worker: float | None
-    """CPU share per worker (None: the trial's CPUs, less `trial_cpus`, split over the workers)."""
-    gpus_per_worker: float | None
-    """GPU share per worker (None: 0.25-style sharing where the cluster has GPUs, else 0)."""
-    trial_cpus: float
-    """CPU share of the trial's own process, which mostly waits for its workers."""
-    max_concurrent_trials: int
-    ray_address: str | None
-    out: str
-    """Absolute results root."""
-    data_dir: str
-    """Absolute dataset directory."""
-    mlflow_uri: str
-    experiment: str
-    pretrain_device: str
-    pretrain_steps: int | None
-    resume: bool
-    seeds: tuple[int, ...]
-    suite: str = "ogbench"
-    """Task suite the arms play unless they say otherwise: 'ogbench' or 'heldout-SEED'."""
-    heldout_size: int = 10
-    """Tasks of a held-out suite."""
-    distance_cache: bool = True
-    """Share goal distances between the trials (OUT/cache/distances)."""
-    compile: str = "auto"
-    """Fine-tuning updates through torch.compile: on, off, or auto (a CUDA graph on CUDA, eager on CPUs)."""
-    published: str | None = None
-    """A study of the results store (results/STUDY): episodes it already holds are not played
-    again, and the sweep's checkpoints must have the weights that played them."""
-    checkpoint_steps: tuple[int, ...] = ()
-    """Pre-training steps every arm is evaluated at (the preset's kept checkpoints, averaged as the
-    authors do); empty: each run's final checkpoint only."""
-    knobs: dict[str, Any] = field(default_factory=dict)
-    """The sweep-wide knobs that differ from their defaults (`changed_knobs`: names the sweep)."""
-    selection_knobs: SelectionKnobs = field(default_factory=SelectionKnobs)
-    """Selection knobs of every arm (strategies read what they need)."""
-    finetune_batch: int | Literal["backbone"] = "backbone"
-    """Transitions per fine-tuning update of every arm."""
-    finetune: str = "all"
-    """What every arm's fine-tuning updates train: 'all' or 'actor' (the backbone's default resolved)."""
-    extra: dict[str, Any] = field(default_factory=dict)
-    """Sweep-specific settings, logged as MLflow params."""
-    verbose: int = 0
-    """Console: 0 = one progress bar for the sweep and the final table; 1+ = also Ray's INFO lines,
-    each trial's episode bar and Ray Tune's status table (its `verbose` level, at most 3)."""
-    record_trajectories: bool = False
-    """Also store each episode's x-y path and selections (SWEEP/trajectories/, docs/trajectories.md) and
-    log one maze picture per trial to MLflow; the Parquet rows are the same either way."""
+    """'horizon', 'compute' or 'reproduce'."""
+    grid: dict[str, Any] = field(default_factory=dict)
+    """The entry point's own grid (part of the sweep's name, logged as MLflow params)."""
+
+    @property
+    def what(self) -> Checkpoints:
+        return self.config.what
+
+    @property
+    def episodes(self) -> Tasks:
+        return self.config.episodes
+
+    @property
+    def tuning(self) -> FineTuning:
+        return self.config.tuning
+
+    @property
+    def resources(self) -> Resources:
+        return self.config.resources
+
+    @property
+    def outputs(self) -> Outputs:
+        return self.config.outputs
+
+    @property
+    def name(self) -> str:
+        """Sweep id: names the output folder, the Tune experiment and the MLflow parent run."""
+        return self.outputs.name
 
     @property
     def sweep_dir(self) -> Path:
-        return Path(self.out) / "sweeps" / self.name
+        return Path(self.outputs.out) / "sweeps" / self.name
 
     @property
     def episodes_dir(self) -> Path:
@@ -113,98 +95,72 @@ class SweepSettings:
 
     @property
     def checkpoint_root(self) -> Path:
-        return Path(self.out) / "checkpoints"
-
-    def tasks_of(self, suite: str) -> tuple[int, ...]:
-        """Task ids an arm of `suite` plays: --tasks for the sweep's own suite, else all of the suite's."""
-        if suite == self.suite:
-            return self.tasks
-        return tuple(range(1, (5 if suite == "ogbench" else self.heldout_size) + 1))
+        return Path(self.outputs.out) / "checkpoints"
 
     @property
     def distance_cache_dir(self) -> str | None:
-        return str(Path(self.out) / "cache" / "distances") if self.distance_cache else None
+        return str(Path(self.outputs.out) / "cache" / "distances") if self.resources.distance_cache else None
+
+    @property
+    def knobs(self) -> dict[str, Any]:
+        """The sweep-wide knobs that differ from their defaults (part of the sweep's name)."""
+        return changed_knobs(self.tuning)
+
+    def arm_knobs(self) -> dict[str, Any]:
+        """What every GC-TTT arm of the sweep shares (`sweeps.arms.ttt_grid`'s keyword arguments)."""
+        tuning = self.tuning
+        return {
+            "suite": self.episodes.suite,
+            "knobs": tuning.knobs,
+            "finetune_batch": tuning.finetune_batch,
+            "finetune": tuning.finetune,
+        }
+
+    def specs(self, arm: Arm) -> list[EpisodeSpec]:
+        """The episodes `arm` plays: its suite's tasks x the episodes per task, from the eval seed."""
+        tasks = self.episodes
+        return arm.specs(tasks.task_ids(arm.suite), tasks.episodes_per_task, tasks.eval_seed)
+
+    def replace(self, group: str, **changes: Any) -> Sweep:
+        """This sweep with fields of one group changed, e.g. ``sweep.replace("outputs", resume=True)``
+        (checked again by the group's `__post_init__`)."""
+        changed = dataclasses.replace(getattr(self.config, group), **changes)
+        return dataclasses.replace(self, config=dataclasses.replace(self.config, **{group: changed}))
+
+    def record(self) -> dict[str, Any]:
+        """The sweep as one flat JSON-able dict (sweep.json's "settings", read by `--resume`, the
+        results store and analysis/plot_episodes.py): every field by its own name, the kind, the
+        changed knobs, the kept checkpoint steps and the grid."""
+        record: dict[str, Any] = {"kind": self.kind}
+        for group in (self.what, self.episodes, self.tuning, self.resources, self.outputs):
+            record.update({f.name: getattr(group, f.name) for f in dataclasses.fields(group)})
+        record["selection_knobs"] = dataclasses.asdict(record.pop("knobs"))
+        record.update(
+            pretrain_steps=None if self.what.pretrain_steps == "preset" else self.what.pretrain_steps,
+            checkpoint_steps=self.what.checkpoint_steps,
+            knobs=self.knobs,
+            extra=self.grid,
+            resume=False,
+        )
+        return json.loads(json.dumps(record, default=str))  # tuples as lists
 
 
-def check_device(device: str, flag: str) -> None:
-    """Refuse, before anything starts, a device that is not one or that this machine lacks."""
-    from gcttt.files.provenance import resolve_device
-
-    try:
-        resolve_device(device, flag)
-    except UsageError as exc:
-        raise UsageError(f"{flag}: {exc}") from None
-
-
-def check_seeds(seeds: list[int], eval_seed: int) -> None:
-    """Seeds are labels (checkpoint names end in -sSEED), not counts: 0 or more."""
-    negative = [s for s in seeds if s < 0]
-    if negative:
-        raise UsageError(f"--seeds must be 0 or more (got {negative[0]})")
-    if eval_seed < 0:
-        raise UsageError(f"--eval-seed must be 0 or more (got {eval_seed})")
-
-
-def settings_from(config: SweepConfig, kind: str, grid_key: dict[str, Any]) -> SweepSettings:
-    """Validate a sweep's configuration and resolve what it leaves to the preset, the cluster or the
-    environment (nothing is created here). `grid_key`: the sweep's own grid, part of its name."""
-    from gcttt.agents import get_backbone
-    from gcttt.control.tasks import parse_suite
-    from gcttt.data.access import resolve_data_dir
-    from gcttt.files.fileio import check_writable_dir
-    from gcttt.tracking_uri import check_reachable, check_sqlite_free, check_tracking_uri, sqlite_uri
-
-    what, tasks_config, tuning, res, outputs = (
-        config.what, config.episodes, config.tuning, config.resources, config.outputs
-    )  # fmt: skip
+def resolve(config: SweepConfig, kind: str, grid: dict[str, Any]) -> Sweep:
+    """The sweep of `config`: what it leaves to the preset, the backbone or the environment
+    resolved, and what depends on this machine checked (folders writable, MLflow reachable and
+    not locked). Nothing is created here; the values themselves were checked by `sweeps.config`."""
+    what, tasks, tuning, outputs = config.what, config.episodes, config.tuning, config.outputs
     info = dataset_info(what.dataset)
     preset = get_preset(what.preset)
-    backbone = get_backbone(what.backbone)
-    finetune = backbone.agent.finetune_default if tuning.finetune == "backbone" else tuning.finetune
-    suite = tasks_config.suite
-    parse_suite(suite)
-    heldout_size = tasks_config.heldout_size
-    if heldout_size < 1:
-        raise UsageError(f"--heldout-size must be at least 1 (got {heldout_size})")
-    limit = 5 if suite == "ogbench" else heldout_size
-    if tasks_config.tasks == "all":
-        tasks = tuple(range(1, limit + 1))
-    else:
-        tasks = tuple(tasks_config.tasks)
-        bad = [t for t in tasks if t < 1 or (suite == "ogbench" and t > 5)]
-        if bad or not tasks:
-            raise UsageError(f"--tasks must be ids in 1-{limit} (got {list(tasks)})")
-        if suite != "ogbench" and max(tasks) > heldout_size:
-            raise UsageError(f"--tasks {list(tasks)} reach past the held-out suite's {heldout_size} tasks")
-    seeds = what.seeds
-    if not seeds:
-        raise UsageError("--seeds needs at least one seed")
-    if len(set(seeds)) != len(seeds):
-        raise UsageError(f"--seeds has repeated values ({list(seeds)})")
-    check_seeds(list(seeds), tasks_config.eval_seed)
-    episodes = tasks_config.episodes_per_task
-    if episodes == "preset":
-        episodes = 1 if preset.name == "smoke" else 2
-    if episodes < 1:
-        raise UsageError(f"--episodes-per-task must be at least 1 (got {episodes})")
-    pretrain_steps = None if what.pretrain_steps == "preset" else what.pretrain_steps
-    workers = None if res.workers == "auto" else res.workers
-    for flag, value in (("workers", workers), ("max-concurrent-trials", res.max_concurrent_trials),
-                        ("pretrain-steps", pretrain_steps)):  # fmt: skip
-        if value is not None and value < 1:
-            raise UsageError(f"--{flag} must be at least 1 (got {value})")
-    cpus = None if res.cpus_per_worker == "auto" else res.cpus_per_worker
-    if cpus is not None and cpus <= 0:
-        raise UsageError(f"--cpus-per-worker must be positive (got {cpus})")
-    if res.trial_cpus <= 0:
-        raise UsageError(f"--trial-cpus must be positive (got {res.trial_cpus})")
-    gpus = None if res.gpus_per_worker == "auto" else res.gpus_per_worker
-    if gpus is not None and not 0 <= gpus <= 1:
-        raise UsageError(f"--gpus-per-worker must lie in [0, 1] (got {gpus})")
-    check_device(res.pretrain_device, "--pretrain-device")
-    if tuning.finetune_batch != "backbone" and tuning.finetune_batch < 1:
-        raise UsageError(f"--finetune-batch must be at least 1 (got {tuning.finetune_batch})")
-    record_trajectories = outputs.record_trajectories and info.is_maze
+    tasks = dataclasses.replace(
+        tasks,
+        tasks=tasks.task_ids(tasks.suite),
+        episodes_per_task=(1 if preset.name == "smoke" else 2)
+        if tasks.episodes_per_task == "preset"
+        else tasks.episodes_per_task,
+    )
+    if tuning.finetune == "backbone":
+        tuning = dataclasses.replace(tuning, finetune=get_backbone(what.backbone).agent.finetune_default)
     if outputs.record_trajectories and not info.is_maze:  # on by default in the horizon sweep
         print(f"note: no trajectories recorded: {info.dataset} has no maze x-y path", file=sys.stderr)
     out = check_writable_dir(outputs.out, "--out")
@@ -214,11 +170,6 @@ def settings_from(config: SweepConfig, kind: str, grid_key: dict[str, Any]) -> S
         data_dir = out / "data-smoke"
     else:
         data_dir = check_writable_dir(resolve_data_dir(None), "data directory")
-    checkpoint_steps: tuple[int, ...] = ()
-    if what.checkpoints == "kept":
-        if pretrain_steps is not None:
-            raise UsageError("--checkpoints kept evaluates the preset's kept steps; drop --pretrain-steps")
-        checkpoint_steps = tuple(preset.checkpoint_steps)
     published = None
     if outputs.published:
         study = Path(outputs.published).expanduser().resolve()
@@ -228,78 +179,66 @@ def settings_from(config: SweepConfig, kind: str, grid_key: dict[str, Any]) -> S
     uri = check_tracking_uri(outputs.mlflow_uri) if outputs.mlflow_uri != "default" else sqlite_uri(out / "mlflow.db")
     check_reachable(uri)
     check_sqlite_free(uri)  # another process's lock: a bounded wait, then one line
-    knobs = changed_knobs(tuning, finetune)
-    key = {
-        "dataset": info.dataset,
-        "backbone": what.backbone,
-        "preset": preset.name,
-        "seeds": list(seeds),
-        "tasks": list(tasks),
-        "suite": suite,
-        "episodes": episodes,
-        "eval_seed": tasks_config.eval_seed,
-        "knobs": knobs,
-        **grid_key,
-    }
-    if checkpoint_steps:  # absent otherwise, so that earlier sweeps keep their names
-        key["checkpoint_steps"] = list(checkpoint_steps)
-    digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:8]
+    what = dataclasses.replace(what, dataset=info.dataset)
     name = outputs.name
     if name == "derived":
+        digest = _digest(what, tasks, tuning, grid)
         name = f"{kind}-{info.dataset.removesuffix('-v0')}-{what.backbone}-{preset.name}-{digest}"
-    if not name or "/" in name or name.startswith("."):
-        raise UsageError(f"--name {name!r}: give a plain folder name (no '/', not starting with '.')")
-    return SweepSettings(
-        kind=kind,
-        name=name,
-        dataset=info.dataset,
-        backbone=what.backbone,
-        preset=preset.name,
-        tasks=tasks,
-        episodes_per_task=episodes,
-        eval_seed=tasks_config.eval_seed,
-        workers=workers,
-        cpus_per_worker=cpus,
-        gpus_per_worker=gpus,
-        trial_cpus=res.trial_cpus,
-        max_concurrent_trials=res.max_concurrent_trials,
-        ray_address=None if res.ray_address == "local" else res.ray_address,
+    outputs = dataclasses.replace(
+        outputs,
         out=str(out),
         data_dir=str(data_dir),
         mlflow_uri=uri,
         experiment=f"gcttt-{kind}" if outputs.experiment == "default" else outputs.experiment,
-        pretrain_device=res.pretrain_device,
-        pretrain_steps=pretrain_steps,
-        resume=outputs.resume,
-        seeds=tuple(seeds),
-        suite=suite,
-        heldout_size=heldout_size,
-        distance_cache=res.distance_cache,
-        compile=res.compile,
-        checkpoint_steps=checkpoint_steps,
+        name=name,
         published=published,
-        knobs=knobs,
-        selection_knobs=tuning.knobs,
-        finetune_batch=tuning.finetune_batch,
-        finetune=finetune,
-        extra=grid_key,
-        verbose=outputs.verbose,
-        record_trajectories=record_trajectories,
+        record_trajectories=outputs.record_trajectories and info.is_maze,
     )
+    plain = SweepConfig(  # the groups' base classes: an entry point's subclasses stay in its module
+        what=_as(Checkpoints, what),
+        episodes=_as(Tasks, tasks),
+        tuning=_as(FineTuning, tuning),
+        resources=_as(Resources, config.resources),
+        outputs=_as(Outputs, outputs),
+    )
+    return Sweep(plain, kind, grid)
 
 
-def changed_knobs(tuning: FineTuning, finetune: str = "all") -> dict[str, Any]:
+def _as(cls: type, group: Any) -> Any:
+    return cls(**{f.name: getattr(group, f.name) for f in dataclasses.fields(cls)})
+
+
+def _digest(what: Checkpoints, tasks: Tasks, tuning: FineTuning, grid: dict[str, Any]) -> str:
+    """8 hex digits of what makes the sweep's episodes (its derived name's tail)."""
+    key = {
+        "dataset": what.dataset,
+        "backbone": what.backbone,
+        "preset": what.preset,
+        "seeds": list(what.seeds),
+        "tasks": list(tasks.tasks),
+        "suite": tasks.suite,
+        "episodes": tasks.episodes_per_task,
+        "eval_seed": tasks.eval_seed,
+        "knobs": changed_knobs(tuning),
+        **grid,
+    }
+    if what.checkpoint_steps:  # absent otherwise, so that earlier sweeps keep their names
+        key["checkpoint_steps"] = list(what.checkpoint_steps)
+    return hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:8]
+
+
+def changed_knobs(tuning: FineTuning) -> dict[str, Any]:
     """The knobs that differ from their defaults, as record values (part of a sweep's name and of
-    the settings a resume must keep; empty for a sweep at the defaults). `finetune`: what the
-    updates train, resolved for the backbone; 'all' (every sweep's before the knob) is not named."""
+    the settings a resume must keep; empty for a sweep at the defaults). The fine-tuned part,
+    resolved for the backbone, counts where it is not 'all' (every sweep's before the knob)."""
     defaults = SelectionKnobs()
     changed = {k: v for k, v in tuning.knobs.knobs().items() if v != getattr(defaults, k)}
     if changed.get("distance_discount") == "backbone":
         changed["distance_discount"] = -1.0  # as in the records
     if tuning.finetune_batch != "backbone":
         changed["finetune_batch"] = tuning.finetune_batch
-    if finetune != "all":
-        changed["finetune"] = finetune
+    if tuning.finetune not in ("all", "backbone"):
+        changed["finetune"] = tuning.finetune
     return changed
 
 

@@ -32,7 +32,7 @@ from typing import Literal
 from gcttt.errors import GctttError, UsageError
 from gcttt.presets import get_preset
 from sweeps.arms import AUTHORS_BUDGETS, REPLAN_K, at_checkpoints, baseline_arms, ttt_grid
-from sweeps.common import fail, settings_from
+from sweeps.common import fail, resolve
 from sweeps.config import Checkpoints, SweepConfig, parse
 
 PROG = "compute_sweep.py"
@@ -68,6 +68,12 @@ class ComputeStudy:
     cheap_lr: tuple[float, ...] = (3e-4, 3e-3)
     """Learning rates of the cheap arms."""
 
+    def __post_init__(self) -> None:
+        if self.widths != "paper" and (not self.widths or min(self.widths) < 1):
+            raise UsageError(f"--widths needs positive widths (got {list(self.widths)})")
+        if self.cheap_batch < 1:
+            raise UsageError(f"--cheap-batch must be at least 1 (got {self.cheap_batch})")
+
 
 @dataclass(frozen=True)
 class ComputeSweep(SweepConfig):
@@ -85,10 +91,6 @@ def main(argv: list[str] | None = None) -> int:
         study = config.study
         preset = get_preset(config.what.preset)
         widths = list(study.widths) if study.widths != "paper" else scaled_widths(preset.width)
-        if not widths or min(widths) < 1:
-            raise UsageError(f"--widths needs positive widths (got {widths})")
-        if study.cheap_batch < 1:
-            raise UsageError(f"--cheap-batch must be at least 1 (got {study.cheap_batch})")
         base = min(widths)
         authors_lr, authors_n = AUTHORS_BUDGETS.get(config.what.dataset, (3e-4, 200))
         steps = study.N if study.N != "authors" else (5 if preset.name == "smoke" else authors_n)
@@ -101,13 +103,13 @@ def main(argv: list[str] | None = None) -> int:
             "selection": study.selection,
             "cheap": [list(study.cheap_N), study.cheap_batch, list(study.cheap_lr)],
         }
-        settings = settings_from(config, "compute", grid)
+        sweep = resolve(config, "compute", grid)
         from gcttt.envs import dataset_info
 
-        limit = dataset_info(settings.dataset).episode_limit
-        common = dict(suite=settings.suite, knobs=settings.selection_knobs, finetune=settings.finetune)
-        seeds = settings.seeds
-        arms = baseline_arms(seeds, sorted(set(widths)), suite=settings.suite)
+        limit = dataset_info(sweep.what.dataset).episode_limit
+        common = sweep.arm_knobs()
+        seeds = sweep.what.seeds
+        arms = baseline_arms(seeds, sorted(set(widths)), suite=sweep.episodes.suite)
         arms += ttt_grid(
             seeds,
             base,
@@ -117,7 +119,6 @@ def main(argv: list[str] | None = None) -> int:
             [lr],
             [0.2],
             limit,
-            finetune_batch=settings.finetune_batch,
             **common,
         )
         if study.cheap_N:
@@ -130,13 +131,12 @@ def main(argv: list[str] | None = None) -> int:
                 study.cheap_lr,
                 [0.2],
                 limit,
-                finetune_batch=study.cheap_batch,
-                **common,
+                **{**common, "finetune_batch": study.cheap_batch},
             )
             arms += cheap
         from sweeps.driver import run_sweep
 
-        return run_sweep(settings, at_checkpoints(list(dict.fromkeys(arms)), settings.checkpoint_steps), PROG)
+        return run_sweep(sweep, at_checkpoints(list(dict.fromkeys(arms)), sweep.what.checkpoint_steps), PROG)
     except GctttError as exc:
         return fail(PROG, exc)
 

@@ -26,7 +26,7 @@ from typing import Literal
 from gcttt.errors import GctttError
 from gcttt.presets import get_preset
 from sweeps.arms import at_checkpoints, baseline_arms, ttt_grid
-from sweeps.common import fail, settings_from
+from sweeps.common import Sweep, fail, resolve
 from sweeps.config import Outputs, SweepConfig, parse
 
 PROG = "horizon_sweep.py"
@@ -87,18 +87,13 @@ def main(argv: list[str] | None = None) -> int:
         config = parse(HorizonSweep, argv, PROG, __doc__)
         preset = get_preset(config.what.preset)
         grid = config.grid.axes(preset.name)
-        settings = settings_from(config, "horizon", grid)
+        sweep = resolve(config, "horizon", grid)
         width = preset.width
         from gcttt.envs import dataset_info
 
-        limit = dataset_info(settings.dataset).episode_limit
-        common = dict(
-            suite=settings.suite,
-            knobs=settings.selection_knobs,
-            finetune_batch=settings.finetune_batch,
-            finetune=settings.finetune,
-        )
-        seeds = settings.seeds
+        limit = dataset_info(sweep.what.dataset).episode_limit
+        common = sweep.arm_knobs()
+        seeds = sweep.what.seeds
         arms = ttt_grid(seeds, width, grid["selections"], grid["K"], grid["N"], grid["lr"], grid["q"], limit, **common)
         ablations = grid["ablations"]
         if ablations is None:
@@ -107,24 +102,24 @@ def main(argv: list[str] | None = None) -> int:
             at = ([max(grid["K"])], [max(grid["N"])], grid["lr"][:1], grid["q"][:1])
             arms += [a for a in ttt_grid(seeds, width, ablations, *at, limit, **common) if a not in arms]
         if config.grid.baseline:
-            arms = baseline_arms(seeds, [width], suite=settings.suite) + arms
+            arms = baseline_arms(seeds, [width], suite=sweep.episodes.suite) + arms
         from sweeps.driver import run_sweep
 
-        arms = at_checkpoints(arms, settings.checkpoint_steps)
+        arms = at_checkpoints(arms, sweep.what.checkpoint_steps)
         reference = None
         if config.check_against:  # resolved and read now: a missing or damaged study is refused before Ray starts
             reference = str(Path(config.check_against).expanduser().resolve())
             _read_reference(reference)
-        if reference and not settings.resume:
+        if reference and not sweep.outputs.resume:
             from sweeps.driver import sweep_state
 
-            if sweep_state(settings, arms) == "done":  # a second `make demo`: check the finished sweep again
-                print(f"{PROG}: sweep {settings.name} already finished ({settings.sweep_dir})", file=sys.stderr)
-                check_against(settings, reference, config.check_against)
+            if sweep_state(sweep, arms) == "done":  # a second `make demo`: check the finished sweep again
+                print(f"{PROG}: sweep {sweep.name} already finished ({sweep.sweep_dir})", file=sys.stderr)
+                check_against(sweep, reference, config.check_against)
                 return 0
-        code = run_sweep(settings, arms, PROG)
+        code = run_sweep(sweep, arms, PROG)
         if code == 0 and reference:
-            check_against(settings, reference, config.check_against)
+            check_against(sweep, reference, config.check_against)
         return code
     except GctttError as exc:
         return fail(PROG, exc)
@@ -137,7 +132,7 @@ def _read_reference(study: str):
     return read_study(Path(study).parent, Path(study).name)
 
 
-def check_against(settings, study: str, label: str | None = None) -> None:
+def check_against(sweep: Sweep, study: str, label: str | None = None) -> None:
     """The demo's self-check: this sweep's rows beside a study's reference rows (`study`: absolute;
     `label`: how the user named it)."""
     from gcttt.results.store import compare_with_reference
@@ -145,7 +140,7 @@ def check_against(settings, study: str, label: str | None = None) -> None:
 
     reference = _read_reference(study)
     label = label or study
-    lines = compare_with_reference(read_sweep_rows(settings.episodes_dir), reference, label)
+    lines = compare_with_reference(read_sweep_rows(sweep.episodes_dir), reference, label)
     print(f"{PROG}: self-check against {label}:", *lines, sep="\n", flush=True)
 
 

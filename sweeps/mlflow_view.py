@@ -20,7 +20,7 @@ from typing import Any
 
 from gcttt.selection import KNOBS
 from sweeps.arms import Arm
-from sweeps.common import SweepSettings
+from sweeps.common import Sweep
 
 EPISODES = "episodes.parquet"
 """The trial's rows, under episodes/ (the same file name in every trial)."""
@@ -163,38 +163,39 @@ def _values(values: Iterable[Any]) -> str | None:
     return " ".join(found) or None
 
 
-def sweep_params(settings: SweepSettings, arms: list[Arm]) -> dict[str, str]:
+def sweep_params(sweep: Sweep, arms: list[Arm]) -> dict[str, str]:
     """The parent run's params: the sweep's settings by their command-line names, and what ran (every
     selection, each grid axis's values, the arm count); nothing that is None."""
     ttt = [a for a in arms if a.ttt is not None]
     trials = [trial_params(a) for a in ttt]
     selections = [p["selection"] for p in trials] + (["pre-trained"] if len(ttt) < len(arms) else [])
     params: dict[str, Any] = {
-        "kind": settings.kind,
-        "dataset": settings.dataset,
-        "backbone": settings.backbone,
-        "preset": settings.preset,
-        "seeds": _values(settings.seeds),
-        "checkpoints": _values(settings.checkpoint_steps) or "final",
-        "suite": settings.suite,
-        "tasks": _values(settings.tasks),
-        "episodes-per-task": settings.episodes_per_task,
-        "eval-seed": settings.eval_seed,
-        "pretrain-steps": settings.pretrain_steps,
-        "published": settings.published,
-        "workers": settings.workers,
-        "cpus-per-worker": settings.cpus_per_worker,
-        "gpus-per-worker": settings.gpus_per_worker,
-        "max-concurrent-trials": settings.max_concurrent_trials,
-        "compile": settings.compile,
-        "record-trajectories": settings.record_trajectories,
+        "kind": sweep.kind,
+        "dataset": sweep.what.dataset,
+        "backbone": sweep.what.backbone,
+        "preset": sweep.what.preset,
+        "seeds": _values(sweep.what.seeds),
+        "checkpoints": _values(sweep.what.checkpoint_steps) or "final",
+        "suite": sweep.episodes.suite,
+        "tasks": _values(sweep.episodes.tasks),
+        "episodes-per-task": sweep.episodes.episodes_per_task,
+        "eval-seed": sweep.episodes.eval_seed,
+        "pretrain-steps": sweep.what.pretrain_steps,
+        "published": sweep.outputs.published,
+        "workers": sweep.resources.workers,
+        "cpus-per-worker": sweep.resources.cpus_per_worker,
+        "gpus-per-worker": sweep.resources.gpus_per_worker,
+        "max-concurrent-trials": sweep.resources.max_concurrent_trials,
+        "compile": sweep.resources.compile,
+        "record-trajectories": sweep.outputs.record_trajectories,
         "arms": len(arms),
         "selections": _values(selections),
     }
     for name in ("K", "schedule", "N", "lr", "q", "finetune-batch", "finetune", *map(flag, KNOBS)):
         if name not in params:
             params[name] = _values(p[name] for p in trials if name in p)
-    return {k: str(v) for k, v in params.items() if v is not None}
+    # Values still left to the preset or the cluster say nothing: they are not logged.
+    return {k: str(v) for k, v in params.items() if v is not None and v not in ("auto", "preset")}
 
 
 def config_label(row: Any) -> str:

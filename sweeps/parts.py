@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sweeps.arms import Arm
-from sweeps.common import SweepSettings
+from sweeps.common import Sweep
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,8 @@ class ArmParts:
         return not self.damaged and not self.problem
 
 
-def expected_episodes(settings: SweepSettings, arm: Arm) -> int:
-    return len(arm.specs(settings.tasks_of(arm.suite), settings.episodes_per_task, settings.eval_seed))
+def expected_episodes(sweep: Sweep, arm: Arm) -> int:
+    return len(sweep.specs(arm))
 
 
 def _reason(exc: Exception) -> str:
@@ -49,14 +49,14 @@ def _reason(exc: Exception) -> str:
     return line.split(". Either the file")[0]
 
 
-def check_arm(settings: SweepSettings, arm: Arm) -> ArmParts:
+def check_arm(sweep: Sweep, arm: Arm) -> ArmParts:
     """Read every part file of `arm` (its spec indices only) and say whether the arm is complete."""
     import pyarrow.parquet as pq
 
     from gcttt.results.records import part_files
 
-    expected = expected_episodes(settings, arm)
-    folder = settings.episodes_dir / arm.name
+    expected = expected_episodes(sweep, arm)
+    folder = sweep.episodes_dir / arm.name
     files = part_files(folder) if folder.is_dir() else []
     if not files:
         return ArmParts(arm.name, expected, problem="no part file")
@@ -76,27 +76,27 @@ def check_arm(settings: SweepSettings, arm: Arm) -> ArmParts:
     return ArmParts(arm.name, expected)
 
 
-def complete_arms(settings: SweepSettings, arms: list[Arm]) -> set[str]:
+def complete_arms(sweep: Sweep, arms: list[Arm]) -> set[str]:
     """Names of the arms whose part files hold every episode exactly once."""
-    return {a.name for a in arms if check_arm(settings, a).complete}
+    return {a.name for a in arms if check_arm(sweep, a).complete}
 
 
-def set_aside_damaged(settings: SweepSettings, arms: list[Arm], finished: set[str]) -> list[str]:
+def set_aside_damaged(sweep: Sweep, arms: list[Arm], finished: set[str]) -> list[str]:
     """Move the damaged part files of `arms` to ``SWEEP/damaged/ARM/``; one message per arm of
     `finished` (arms whose trial Tune thinks done) that will be replayed, naming what was wrong."""
     messages = []
     for arm in arms:
-        parts = check_arm(settings, arm)
+        parts = check_arm(sweep, arm)
         for path, _ in parts.damaged:
-            target = settings.sweep_dir / "damaged" / arm.name / path.name
+            target = sweep.sweep_dir / "damaged" / arm.name / path.name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.move(str(path), target)
         if parts.complete or arm.name not in finished:
             continue  # an unfinished trial rewrites its rows anyway
         if parts.damaged:
-            names = ", ".join(f"{p.relative_to(settings.sweep_dir)} ({why})" for p, why in parts.damaged)
+            names = ", ".join(f"{p.relative_to(sweep.sweep_dir)} ({why})" for p, why in parts.damaged)
             messages.append(
-                f"{names}: damaged, moved to {settings.sweep_dir / 'damaged' / arm.name}; "
+                f"{names}: damaged, moved to {sweep.sweep_dir / 'damaged' / arm.name}; "
                 f"the {parts.expected} episodes of {arm.name} are played again"
             )
         else:

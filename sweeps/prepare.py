@@ -18,38 +18,38 @@ from gcttt.data.provenance import DatasetProvenance, dataset_provenance
 from gcttt.errors import CheckpointError, GctttError, UsageError
 from gcttt.files.checkpoint import check_trained_on, read_checkpoint
 from gcttt.pretrain import PretrainConfig, resolved_scale, run_directory
-from sweeps.common import SMOKE_EPISODES, SweepSettings
+from sweeps.common import SMOKE_EPISODES, Sweep
 
 
-def prepare_dataset(settings: SweepSettings) -> tuple[OfflineData, DatasetProvenance]:
+def prepare_dataset(sweep: Sweep) -> tuple[OfflineData, DatasetProvenance]:
     """The sweep's training split (validated: shapes, finite values, trajectory ends) and provenance."""
     from gcttt.data.access import load_datasets
     from gcttt.datagen import ensure_dataset_files
     from gcttt.datagen.generation import generate_dataset
 
-    root = Path(settings.data_dir)
-    train, val = split_paths(root, settings.dataset)
-    if settings.preset == "smoke" and not train.exists() and not val.exists():
+    root = Path(sweep.outputs.data_dir)
+    train, val = split_paths(root, sweep.what.dataset)
+    if sweep.what.preset == "smoke" and not train.exists() and not val.exists():
         # A smoke sweep needs seconds, not the full dataset: a small one in the official format.
-        print(f"sweep: generating a {SMOKE_EPISODES}-episode {settings.dataset} into {root}", file=sys.stderr)
-        generate_dataset(settings.dataset, root, episodes=SMOKE_EPISODES, progress=False)
+        print(f"sweep: generating a {SMOKE_EPISODES}-episode {sweep.what.dataset} into {root}", file=sys.stderr)
+        generate_dataset(sweep.what.dataset, root, episodes=SMOKE_EPISODES, progress=False)
     else:
-        ensure_dataset_files(settings.dataset, root, fetch="auto")
-    split, _ = load_datasets(settings.dataset, root)
-    return split, dataset_provenance(root, settings.dataset)
+        ensure_dataset_files(sweep.what.dataset, root, fetch="auto")
+    split, _ = load_datasets(sweep.what.dataset, root)
+    return split, dataset_provenance(root, sweep.what.dataset)
 
 
-def pretrain_config(settings: SweepSettings, seed: int, width: int) -> PretrainConfig:
+def pretrain_config(sweep: Sweep, seed: int, width: int) -> PretrainConfig:
     return PretrainConfig(
-        dataset=settings.dataset,
-        backbone=settings.backbone,
-        preset=settings.preset,
+        dataset=sweep.what.dataset,
+        backbone=sweep.what.backbone,
+        preset=sweep.what.preset,
         seed=seed,
-        steps="preset" if settings.pretrain_steps is None else settings.pretrain_steps,
+        steps=sweep.what.pretrain_steps,
         width=width,
-        out_dir=str(settings.checkpoint_root),
-        data_dir=settings.data_dir,
-        device=settings.pretrain_device,
+        out_dir=str(sweep.checkpoint_root),
+        data_dir=sweep.outputs.data_dir,
+        device=sweep.resources.pretrain_device,
     )
 
 
@@ -81,7 +81,7 @@ def verify_cached(path: Path, config: PretrainConfig, provenance: DatasetProvena
 
 
 def prepare_checkpoints(
-    settings: SweepSettings, slots: list[tuple[int, int, int | None]], provenance: DatasetProvenance
+    sweep: Sweep, slots: list[tuple[int, int, int | None]], provenance: DatasetProvenance
 ) -> dict[str, str]:
     """Checkpoint file per (seed, width, step), keyed by `checkpoint_slot`; trains the missing runs.
 
@@ -93,12 +93,12 @@ def prepare_checkpoints(
     for seed, width, step in slots:
         wanted.setdefault((seed, width), set()).add(step)
     for (seed, width), steps in sorted(wanted.items()):
-        config = pretrain_config(settings, seed, width)
+        config = pretrain_config(sweep, seed, width)
         kept = resolved_scale(config)["checkpoint_steps"]
         odd = sorted(s for s in steps if s is not None and s not in kept)
         if odd:
             raise UsageError(
-                f"checkpoint step(s) {odd} of {run_directory(config).name} are not kept by the {settings.preset} "
+                f"checkpoint step(s) {odd} of {run_directory(config).name} are not kept by the {sweep.what.preset} "
                 f"preset (it keeps {list(kept)}); evaluate one of those steps"
             )
         final = run_directory(config) / "final.pt"
@@ -112,9 +112,9 @@ def prepare_checkpoints(
                 verify_cached(latest, config, provenance)
             missing[key] = config
     if missing:
-        _train_missing(settings, missing, found)
+        _train_missing(sweep, missing, found)
     for (seed, width), steps in wanted.items():
-        config = pretrain_config(settings, seed, width)
+        config = pretrain_config(sweep, seed, width)
         for step in steps - {None}:
             path = run_directory(config) / f"step_{step:08d}.pt"
             if not path.exists():
@@ -127,21 +127,21 @@ def prepare_checkpoints(
     return found
 
 
-def _train_missing(settings: SweepSettings, missing: dict[str, PretrainConfig], found: dict[str, str]) -> None:
+def _train_missing(sweep: Sweep, missing: dict[str, PretrainConfig], found: dict[str, str]) -> None:
     """Pre-train the `missing` runs as Ray tasks, one CPU (or GPU) each; their final files go to `found`."""
     import ray
     from tqdm.auto import tqdm
 
     from workers.ctrl_c import CtrlC
 
-    use_gpu = settings.pretrain_device.startswith("cuda") or (
-        settings.pretrain_device == "auto" and ray.cluster_resources().get("GPU", 0) >= 1
+    use_gpu = sweep.resources.pretrain_device.startswith("cuda") or (
+        sweep.resources.pretrain_device == "auto" and ray.cluster_resources().get("GPU", 0) >= 1
     )
     # One thread per run: these networks are small, a second thread gains little, and torch's
     # thread pools slow down by orders of magnitude when cores are oversubscribed.
     task = ray.remote(_pretrain_task).options(num_cpus=1, num_gpus=1 if use_gpu else 0, max_retries=0)
     names = ", ".join(run_directory(c).name for c in missing.values())
-    print(f"sweep: pre-training {len(missing)} checkpoint(s) into {settings.checkpoint_root}: {names}", file=sys.stderr)
+    print(f"sweep: pre-training {len(missing)} checkpoint(s) into {sweep.checkpoint_root}: {names}", file=sys.stderr)
     refs = {task.remote(config, 1): key for key, config in missing.items()}
     pending = list(refs)
     with tqdm(total=len(refs), desc="pre-training", unit="ckpt") as bar, CtrlC() as ctrl_c:
@@ -169,7 +169,7 @@ def _train_missing(settings: SweepSettings, missing: dict[str, PretrainConfig], 
                 ray.cancel(ref, force=True)
             raise PretrainInterrupted(
                 f"interrupted while pre-training ({bar.n} of {len(refs)} checkpoints done, kept in "
-                f"{settings.checkpoint_root}); rerun the same command: unfinished runs resume from their latest.pt"
+                f"{sweep.checkpoint_root}); rerun the same command: unfinished runs resume from their latest.pt"
             ) from None
 
 

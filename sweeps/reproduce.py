@@ -38,7 +38,7 @@ import tyro
 from gcttt.errors import GctttError, UsageError
 from gcttt.presets import get_preset
 from sweeps.arms import AUTHORS_BUDGETS, REPLAN_K, Arm, at_checkpoints, baseline_arms, ttt_grid
-from sweeps.common import fail, settings_from
+from sweeps.common import Sweep, fail, resolve
 from sweeps.config import Checkpoints, SweepConfig, Tasks, parse
 
 PROG = "reproduce.py"
@@ -88,6 +88,10 @@ class Reproduction:
     figure6: bool = False
     """Add the selection ablation and re-plan arms (GC-IQL stitch)."""
 
+    def __post_init__(self) -> None:
+        if self.tune_episodes < 1:
+            raise UsageError(f"--tune-episodes must be at least 1 (got {self.tune_episodes})")
+
 
 @dataclass(frozen=True)
 class ReproduceConfig(SweepConfig):
@@ -115,7 +119,7 @@ def cell_id(backbone: str, dataset: str) -> str:
     return f"{backbone}-{dataset.removesuffix('-v0')}"
 
 
-def phase_settings(config: ReproduceConfig, backbone: str, dataset: str, phase: str, seeds, name: str):
+def phase_sweep(config: ReproduceConfig, backbone: str, dataset: str, phase: str, seeds, name: str):
     what = replace(config.what, backbone=backbone, dataset=dataset, seeds=tuple(seeds))
     outputs = replace(config.outputs, name=f"{name}-{cell_id(backbone, dataset)}-{phase}")
     heldout_seed = config.reproduction.heldout_seed
@@ -131,11 +135,11 @@ def phase_settings(config: ReproduceConfig, backbone: str, dataset: str, phase: 
         episodes = replace(config.episodes, suite="ogbench", tasks="all")
     grid = SMOKE_GRID if config.what.preset == "smoke" else GRID
     phase_config = replace(config, what=what, outputs=outputs, episodes=episodes)
-    return settings_from(phase_config, "reproduce", {"phase": phase, "grid": grid, "heldout_seed": heldout_seed})
+    return resolve(phase_config, "reproduce", {"phase": phase, "grid": grid, "heldout_seed": heldout_seed})
 
 
-def grid_arms(settings, seeds, width: int, limit: int) -> list[Arm]:
-    grid = SMOKE_GRID if settings.preset == "smoke" else GRID
+def grid_arms(sweep: Sweep, seeds, width: int, limit: int) -> list[Arm]:
+    grid = SMOKE_GRID if sweep.what.preset == "smoke" else GRID
     return ttt_grid(
         seeds,
         width,
@@ -145,10 +149,7 @@ def grid_arms(settings, seeds, width: int, limit: int) -> list[Arm]:
         grid["lr"],
         [0.2],
         limit,
-        suite=settings.suite,
-        knobs=settings.selection_knobs,
-        finetune_batch=settings.finetune_batch,
-        finetune=settings.finetune,
+        **sweep.arm_knobs(),
     )
 
 
@@ -163,15 +164,15 @@ def choose(rows, arms: list[Arm]) -> tuple[Arm, float]:
     return by_name[best["trial_id"]], float(best["mean"])
 
 
-def run_phase(settings, arms: list[Arm]) -> None:
+def run_phase(sweep: Sweep, arms: list[Arm]) -> None:
     from sweeps.driver import run_sweep, sweep_state
 
-    state = sweep_state(settings, arms)
+    state = sweep_state(sweep, arms)
     if state == "done":
         return
-    code = run_sweep(replace(settings, resume=state == "partial"), arms, PROG)
+    code = run_sweep(sweep.replace("outputs", resume=state == "partial"), arms, PROG)
     if code != 0:
-        raise UsageError(f"sweep {settings.name} did not finish; rerun the same command to continue it")
+        raise UsageError(f"sweep {sweep.name} did not finish; rerun the same command to continue it")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -181,8 +182,6 @@ def main(argv: list[str] | None = None) -> int:
         preset = get_preset(config.what.preset)
         default_cells = ["gcbc/pointmaze-medium-navigate-v0"] if preset.name == "smoke" else DEFAULT_CELLS
         cells = [parse_cell(c) for c in (default_cells if args.cells == "all" else args.cells)]
-        if args.tune_episodes < 1:
-            raise UsageError(f"--tune-episodes must be at least 1 (got {args.tune_episodes})")
         name = f"reproduce-{preset.name}" if config.outputs.name == "derived" else config.outputs.name
         seeds = list(config.what.seeds)
         out_dir = None
@@ -192,8 +191,8 @@ def main(argv: list[str] | None = None) -> int:
 
             limit = dataset_info(dataset).episode_limit
             width = preset.width
-            tune = phase_settings(config, backbone, dataset, "tune", seeds[:1], name)
-            out_dir = Path(tune.out) / "reproduce" / name
+            tune = phase_sweep(config, backbone, dataset, "tune", seeds[:1], name)
+            out_dir = Path(tune.outputs.out) / "reproduce" / name
             choices_path = out_dir / "choices.json"
             if choices_path.exists():
                 choices = json.loads(choices_path.read_text())
@@ -215,9 +214,9 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             if cid not in choices:
                 raise UsageError(f"cell {backbone}/{dataset} has no tuned configuration yet; run --phase tune first")
-            final = phase_settings(config, backbone, dataset, "final", seeds, name)
+            final = phase_sweep(config, backbone, dataset, "final", seeds, name)
             chosen = Arm.from_params({**choices[cid]["arm"], "suite": "ogbench"})
-            steps = final.checkpoint_steps
+            steps = final.what.checkpoint_steps
             last = steps[-1] if steps else None
             arms = at_checkpoints(baseline_arms(seeds, [width]), steps)
             chosen_arms = at_checkpoints([replace(chosen, seed=s) for s in seeds], steps)
@@ -226,12 +225,7 @@ def main(argv: list[str] | None = None) -> int:
                 protocol = [replace(a, checkpoint_step=last) for a in grid_arms(final, seeds[:1], width, limit)]
                 arms += [a for a in protocol if a not in arms]
             if args.figure6 and backbone == "gciql" and "stitch" in dataset:
-                knobs = dict(
-                    suite="ogbench",
-                    knobs=final.selection_knobs,
-                    finetune_batch=final.finetune_batch,
-                    finetune=final.finetune,
-                )
+                knobs = final.arm_knobs()  # the final phase's suite: ogbench
                 lr, n = AUTHORS_BUDGETS.get(dataset, (chosen.ttt.lr, 200))
                 ablations = ttt_grid(seeds, width, ["critic", *ABLATIONS], [100], [n], [lr], [0.2], limit, **knobs)
                 replan = ttt_grid(

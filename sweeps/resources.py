@@ -9,10 +9,10 @@ instead (one bundle for the trial, one per worker).
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 from gcttt.errors import UsageError
+from sweeps.common import Sweep
 from workers.pool import auto_gpus_per_worker, check_shares
 
 
@@ -98,21 +98,26 @@ def size_workers(
     return workers, cpus_per_worker
 
 
-def resolve_resources(settings):
+def resolve_resources(sweep: Sweep) -> Sweep:
     """Fill in the workers and their CPU and GPU shares from the Ray cluster's nodes (`size_workers`)."""
     import ray
 
+    asked = sweep.resources
     cluster = ray.cluster_resources()
     gpus = float(cluster.get("GPU", 0.0))
-    if settings.gpus_per_worker and gpus <= 0:
+    if asked.gpu_share and gpus <= 0:
         raise UsageError(
-            f"--gpus-per-worker {settings.gpus_per_worker:g} but the Ray cluster has no GPUs; "
+            f"--gpus-per-worker {asked.gpu_share:g} but the Ray cluster has no GPUs; "
             "drop the flag or pass --gpus-per-worker 0"
         )
     workers, cpus_per_worker = size_workers(
-        node_cpus(), settings.trial_cpus, settings.max_concurrent_trials, settings.workers, settings.cpus_per_worker
+        node_cpus(),
+        asked.trial_cpus,
+        asked.max_concurrent_trials,
+        None if asked.workers == "auto" else asked.workers,
+        None if asked.cpus_per_worker == "auto" else asked.cpus_per_worker,
     )
-    gpu_share = settings.gpus_per_worker
+    gpu_share = asked.gpu_share
     if gpu_share is None:
         gpu_share = auto_gpus_per_worker(workers, gpus)
-    return dataclasses.replace(settings, workers=workers, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpu_share)
+    return sweep.replace("resources", workers=workers, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpu_share)

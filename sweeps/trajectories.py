@@ -27,37 +27,35 @@ from gcttt.results.trajectories import (
     write_trajectories,
 )
 from sweeps.arms import Arm, baseline_arms
-from sweeps.common import SweepSettings
+from sweeps.common import Sweep
 from sweeps.mlflow_view import PICTURE, TRAJECTORIES
 
 ARTIFACT_DIR = "trajectories"
 PICTURE_DIR = "pictures"
 
 
-def clear(settings: SweepSettings, arm: Arm) -> None:
+def clear(sweep: Sweep, arm: Arm) -> None:
     """Remove what an earlier, unfinished attempt of `arm` left (as the trial does with its rows)."""
     import shutil
 
-    shutil.rmtree(settings.trajectories_dir / arm.name, ignore_errors=True)
-    (settings.sweep_dir / PICTURE_DIR / f"{arm.name}.png").unlink(missing_ok=True)
+    shutil.rmtree(sweep.trajectories_dir / arm.name, ignore_errors=True)
+    (sweep.sweep_dir / PICTURE_DIR / f"{arm.name}.png").unlink(missing_ok=True)
 
 
-def _baselines(settings: SweepSettings, arm: Arm) -> dict[tuple[int, int], EpisodeTrajectory]:
+def _baselines(sweep: Sweep, arm: Arm) -> dict[tuple[int, int], EpisodeTrajectory]:
     """The pre-trained policy's recorded episodes of the same seed, width and suite (if already run)."""
     if arm.method == "baseline":
         return {}
     base = baseline_arms([arm.seed], [arm.width], suite=arm.suite)[0]
     out = {}
-    folder = settings.trajectories_dir / base.name
+    folder = sweep.trajectories_dir / base.name
     for path in trajectory_files(folder) if folder.is_dir() else []:
         for episode in read_trajectories(path).episodes:
             out[(episode.task_id, episode.episode_index)] = episode
     return out
 
 
-def save_trial(
-    settings: SweepSettings, arm: Arm, results: list, parquet: Path, run_id: str, dataset_ref: Any
-) -> dict[str, float]:
+def save_trial(sweep: Sweep, arm: Arm, results: list, parquet: Path, run_id: str, dataset_ref: Any) -> dict[str, float]:
     """Write and log the side file of `results` (PoolResults with trajectories), then the picture.
     Returns metrics: side-file bytes, seconds for the file and for the picture; none when the trial
     played no episode (a `--published` study held them all: their paths were never recorded here)."""
@@ -67,10 +65,10 @@ def save_trial(
 
     started = time.perf_counter()
     first = results[0].record
-    meta = side_meta(first, settings.name, arm.name, parquet)
-    path = settings.trajectories_dir / arm.name / side_file_name(parquet)
+    meta = side_meta(first, sweep.name, arm.name, parquet)
+    path = sweep.trajectories_dir / arm.name / side_file_name(parquet)
     write_trajectories(path, [r.trajectory for r in results], meta)
-    tracking.log_artifact(settings.mlflow_uri, run_id, path, artifact_path=ARTIFACT_DIR, name=TRAJECTORIES)
+    tracking.log_artifact(sweep.outputs.mlflow_uri, run_id, path, artifact_path=ARTIFACT_DIR, name=TRAJECTORIES)
     written = time.perf_counter()
     metrics = {"trajectory_bytes": float(path.stat().st_size), "trajectory_seconds": written - started}
     try:
@@ -79,14 +77,14 @@ def save_trial(
         positions = ray.get(dataset_ref).observations[:, :2]
         rows = [r.record.to_row() for r in results]
         fig, _ = trial_figure(
-            maze_layout(first.dataset), rows, [r.trajectory for r in results], positions, _baselines(settings, arm)
+            maze_layout(first.dataset), rows, [r.trajectory for r in results], positions, _baselines(sweep, arm)
         )
-        picture = _save_png(fig, settings.sweep_dir / PICTURE_DIR, arm.name)
-        tracking.log_artifact(settings.mlflow_uri, run_id, picture, artifact_path=PICTURE_DIR, name=PICTURE)
+        picture = _save_png(fig, sweep.sweep_dir / PICTURE_DIR, arm.name)
+        tracking.log_artifact(sweep.outputs.mlflow_uri, run_id, picture, artifact_path=PICTURE_DIR, name=PICTURE)
     except Exception as exc:  # a picture must never cost the trial its results
         message = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
         print(f"warning: no picture for {arm.name} ({message})", file=sys.stderr)
-        tracking.set_tags(settings.mlflow_uri, run_id, {"gcttt.picture_error": message[:500]})
+        tracking.set_tags(sweep.outputs.mlflow_uri, run_id, {"gcttt.picture_error": message[:500]})
     metrics["picture_seconds"] = time.perf_counter() - written
     return metrics
 

@@ -12,16 +12,19 @@ Its MLflow run is found again by its tags (sweep id, arm), so runs are never dup
 
 from __future__ import annotations
 
+import functools
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from gcttt.files.write_errors import write_failure
 from gcttt.results.records import EpisodeRecord
 from gcttt.results.stats import success_ci
 from sweeps.arms import Arm
-from sweeps.common import SweepSettings
+from sweeps.common import Sweep
 
 
 def summarize(records: list[EpisodeRecord]) -> dict[str, float]:
@@ -55,18 +58,19 @@ def summarize_rows(rows) -> dict[str, float]:
     return summarize(rows_to_records(rows))
 
 
-def _unpublished(settings: SweepSettings, arm: Arm, specs: list) -> tuple[list[int], Any]:
+def _unpublished(sweep: Sweep, arm: Arm, specs: list) -> tuple[list[int], Any]:
     """Positions of the specs a study of the results store does not hold yet, and the study's rows
     of this arm, their `spec_index` set to their spec's position in this trial (so that the arm's
     parts hold every episode exactly once, `sweeps.parts`)."""
     import pandas as pd
 
-    if not settings.published:
+    if not sweep.outputs.published:
         return list(range(len(specs))), pd.DataFrame()
     from gcttt.control.episode import episode_seed
     from gcttt.results.store import arm_rows, published_rows
 
-    rows = arm_rows(published_rows(settings.published), settings.dataset, settings.backbone, settings.preset, arm.name)
+    what = sweep.what
+    rows = arm_rows(published_rows(sweep.outputs.published), what.dataset, what.backbone, what.preset, arm.name)
     rows = rows.drop_duplicates(subset=["task_suite", "task_id", "episode_index", "seed"])
     position = {
         (s.suite, s.task_id, s.episode_index, episode_seed(s.seed, s.task_id, s.episode_index)): i
@@ -79,15 +83,35 @@ def _unpublished(settings: SweepSettings, arm: Arm, specs: list) -> tuple[list[i
     return [i for i in range(len(specs)) if i not in held], rows
 
 
+def _one_line_when_it_cannot_write(trial: Callable[..., None]) -> Callable[..., None]:
+    """A trial that cannot write (a full or read-only disk) fails with gcttt's one line naming the
+    folder, without the chain of every library that tried to write (Tune prints a failed trial's
+    traceback, retries included); any other error goes on as it is."""
+
+    @functools.wraps(trial)
+    def run(config: dict[str, Any], sweep: Sweep, **shared: Any) -> None:
+        try:
+            trial(config, sweep, **shared)
+        except Exception as exc:
+            failure = write_failure(exc, sweep.sweep_dir, "rerun with --resume")
+            if failure is None:
+                raise
+            raise failure from None
+
+    return run
+
+
+@_one_line_when_it_cannot_write
 def run_trial(
     config: dict[str, Any],
-    settings: SweepSettings,
+    sweep: Sweep,
     checkpoints: dict[str, str],
     parent_run_id: str,
     worker_spec: Any,
     actors: list[Any],
 ) -> None:
-    """Tune's function trainable (bound with `tune.with_parameters`)."""
+    """Tune's function trainable (bound with `tune.with_parameters`): the arm's MLflow run, its
+    episodes, its rows."""
     started = time.perf_counter()
     import shutil
 
@@ -105,47 +129,42 @@ def run_trial(
     torch.set_num_threads(1)  # this process only waits for the workers
     arm = Arm.from_params(config["arm"])
     checkpoint = checkpoints[checkpoint_slot(arm.seed, arm.width, arm.checkpoint_step)]
-    tasks = settings.tasks_of(arm.suite)
-    specs = arm.specs(tasks, settings.episodes_per_task, settings.eval_seed)
-    rows_dir = settings.episodes_dir / arm.name
-    staging = settings.sweep_dir / "staging" / arm.name
+    specs = sweep.specs(arm)
+    uri, trace = sweep.outputs.mlflow_uri, sweep.outputs.record_trajectories
+    rows_dir = sweep.episodes_dir / arm.name
+    staging = sweep.sweep_dir / "staging" / arm.name
     for earlier in (rows_dir, staging):  # what an earlier, unfinished attempt of this arm left
         shutil.rmtree(earlier, ignore_errors=True)
-    to_play, published = _unpublished(settings, arm, specs)
-    if settings.record_trajectories:
+    to_play, published = _unpublished(sweep, arm, specs)
+    if trace:
         from sweeps import trajectories
 
-        trajectories.clear(settings, arm)
+        trajectories.clear(sweep, arm)
 
     tags = {
-        "gcttt.sweep_id": settings.name,
+        "gcttt.sweep_id": sweep.name,
         "gcttt.arm": arm.name,
-        "gcttt.sweep_kind": settings.kind,
-        "gcttt.dataset": settings.dataset,
-        "gcttt.backbone": settings.backbone,
-        "gcttt.preset": settings.preset,
+        "gcttt.sweep_kind": sweep.kind,
+        "gcttt.dataset": sweep.what.dataset,
+        "gcttt.backbone": sweep.what.backbone,
+        "gcttt.preset": sweep.what.preset,
     }
     name = mlflow_view.run_name(arm)
-    with tracking.tracked_run(settings.mlflow_uri, settings.experiment, name, tags, parent_run_id) as run_id:
+    with tracking.tracked_run(uri, sweep.outputs.experiment, name, tags, parent_run_id) as run_id:
         trial_id = tune.get_context().get_trial_id() or ""
         tracking.set_tags(
-            settings.mlflow_uri,
+            uri,
             run_id,
             {"gcttt.git_sha": git_sha(), "gcttt.tune_trial": trial_id, "gcttt.checkpoint": checkpoint},
         )
-        tracking.log_params(
-            settings.mlflow_uri, run_id, mlflow_view.trial_params(arm, tasks, settings.episodes_per_task)
-        )
+        params = mlflow_view.trial_params(arm, sweep.episodes.task_ids(arm.suite), sweep.episodes.episodes_per_task)
+        tracking.log_params(uri, run_id, params)
         workers = EpisodePool.attach(worker_spec, actors)
         prepare_seconds = workers.prepare(checkpoint)  # nothing to do once the workers know the checkpoint
         episodes_started = time.perf_counter()
         played = [specs[i] for i in to_play]
         results = (
-            list(
-                run_specs(
-                    workers, checkpoint, played, progress=settings.verbose > 0, trace=settings.record_trajectories
-                )
-            )
+            list(run_specs(workers, checkpoint, played, progress=sweep.outputs.verbose > 0, trace=trace))
             if played
             else []
         )
@@ -153,7 +172,7 @@ def run_trial(
         results = [r._replace(spec_index=to_play[r.spec_index]) for r in results]
         episodes_seconds = time.perf_counter() - episodes_started
 
-        context = RunContext(sweep_id=settings.name, sweep_kind=settings.kind, trial_id=arm.name)
+        context = RunContext(sweep_id=sweep.name, sweep_kind=sweep.kind, trial_id=arm.name)
         path = ParquetSink(staging).write(results, context)
         records = [r.record for r in results]
         if len(published):
@@ -164,12 +183,12 @@ def run_trial(
             path = path or copied
             records += rows_to_records(published)
         metrics = summarize(records)
-        tracking.log_artifact(settings.mlflow_uri, run_id, path, artifact_path="episodes", name=mlflow_view.EPISODES)
-        if settings.record_trajectories:
-            metrics.update(trajectories.save_trial(settings, arm, results, path, run_id, worker_spec.dataset.data))
+        tracking.log_artifact(uri, run_id, path, artifact_path="episodes", name=mlflow_view.EPISODES)
+        if trace:
+            metrics.update(trajectories.save_trial(sweep, arm, results, path, run_id, worker_spec.dataset.data))
         provenance = records[0]
         tracking.set_tags(
-            settings.mlflow_uri,
+            uri,
             run_id,
             {
                 "gcttt.dataset_source": provenance.dataset_source,
@@ -185,7 +204,7 @@ def run_trial(
             # the workers (once per checkpoint and worker), MLflow and Parquet writes.
             overhead_share=1.0 - episodes_seconds / trial_seconds,
         )
-        tracking.log_metrics(settings.mlflow_uri, run_id, mlflow_view.trial_metrics(metrics))
+        tracking.log_metrics(uri, run_id, mlflow_view.trial_metrics(metrics))
     # The run has ended FINISHED: now the rows become the arm's record (an interrupt before this
     # line leaves them in staging/, and the arm is played again).
     rows_dir.mkdir(parents=True, exist_ok=True)

@@ -117,7 +117,7 @@ def seed_smoke_sweep(tmp_path_factory):
 
     from gcttt.presets import get_preset
     from gcttt.pretrain import pretrain, run_directory
-    from sweeps.common import settings_from
+    from sweeps.common import resolve
     from sweeps.config import parse
     from sweeps.horizon_sweep import HorizonSweep
     from sweeps.prepare import prepare_dataset, pretrain_config
@@ -130,7 +130,7 @@ def seed_smoke_sweep(tmp_path_factory):
         argv = ["--preset", "smoke", "--out", str(cache), "--seeds", *map(str, seeds)]
         argv += ["--backbone", backbone] if backbone else []
         config = parse(HorizonSweep, argv, "seed", "")
-        return settings_from(config, "horizon", config.grid.axes("smoke"))
+        return resolve(config, "horizon", config.grid.axes("smoke"))
 
     def made_once(done: Path, make) -> None:
         if not done.exists():

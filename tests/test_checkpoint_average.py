@@ -70,7 +70,7 @@ def test_reproduce_final_phase_evaluates_every_kept_checkpoint(monkeypatch, tmp_
     from sweeps import reproduce
 
     ran = {}
-    monkeypatch.setattr(reproduce, "run_phase", lambda settings, arms: ran.setdefault(settings.name, arms))
+    monkeypatch.setattr(reproduce, "run_phase", lambda sweep, arms: ran.setdefault(sweep.name, arms))
     monkeypatch.setattr(reproduce, "choose", lambda rows, arms: (arms[0], 0.5))
     monkeypatch.setattr(reproduce, "_progress", lambda *a: None)
     monkeypatch.setattr("gcttt.results.tables.read_sweep_rows", lambda d: pd.DataFrame())

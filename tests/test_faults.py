@@ -126,35 +126,30 @@ def _fake_rows(n: int):
 
 
 def _settings(tmp_path: Path, **changes):
+    """A resolved smoke sweep under `tmp_path` (nothing created), with fields of its configuration
+    changed by name, e.g. ``_settings(tmp_path, resume=True)``."""
     import dataclasses
 
-    from sweeps.common import SweepSettings
+    from sweeps.common import Sweep
+    from sweeps.config import Checkpoints, Outputs, Resources, SweepConfig, Tasks
 
-    settings = SweepSettings(
-        kind="horizon",
-        name="t",
-        dataset=MAZE,
-        backbone="gcbc",
-        preset="smoke",
-        tasks=(1, 2),
-        episodes_per_task=1,
-        eval_seed=0,
-        workers=None,
-        cpus_per_worker=None,
-        gpus_per_worker=None,
-        trial_cpus=0.1,
-        max_concurrent_trials=1,
-        ray_address=None,
-        out=str(tmp_path),
-        data_dir=str(tmp_path / "data"),
-        mlflow_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
-        experiment="gcttt-horizon",
-        pretrain_device="cpu",
-        pretrain_steps=None,
-        resume=False,
-        seeds=(0,),
+    config = SweepConfig(
+        what=Checkpoints(dataset=MAZE, preset="smoke"),
+        episodes=Tasks(tasks=(1, 2), episodes_per_task=1),
+        resources=Resources(pretrain_device="cpu"),
+        outputs=Outputs(
+            out=str(tmp_path),
+            data_dir=str(tmp_path / "data"),
+            mlflow_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+            experiment="gcttt-horizon",
+            name="t",
+        ),
     )
-    return dataclasses.replace(settings, **changes)
+    sweep = Sweep(config, "horizon")
+    for key, value in changes.items():
+        group = next(g.name for g in dataclasses.fields(config) if key in getattr(config, g.name).__dataclass_fields__)
+        sweep = sweep.replace(group, **{key: value})
+    return sweep
 
 
 # --- case 15: a locked MLflow store ------------------------------------------------------------

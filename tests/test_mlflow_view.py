@@ -9,7 +9,7 @@ import pandas as pd
 
 from sweeps import mlflow_view
 from sweeps.arms import at_checkpoints, baseline_arms, ttt_grid
-from sweeps.common import SweepSettings
+from sweeps.common import Sweep
 
 
 def _arms():
@@ -85,33 +85,12 @@ def test_metrics_put_success_first_and_times_and_costs_under_their_prefixes():
     assert list(shown)[:4] == ["success", "success_ci_high", "success_ci_low", "success_task3"]
 
 
-def _settings(tmp_path: Path) -> SweepSettings:
-    return SweepSettings(
-        kind="horizon",
-        name="t",
-        dataset="pointmaze-medium-navigate-v0",
-        backbone="gcbc",
-        preset="cpu",
-        tasks=(1, 2, 3, 4, 5),
-        episodes_per_task=2,
-        eval_seed=0,
-        workers=None,
-        cpus_per_worker=None,
-        gpus_per_worker=None,
-        trial_cpus=0.1,
-        max_concurrent_trials=1,
-        ray_address=None,
-        out=str(tmp_path),
-        data_dir=str(tmp_path / "data"),
-        mlflow_uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
-        experiment="gcttt-horizon",
-        pretrain_device="cpu",
-        pretrain_steps=None,
-        resume=False,
-        seeds=(0,),
-        checkpoint_steps=(100000,),
-        extra={"selections": ["critic"], "ablations": None},
-    )
+def _settings(tmp_path: Path) -> Sweep:
+    from tests.test_faults import _settings as smoke_sweep
+
+    sweep = smoke_sweep(tmp_path, dataset="pointmaze-medium-navigate-v0", preset="cpu", checkpoints="kept")
+    sweep = sweep.replace("episodes", tasks=(1, 2, 3, 4, 5), episodes_per_task=2)
+    return Sweep(sweep.config, "horizon", {"selections": ["critic"], "ablations": None})
 
 
 def test_the_parent_lists_what_ran_and_nothing_that_is_none(tmp_path):
@@ -119,7 +98,7 @@ def test_the_parent_lists_what_ran_and_nothing_that_is_none(tmp_path):
     assert params["selections"] == "critic critic-free pre-trained random"
     assert params["arms"] == "11" and params["K"] == "100 200" and params["lr"] == "3e-5 3e-4"
     assert params["schedule"] == "once (kept)" and params["q"] == "0.2"
-    assert params["checkpoints"] == "100000" and params["tasks"] == "1 2 3 4 5"
+    assert params["checkpoints"] == "16000 18000 20000" and params["tasks"] == "1 2 3 4 5"
     assert "None" not in params.values() and "workers" not in params and "pretrain-steps" not in params
     assert not any(k.startswith("extra") or "." in k for k in params)
 

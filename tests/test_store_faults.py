@@ -343,6 +343,23 @@ def test_a_trial_that_failed_on_a_full_disk_is_named_from_its_text():
     assert write_failure(ValueError("a bug"), "/o", "x") is None
 
 
+def test_a_trial_that_cannot_write_fails_with_the_one_line_and_a_bug_stays_a_bug(tmp_path):
+    """The trial's wrapper: a full disk is gcttt's line (no chain, which Tune would print per
+    attempt); any other error, and a trial that ends, pass through unchanged."""
+    from sweeps.trial import _one_line_when_it_cannot_write
+
+    @_one_line_when_it_cannot_write
+    def trial(config, sweep, **shared):
+        raise config["raise"]
+
+    sweep = _settings(tmp_path)
+    with pytest.raises(UsageError, match=r"cannot write in /out/x \(no space left") as caught:
+        trial({"raise": OSError(errno.ENOSPC, "No space left on device", "/out/x/part.tmp")}, sweep, actors=[])
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+    with pytest.raises(ValueError, match="a bug"):
+        trial({"raise": ValueError("a bug")}, sweep, actors=[])
+
+
 def test_mlflow_failing_while_a_failed_sweep_shuts_down_does_not_hide_why(tmp_path, monkeypatch, capsys):
     import sweeps.driver as driver
 

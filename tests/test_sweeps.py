@@ -188,7 +188,7 @@ def test_a_ctrl_c_that_ray_swallows_still_stops_the_pretraining_wait(monkeypatch
     monkeypatch.setattr(ray, "get", lambda ref: "final.pt")
     monkeypatch.setattr(ray, "cancel", lambda ref, force: None)
     monkeypatch.setattr(ray, "cluster_resources", lambda: {})
-    settings = SimpleNamespace(pretrain_device="cpu", checkpoint_root=tmp_path)
+    settings = SimpleNamespace(resources=SimpleNamespace(pretrain_device="cpu"), checkpoint_root=tmp_path)
     config = SimpleNamespace(out_dir=str(tmp_path), dataset="d", backbone="b", preset="p", seed=0, width=1)
     monkeypatch.setattr("sweeps.prepare.run_directory", lambda c: tmp_path / "run")
     with pytest.raises(PretrainInterrupted, match="interrupted while pre-training"):
@@ -251,6 +251,12 @@ def test_gpu_request_without_a_gpu_is_refused(tmp_path, capsys):
     assert not (tmp_path / "out").exists()
 
 
+def _smoke_sweep(**changes):
+    from tests.test_faults import _settings
+
+    return _settings(Path("/nonexistent"), **changes)
+
+
 @pytest.mark.parametrize("auth", [False, True])
 def test_a_cluster_that_does_not_answer_is_one_line_naming_the_way_out(monkeypatch, auth):
     import ray
@@ -263,9 +269,8 @@ def test_a_cluster_that_does_not_answer_is_one_line_naming_the_way_out(monkeypat
         raise ConnectionError(f"Failed to connect to Ray cluster at {kwargs['address']}") from cause
 
     monkeypatch.setattr(ray, "init", refuse)
-    settings = SimpleNamespace(ray_address="10.0.0.9:6379", verbose=0)
     with pytest.raises(UsageError, match=r"no Ray cluster answers at 10\.0\.0\.9:6379") as caught:
-        _connect(settings)
+        _connect(_smoke_sweep(ray_address="10.0.0.9:6379"))
     assert ("RAY_AUTH_MODE=token" in str(caught.value)) == auth
     assert ("ray start --head" in str(caught.value)) != auth
 
@@ -282,7 +287,7 @@ def test_local_means_the_jobs_cluster_or_a_new_ray_never_another_running_one(mon
         monkeypatch.setenv("RAY_ADDRESS", job_address)
     else:
         monkeypatch.delenv("RAY_ADDRESS", raising=False)
-    _connect(SimpleNamespace(ray_address=None, verbose=0))  # --ray-address local
+    _connect(_smoke_sweep(ray_address="local"))
     assert asked["address"] == (job_address or "local")  # Ray's None would join any `ray start` cluster here
 
 
@@ -302,9 +307,9 @@ def test_compute_sweep_arms_cover_widths_horizons_and_cheap_budgets(monkeypatch)
     from sweeps import compute_sweep
 
     seen = {}
-    monkeypatch.setattr("sweeps.driver.run_sweep", lambda settings, arms, prog: seen.update(s=settings, arms=arms) or 0)
+    monkeypatch.setattr("sweeps.driver.run_sweep", lambda sweep, arms, prog: seen.update(s=sweep, arms=arms) or 0)
     assert compute_sweep.main(["--preset", "cpu", "--out", "/tmp/unused"]) == 0
-    assert seen["s"].dataset == "antmaze-medium-stitch-v0" and seen["s"].backbone == "gciql"
+    assert seen["s"].what.dataset == "antmaze-medium-stitch-v0" and seen["s"].what.backbone == "gciql"
     arms = seen["arms"]
     names = [a.name for a in arms]
     assert len(names) == len(set(names))

@@ -13,6 +13,7 @@ with ``mlflow ui --backend-store-uri sqlite:////abs/path/mlflow.db``.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,9 +26,22 @@ __all__ = ["check_reachable", "check_sqlite_free", "check_tracking_uri", "raise_
 PARENT_TAG = "mlflow.parentRunId"
 
 
+class _DropReraisedQueryErrors(logging.Filter):
+    """MLflow's SQL store logs every failed query with its traceback, then raises the same error
+    (an `MlflowException` from it), which reaches gcttt: a trial fails with it and the driver names
+    the cause. The log is a second copy: on a full disk, about 130 lines per query."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("SQLAlchemy database error")
+
+
 def _client(uri: str):
     import mlflow
     from mlflow.tracking import MlflowClient
+
+    store_log = logging.getLogger("mlflow.store.db.utils")
+    if not any(isinstance(f, _DropReraisedQueryErrors) for f in store_log.filters):
+        store_log.addFilter(_DropReraisedQueryErrors())
 
     mlflow.set_tracking_uri(uri)
     return MlflowClient(tracking_uri=uri)

@@ -439,7 +439,7 @@ def sweep_status(sweep_dir: str | os.PathLike, rows: pd.DataFrame) -> SweepStatu
         arm_suite = suites[arm]
         if arm_suite == suite:
             n_tasks = len(tasks)
-        else:  # an arm of another suite plays all of its tasks (`SweepSettings.tasks_of`)
+        else:  # an arm of another suite plays all of its tasks (`sweeps.config.Tasks.task_ids`)
             n_tasks = 5 if arm_suite == "ogbench" else int(settings.get("heldout_size", 10))
         if counts[arm] >= n_tasks * per_task:
             finished.add(arm)
