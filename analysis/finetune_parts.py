@@ -41,7 +41,7 @@ def pairs(rows: pd.DataFrame) -> pd.DataFrame:
     """GC-TTT episodes played both ways on the same weights: one row per episode, columns suffixed
     _all and _actor."""
     ttt = drop_repeats(rows[rows["method"] == "gcttt"])
-    keep = [*KEY, "success", "episode_steps", "finetune_seconds", "flops_finetune", "flops_per_update"]
+    keep = [*KEY, "success", "episode_steps", "finetune_seconds", "flops_finetune", "flops_per_update", "flops_total"]
     full = ttt[ttt["finetune"] == "all"][keep]
     actor = ttt[ttt["finetune"] == "actor"][keep]
     return full.merge(actor, on=KEY, suffixes=("_all", "_actor"))
@@ -58,9 +58,11 @@ def markdown(rows: pd.DataFrame, resamples: int = DEFAULT_RESAMPLES) -> str:
     success = summarize(ttt, [*LABEL, "finetune"], n_resamples=resamples, means=())
     lines = [
         "| backbone | dataset | selection | K | N | lr | episodes | alike | success all | success actor "
-        "| fine-tune s/episode all / actor | fine-tune GFLOPs/episode all / actor |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| fine-tune s/episode all / actor | fine-tune GFLOPs/episode all / actor "
+        "| episode cost all / actor (x acting) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    acting = _acting_flops(rows)
     for config, group in both.groupby(list(LABEL), sort=True):
         label = dict(zip(LABEL, config, strict=True))
 
@@ -73,11 +75,14 @@ def markdown(rows: pd.DataFrame, resamples: int = DEFAULT_RESAMPLES) -> str:
         k = {"once": "once", "once-keep": "once (kept)"}.get(label["schedule"], str(int(label["horizon"])))
         secs = group["finetune_seconds_all"].mean(), group["finetune_seconds_actor"].mean()
         flops = group["flops_finetune_all"].mean() / 1e9, group["flops_finetune_actor"].mean() / 1e9
+        base = acting[label["dataset"], label["backbone"], group["width"].iloc[0]]
+        cost = group["flops_total_all"].mean() / base, group["flops_total_actor"].mean() / base
         lines.append(
             f"| {backbone_label(label['backbone'])} | {label['dataset'].removesuffix('-v0')} | {label['selection']} "
             f"| {k} | {int(label['grad_steps'])} | {label['lr']:g} | {len(group)} | {alike} | {ci('all')} "
             f"| {ci('actor')} | {secs[0]:.1f} / {secs[1]:.1f} ({_times(*secs)}) "
-            f"| {flops[0]:.3g} / {flops[1]:.3g} ({_times(*flops)}) |"
+            f"| {flops[0]:.3g} / {flops[1]:.3g} ({_times(*flops)}) "
+            f"| {cost[0]:,.0f} / {cost[1]:,.0f} ({_times(*cost)}) |"
         )
     total = both["finetune_seconds_all"].sum(), both["finetune_seconds_actor"].sum()
     same = _alike(both)
@@ -89,9 +94,19 @@ def markdown(rows: pd.DataFrame, resamples: int = DEFAULT_RESAMPLES) -> str:
         f"`actor` ({_times(*total)}). Success: mean over checkpoints per seed, then over seeds, with a 95% "
         "stratified bootstrap CI; seconds and GFLOPs: means per episode (FLOPs counted by "
         "`gcttt.control.flops.CostModel`; seconds as the machine's load let them be, which each sweep's "
-        "manifest entry states: the FLOP ratio is the cost that does not depend on it).\n"
+        "manifest entry states: the FLOP ratio is the cost that does not depend on it). Episode cost: all of "
+        "an episode's FLOPs (acting, selection, fine-tuning) in multiples of the pre-trained model's acting "
+        "FLOPs per episode at the same width (the study's baseline episodes), the compute study's unit.\n"
     )
     return "\n".join(lines) + "\n" + caption
+
+
+def _acting_flops(rows: pd.DataFrame) -> dict[tuple[str, str, int], float]:
+    """FLOPs of one pre-trained (baseline) episode per dataset, backbone and width."""
+    base = rows[rows["method"] == "baseline"]
+    if base.empty:
+        raise UsageError("the study holds no baseline episodes to count the acting cost from")
+    return base.groupby(["dataset", "backbone", "width"])["flops_total"].mean().to_dict()
 
 
 def _alike(both: pd.DataFrame) -> int:

@@ -214,6 +214,7 @@ def test_the_finetune_table_pairs_the_same_episodes_and_counts_those_that_end_al
                 episode_steps=steps_of_last if i == 9 else 100,
                 finetune_seconds=seconds,
                 flops_finetune=4_000_000_000 if part == "all" else 1_000_000_000,
+                flops_total=5_000_000_000 if part == "all" else 2_000_000_000,
                 checkpoint_fingerprint="w1",
                 machine="AMD EPYC (AVX2)",
             )
@@ -221,11 +222,16 @@ def test_the_finetune_table_pairs_the_same_episodes_and_counts_those_that_end_al
         ]
         return records_table(((r, {}) for r in made), RunContext(trial_id=part, sweep_id=part)).to_pandas()
 
-    frame = pd.concat([rows("all", 8.0, 100), rows("actor", 2.0, 120)], ignore_index=True)
-    table = markdown(frame, resamples=200)
+    acting = record(method="baseline", backbone="gcbc", finetune="", flops_total=10_000_000)
+    base = records_table([(acting, {})], RunContext(trial_id="base", sweep_id="all")).to_pandas()
+    both = pd.concat([rows("all", 8.0, 100), rows("actor", 2.0, 120)], ignore_index=True)
+    with pytest.raises(UsageError, match="no baseline episodes"):
+        markdown(both, resamples=200)
+    table = markdown(pd.concat([both, base], ignore_index=True), resamples=200)
     line = next(line for line in table.splitlines() if line.startswith("| GC-BC"))
     assert "| 10 | 9 |" in line  # 10 episodes played both ways, the last ended after other steps
     assert "8.0 / 2.0 (4.0x less)" in line and "4 / 1 (4.0x less)" in line
+    assert "| 500 / 200 (2.5x less) |" in line  # whole episodes, in the base model's acting per episode
     assert "10 GC-TTT episodes" in table and "9 end alike" in table
     with pytest.raises(UsageError, match="both --finetune all and actor"):
         markdown(rows("all", 8.0, 100))
