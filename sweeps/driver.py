@@ -28,17 +28,33 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
+import shlex
 import shutil
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
 import tracking
 from gcttt.errors import GctttError, UsageError
+from gcttt.files.checkpoint import read_checkpoint
+from gcttt.files.fileio import atomic_write_text
+from gcttt.files.provenance import git_sha, weights_fingerprint
+from gcttt.files.write_errors import probe_write, write_failure
+from gcttt.results.records import part_files
+from gcttt.results.store import check_checkpoint, check_study_dataset, published_rows, record_sweep_state
+from gcttt.results.tables import markdown_table, read_sweep_rows, summary_frame
+from gcttt.tracking_uri import held_working_dir
 from sweeps import mlflow_view
 from sweeps.arms import Arm
 from sweeps.common import Sweep, arms_summary, elapsed
+from sweeps.lock import SweepLock
+from sweeps.parts import complete_arms, expected_episodes, set_aside_damaged
+from sweeps.prepare import prepare_checkpoints, prepare_dataset
+from sweeps.trial import run_trial, summarize_rows
 
 RERUN = "rerun with --resume"
 """The way out of a sweep that stopped on a full or read-only disk."""
@@ -53,14 +69,11 @@ class SweepIncomplete(GctttError):
 def check_local_gpu_request(sweep: Sweep) -> None:
     """A GPU share asked on a machine without CUDA is refused before Ray even starts."""
     share = sweep.resources.gpu_share
-    if share and sweep.resources.ray_address == "local":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise UsageError(
-                f"--gpus-per-worker {share:g} but this machine has no CUDA GPU "
-                "(or torch is a CPU build); drop the flag or pass --gpus-per-worker 0"
-            )
+    if share and sweep.resources.ray_address == "local" and not torch.cuda.is_available():
+        raise UsageError(
+            f"--gpus-per-worker {share:g} but this machine has no CUDA GPU "
+            "(or torch is a CPU build); drop the flag or pass --gpus-per-worker 0"
+        )
 
 
 def _tune_dir(sweep: Sweep) -> Path:
@@ -120,7 +133,6 @@ def _never_started(sweep: Sweep) -> bool:
 
 
 def _has_rows(sweep: Sweep) -> bool:
-    from gcttt.results.records import part_files
 
     episodes = sweep.episodes_dir
     return episodes.is_dir() and any(part_files(episodes, recursive=True))
@@ -163,16 +175,12 @@ def sweep_state(sweep: Sweep, arms: list[Arm]) -> str:
     """'new' (no rows yet), 'partial' (not every arm has its rows) or 'done', from the part files."""
     if not _has_rows(sweep):
         return "new"
-    from sweeps.parts import complete_arms
 
     done = complete_arms(sweep, arms)  # readable part files holding every episode once
     return "done" if all(a.name in done for a in arms) else "partial"
 
 
 def _write_manifest(sweep: Sweep, arms: list[Arm]) -> None:
-    import shlex
-
-    from gcttt.files.fileio import atomic_write_text
 
     command = "python " + shlex.join(sys.argv) if sys.argv and sys.argv[0] else None
     manifest = {"settings": sweep.record(), "arms": [a.name for a in arms], "command": command}
@@ -196,14 +204,9 @@ def _arm_name(trial_or_result) -> str:
 
 def run_sweep(sweep: Sweep, arms: list[Arm], prog: str) -> int:
     """Run the sweep; return the process exit status."""
-    from gcttt.tracking_uri import held_working_dir
-    from sweeps.lock import SweepLock
-
     started = time.perf_counter()
     check_local_gpu_request(sweep)
     if sweep.outputs.published:  # a damaged or foreign study is refused before Ray starts
-        from gcttt.results.store import published_rows
-
         published_rows(sweep.outputs.published)
     try:
         # Every path is absolute by now, and the results root is the working directory from here on:
@@ -215,12 +218,8 @@ def run_sweep(sweep: Sweep, arms: list[Arm], prog: str) -> int:
     except GctttError:
         raise
     except Exception as exc:  # a full or read-only disk: one line, whoever noticed it first
-        from gcttt.files.write_errors import write_failure
-
         failure = write_failure(exc, sweep.sweep_dir, RERUN)
         if failure is None:  # a failure that lost its cause on the way (Tune's error files): the disk now
-            from gcttt.files.write_errors import probe_write
-
             probed = probe_write(sweep.sweep_dir) if sweep.sweep_dir.is_dir() else None
             failure = write_failure(probed, sweep.sweep_dir, RERUN) if probed else None
         if failure is None:
@@ -234,8 +233,6 @@ def _connect(sweep: Sweep) -> None:
     Ray's own default (None), which joins whatever `ray start` cluster happens to run on the machine.
     A cluster that cannot be reached is one line naming the address and the way out, not Ray's
     retries ending in a traceback."""
-    import os
-
     import ray
 
     address = sweep.resources.ray_address
@@ -309,8 +306,6 @@ def _prepare(sweep: Sweep, arms: list[Arm], prog: str) -> Prepared:
     # before, without the seconds that importing Ray takes.
     import ray
 
-    from gcttt.results.store import check_study_dataset, record_sweep_state
-    from sweeps.prepare import prepare_checkpoints, prepare_dataset
     from sweeps.resources import resolve_resources
     from workers.episode_worker import share_dataset
     from workers.pool import EpisodePool, WorkerSpec
@@ -345,8 +340,6 @@ def _prepare(sweep: Sweep, arms: list[Arm], prog: str) -> Prepared:
 def _open_parent_run(sweep: Sweep, arms: list[Arm], prepared: Prepared) -> str:
     """The sweep's MLflow parent run (found again by its tags on --resume), its tags and params;
     the sweep's manifest once the run can be recorded. A store that refuses shuts the workers down."""
-    from gcttt.files.provenance import git_sha
-
     tags = {
         "gcttt.sweep_id": sweep.name,
         "gcttt.role": "sweep",
@@ -395,8 +388,6 @@ def _trainable(sweep: Sweep, prepared: Prepared, parent: str):
     """`sweeps.trial.run_trial` with what every trial shares bound, and the CPUs of its process."""
     from ray import tune
 
-    from sweeps.trial import run_trial
-
     bound = tune.with_parameters(
         run_trial,
         sweep=sweep,
@@ -414,11 +405,6 @@ def _summarise(
     """The part files read once more: the table (results.md and the parent run), the sweep's state
     for `gcttt results publish`, and the runs of unfinished arms closed. Returns the parent run's
     status and, for a sweep that did not finish, the line that says so."""
-    from gcttt.files.write_errors import write_failure
-    from gcttt.results.store import record_sweep_state
-    from gcttt.results.tables import markdown_table, read_sweep_rows, summary_frame
-    from sweeps.parts import complete_arms
-
     finished = complete_arms(sweep, arms)  # the part files: the one record of what was played
     errors = [r for r in grid if r.error is not None]
     unfinished = [a for a in arms if a.name not in finished]
@@ -470,10 +456,6 @@ def _end_parent(sweep: Sweep, parent: str, status: str) -> None:
 
 def check_published_checkpoints(sweep: Sweep, checkpoints: dict[str, str]) -> None:
     """Every checkpoint of a sweep that continues a study must have the weights that played its rows."""
-    from gcttt.files.checkpoint import read_checkpoint
-    from gcttt.files.provenance import weights_fingerprint
-    from gcttt.results.store import check_checkpoint, published_rows
-
     rows = published_rows(sweep.outputs.published)
     study = Path(sweep.outputs.published).name
     for path in sorted(set(checkpoints.values())):
@@ -494,8 +476,6 @@ def check_published_checkpoints(sweep: Sweep, checkpoints: dict[str, str]) -> No
 def _quiet_console(verbose: int) -> None:
     """Without -v: Tune's classic reporter, which at verbosity 0 prints nothing (its newer one
     prints an experiment banner at every level), and MLflow's store set-up lines off."""
-    import os
-
     if not verbose:
         os.environ["RAY_AIR_NEW_OUTPUT"] = "0"
         os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # read when mlflow is first imported
@@ -510,10 +490,6 @@ def _plan(sweep: Sweep, arms: list[Arm], progress, prog: str) -> list[Arm]:
     """The arms still to play: those whose part files do not hold each of their episodes once.
     Damaged part files are set aside first (each named, with what happens to its arm); the arms
     that are done count in the progress bar from their rows."""
-    from gcttt.results.tables import read_sweep_rows
-    from sweeps.parts import complete_arms, set_aside_damaged
-    from sweeps.trial import summarize_rows
-
     played_before = {a.name for a in arms if (sweep.episodes_dir / a.name).is_dir()}
     for message in set_aside_damaged(sweep, arms, played_before):
         print(f"{prog}: {message}", file=sys.stderr)
@@ -563,7 +539,6 @@ def _tune_verbosity(verbose: int) -> int:
 
 
 def _arm_episodes(sweep: Sweep, arm: Arm) -> int:
-    from sweeps.parts import expected_episodes
 
     return expected_episodes(sweep, arm)
 
@@ -581,7 +556,6 @@ def _close_unfinished_runs(sweep: Sweep, arms: list[Arm], status: str) -> None:
 
 
 def _write_outputs(sweep, parent: str, table: str, summary, metrics: dict[str, float]) -> None:
-    from gcttt.files.fileio import atomic_write_text
 
     path = atomic_write_text(sweep.sweep_dir / "results.md", table + "\n")
     tracking.log_artifact(sweep.outputs.mlflow_uri, parent, path)

@@ -266,14 +266,13 @@ def test_a_published_sweep_on_another_dataset_file_is_refused_before_pre_trainin
 def test_the_driver_compares_the_dataset_before_ray_or_pre_training(tmp_path, monkeypatch):
     """`_run_locked` checks the study's dataset right after preparing the data, before Ray."""
     import sweeps.driver as driver
-    import sweeps.prepare as prepare
     from gcttt.data.provenance import DatasetProvenance
 
     store = tmp_path / "results"
     publish([_whole(tmp_path, "s1", dataset_fingerprint="d1d1")], store, "study")
     settings = _settings(tmp_path, published=str(store / "study"))
     provenance = DatasetProvenance(dataset=MAZE, source="generated", fingerprint="d2d2")
-    monkeypatch.setattr(prepare, "prepare_dataset", lambda s: (None, provenance))
+    monkeypatch.setattr(driver, "prepare_dataset", lambda s: (None, provenance))
     monkeypatch.setattr(driver, "_connect", lambda s: pytest.fail("Ray started"))
     with pytest.raises(UsageError, match=r"fingerprint d1d1.*fingerprint d2d2"):
         driver._run_locked(settings, [], "horizon_sweep.py", 0.0)
@@ -414,7 +413,6 @@ def test_a_failure_that_lost_its_cause_on_a_full_disk_is_still_the_disk(tmp_path
     import pickle
 
     import sweeps.driver as driver
-    from gcttt.files import write_errors
 
     settings = _settings(tmp_path)
     settings.sweep_dir.mkdir(parents=True)
@@ -425,7 +423,7 @@ def test_a_failure_that_lost_its_cause_on_a_full_disk_is_still_the_disk(tmp_path
     monkeypatch.setattr(driver, "_run_locked", lost)
     with pytest.raises(pickle.UnpicklingError):  # a disk with room: the error as it is
         driver.run_sweep(settings, [], "horizon_sweep.py")
-    monkeypatch.setattr(write_errors, "probe_write", lambda folder: OSError(errno.ENOSPC, "full", f"{folder}/x"))
+    monkeypatch.setattr(driver, "probe_write", lambda folder: OSError(errno.ENOSPC, "full", f"{folder}/x"))
     with pytest.raises(UsageError) as err:
         driver.run_sweep(settings, [], "horizon_sweep.py")
     _one_line(str(err.value), f"cannot write in {settings.sweep_dir} (no space left)", "rerun with --resume")
