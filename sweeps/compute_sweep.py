@@ -29,11 +29,13 @@ import sys
 from dataclasses import dataclass, field
 from typing import Literal
 
+from gcttt.envs import dataset_info
 from gcttt.errors import GctttError, UsageError
 from gcttt.presets import get_preset
 from sweeps.arms import AUTHORS_BUDGETS, REPLAN_K, at_checkpoints, baseline_arms, ttt_grid
 from sweeps.common import fail, resolve
 from sweeps.config import Checkpoints, SweepConfig, parse
+from sweeps.driver import run_sweep
 
 PROG = "compute_sweep.py"
 PAPER_WIDTHS = (512, 624, 732, 992, 1332)
@@ -104,7 +106,6 @@ def main(argv: list[str] | None = None) -> int:
             "cheap": [list(study.cheap_N), study.cheap_batch, list(study.cheap_lr)],
         }
         sweep = resolve(config, "compute", grid)
-        from gcttt.envs import dataset_info
 
         limit = dataset_info(sweep.what.dataset).episode_limit
         common = sweep.arm_knobs()
@@ -134,7 +135,6 @@ def main(argv: list[str] | None = None) -> int:
                 **{**common, "finetune_batch": study.cheap_batch},
             )
             arms += cheap
-        from sweeps.driver import run_sweep
 
         return run_sweep(sweep, at_checkpoints(list(dict.fromkeys(arms)), sweep.what.checkpoint_steps), PROG)
     except GctttError as exc:

@@ -23,11 +23,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from gcttt.envs import dataset_info
 from gcttt.errors import GctttError
 from gcttt.presets import get_preset
+from gcttt.results.store import compare_with_reference, read_study
+from gcttt.results.tables import read_sweep_rows
 from sweeps.arms import at_checkpoints, baseline_arms, ttt_grid
 from sweeps.common import Sweep, fail, resolve
 from sweeps.config import Outputs, SweepConfig, parse
+from sweeps.driver import run_sweep, sweep_state
 
 PROG = "horizon_sweep.py"
 
@@ -89,7 +93,6 @@ def main(argv: list[str] | None = None) -> int:
         grid = config.grid.axes(preset.name)
         sweep = resolve(config, "horizon", grid)
         width = preset.width
-        from gcttt.envs import dataset_info
 
         limit = dataset_info(sweep.what.dataset).episode_limit
         common = sweep.arm_knobs()
@@ -103,20 +106,17 @@ def main(argv: list[str] | None = None) -> int:
             arms += [a for a in ttt_grid(seeds, width, ablations, *at, limit, **common) if a not in arms]
         if config.grid.baseline:
             arms = baseline_arms(seeds, [width], suite=sweep.episodes.suite) + arms
-        from sweeps.driver import run_sweep
 
         arms = at_checkpoints(arms, sweep.what.checkpoint_steps)
         reference = None
         if config.check_against:  # resolved and read now: a missing or damaged study is refused before Ray starts
             reference = str(Path(config.check_against).expanduser().resolve())
             _read_reference(reference)
-        if reference and not sweep.outputs.resume:
-            from sweeps.driver import sweep_state
-
-            if sweep_state(sweep, arms) == "done":  # a second `make demo`: check the finished sweep again
-                print(f"{PROG}: sweep {sweep.name} already finished ({sweep.sweep_dir})", file=sys.stderr)
-                check_against(sweep, reference, config.check_against)
-                return 0
+        # A second `make demo`: check the finished sweep again.
+        if reference and not sweep.outputs.resume and sweep_state(sweep, arms) == "done":
+            print(f"{PROG}: sweep {sweep.name} already finished ({sweep.sweep_dir})", file=sys.stderr)
+            check_against(sweep, reference, config.check_against)
+            return 0
         code = run_sweep(sweep, arms, PROG)
         if code == 0 and reference:
             check_against(sweep, reference, config.check_against)
@@ -127,17 +127,12 @@ def main(argv: list[str] | None = None) -> int:
 
 def _read_reference(study: str):
     """The rows of the study named by an absolute path (each file checked against its manifest)."""
-    from gcttt.results.store import read_study
-
     return read_study(Path(study).parent, Path(study).name)
 
 
 def check_against(sweep: Sweep, study: str, label: str | None = None) -> None:
     """The demo's self-check: this sweep's rows beside a study's reference rows (`study`: absolute;
     `label`: how the user named it)."""
-    from gcttt.results.store import compare_with_reference
-    from gcttt.results.tables import read_sweep_rows
-
     reference = _read_reference(study)
     label = label or study
     lines = compare_with_reference(read_sweep_rows(sweep.episodes_dir), reference, label)

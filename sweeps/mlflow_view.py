@@ -17,7 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote
 
+from gcttt.control.ttt import ttt_columns
 from gcttt.selection import KNOBS
 from sweeps.arms import Arm
 from sweeps.common import Sweep
@@ -111,8 +113,6 @@ def trial_params(arm: Arm, tasks: Iterable[int] = (), episodes_per_task: int | N
     if episodes_per_task is not None:
         params["episodes-per-task"] = episodes_per_task
     if arm.ttt is not None:
-        from gcttt.control.ttt import ttt_columns
-
         columns = ttt_columns(arm.ttt)
         selection = arm.ttt.selection
         params["selection"] = columns["selection"]
@@ -233,8 +233,6 @@ def sweep_outcome(summary) -> tuple[dict[str, float], dict[str, str]]:
 
 def runs_link(experiment_id: str, sweep_id: str, host: str = "http://127.0.0.1:5000") -> str:
     """`mlflow ui`'s page of the sweep's runs, best success first."""
-    from urllib.parse import quote
-
     search = quote(f"tags.`gcttt.sweep_id` = '{sweep_id}'", safe="")
     order = quote("metrics.`success`", safe="")
     return f"{host}/#/experiments/{experiment_id}/runs?searchFilter={search}&orderByKey={order}&orderByAsc=false"

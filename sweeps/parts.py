@@ -11,10 +11,14 @@ scripts read it, and the arm's trial writes its rows again from scratch.
 
 from __future__ import annotations
 
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
+from gcttt.results.records import part_files
 from sweeps.arms import Arm
 from sweeps.common import Sweep
 
@@ -42,8 +46,6 @@ def expected_episodes(sweep: Sweep, arm: Arm) -> int:
 
 def _reason(exc: Exception) -> str:
     """pyarrow's first line, without the path it repeats ('Could not open Parquet input source '...': ')."""
-    import re
-
     line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
     line = re.sub(r"^Could not open Parquet input source '[^']*': ", "", line)
     return line.split(". Either the file")[0]
@@ -51,9 +53,6 @@ def _reason(exc: Exception) -> str:
 
 def check_arm(sweep: Sweep, arm: Arm) -> ArmParts:
     """Read every part file of `arm` (its spec indices only) and say whether the arm is complete."""
-    import pyarrow.parquet as pq
-
-    from gcttt.results.records import part_files
 
     expected = expected_episodes(sweep, arm)
     folder = sweep.episodes_dir / arm.name

@@ -13,20 +13,22 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import torch
+
+from gcttt.data.access import load_datasets
 from gcttt.data.files import OfflineData, split_paths
 from gcttt.data.provenance import DatasetProvenance, dataset_provenance
+from gcttt.datagen import ensure_dataset_files
+from gcttt.datagen.generation import generate_dataset
 from gcttt.errors import CheckpointError, GctttError, UsageError
 from gcttt.files.checkpoint import check_trained_on, read_checkpoint
-from gcttt.pretrain import PretrainConfig, resolved_scale, run_directory
+from gcttt.pretrain import PretrainConfig, pretrain, resolved_scale, run_directory
 from sweeps.common import SMOKE_EPISODES, Sweep
+from workers.ctrl_c import CtrlC
 
 
 def prepare_dataset(sweep: Sweep) -> tuple[OfflineData, DatasetProvenance]:
     """The sweep's training split (validated: shapes, finite values, trajectory ends) and provenance."""
-    from gcttt.data.access import load_datasets
-    from gcttt.datagen import ensure_dataset_files
-    from gcttt.datagen.generation import generate_dataset
-
     root = Path(sweep.outputs.data_dir)
     train, val = split_paths(root, sweep.what.dataset)
     if sweep.what.preset == "smoke" and not train.exists() and not val.exists():
@@ -54,9 +56,6 @@ def pretrain_config(sweep: Sweep, seed: int, width: int) -> PretrainConfig:
 
 
 def _pretrain_task(config: PretrainConfig, threads: int) -> str:
-    import torch
-
-    from gcttt.pretrain import pretrain
 
     torch.set_num_threads(threads)
     return str(pretrain(config, progress=False).final_checkpoint)
@@ -131,8 +130,6 @@ def _train_missing(sweep: Sweep, missing: dict[str, PretrainConfig], found: dict
     """Pre-train the `missing` runs as Ray tasks, one CPU (or GPU) each; their final files go to `found`."""
     import ray
     from tqdm.auto import tqdm
-
-    from workers.ctrl_c import CtrlC
 
     use_gpu = sweep.resources.pretrain_device.startswith("cuda") or (
         sweep.resources.pretrain_device == "auto" and ray.cluster_resources().get("GPU", 0) >= 1

@@ -35,11 +35,17 @@ from typing import Literal
 
 import tyro
 
+from gcttt.agents import get_backbone
+from gcttt.envs import dataset_info
 from gcttt.errors import GctttError, UsageError
+from gcttt.files.fileio import atomic_write_text
 from gcttt.presets import get_preset
+from gcttt.results.summary import summarize
+from gcttt.results.tables import read_sweep_rows
 from sweeps.arms import AUTHORS_BUDGETS, REPLAN_K, Arm, at_checkpoints, baseline_arms, ttt_grid
 from sweeps.common import Sweep, fail, resolve
 from sweeps.config import Checkpoints, SweepConfig, Tasks, parse
+from sweeps.driver import run_sweep, sweep_state
 
 PROG = "reproduce.py"
 GRID = {"lr": [3e-4, 3e-5], "N": [50, 100, 200], "K": [100, 200], "selections": ["critic", "critic-free"]}
@@ -104,8 +110,6 @@ class ReproduceConfig(SweepConfig):
 
 
 def parse_cell(text: str) -> tuple[str, str]:
-    from gcttt.agents import get_backbone
-    from gcttt.envs import dataset_info
 
     backbone, sep, dataset = text.partition("/")
     if not sep:
@@ -155,8 +159,6 @@ def grid_arms(sweep: Sweep, seeds, width: int, limit: int) -> list[Arm]:
 
 def choose(rows, arms: list[Arm]) -> tuple[Arm, float]:
     """The arm with the best held-out success; ties go to the one with fewer FLOPs per episode."""
-    from gcttt.results.summary import summarize
-
     by_name = {a.name: a for a in arms}
     rows = rows[rows["trial_id"].isin(by_name)]
     summary = summarize(rows, ["trial_id"], with_ci=False, means=("flops_total",))
@@ -165,7 +167,6 @@ def choose(rows, arms: list[Arm]) -> tuple[Arm, float]:
 
 
 def run_phase(sweep: Sweep, arms: list[Arm]) -> None:
-    from sweeps.driver import run_sweep, sweep_state
 
     state = sweep_state(sweep, arms)
     if state == "done":
@@ -187,8 +188,6 @@ def main(argv: list[str] | None = None) -> int:
         out_dir = None
         choices: dict[str, dict] = {}
         for i, (backbone, dataset) in enumerate(cells, 1):
-            from gcttt.envs import dataset_info
-
             limit = dataset_info(dataset).episode_limit
             width = preset.width
             tune = phase_sweep(config, backbone, dataset, "tune", seeds[:1], name)
@@ -200,11 +199,9 @@ def main(argv: list[str] | None = None) -> int:
             cid = cell_id(backbone, dataset)
             if args.phase in ("all", "tune"):
                 run_phase(tune, tune_arms)
-                from gcttt.results.tables import read_sweep_rows
 
                 chosen, heldout = choose(read_sweep_rows(tune.episodes_dir), tune_arms)
                 choices[cid] = {"backbone": backbone, "dataset": dataset, "arm": chosen.params(), "heldout": heldout}
-                from gcttt.files.fileio import atomic_write_text
 
                 atomic_write_text(choices_path, json.dumps(choices, indent=2) + "\n")
             if args.phase == "tune":
@@ -247,8 +244,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _progress(i: int, n: int, backbone: str, dataset: str, final, chosen: list[Arm], heldout: float) -> None:
-    from gcttt.results.summary import summarize
-    from gcttt.results.tables import read_sweep_rows
 
     rows = read_sweep_rows(final.episodes_dir)
     base = rows[rows["method"] == "baseline"]

@@ -12,12 +12,14 @@ trial: the side file holds everything needed to draw it again (analysis/plot_epi
 
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import tracking
+from gcttt.files.fileio import atomic_write
 from gcttt.results.trajectories import (
     EpisodeTrajectory,
     read_trajectories,
@@ -36,8 +38,6 @@ PICTURE_DIR = "pictures"
 
 def clear(sweep: Sweep, arm: Arm) -> None:
     """Remove what an earlier, unfinished attempt of `arm` left (as the trial does with its rows)."""
-    import shutil
-
     shutil.rmtree(sweep.trajectories_dir / arm.name, ignore_errors=True)
     (sweep.sweep_dir / PICTURE_DIR / f"{arm.name}.png").unlink(missing_ok=True)
 
@@ -92,8 +92,6 @@ def save_trial(sweep: Sweep, arm: Arm, results: list, parquet: Path, run_id: str
 def _save_png(fig, directory: Path, stem: str) -> Path:
     """The picture as PNG only (what MLflow's UI shows); plot_episodes.py writes the PDFs."""
     import matplotlib.pyplot as plt
-
-    from gcttt.files.fileio import atomic_write
 
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{stem}.png"

@@ -14,17 +14,27 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import pandas as pd
+import torch
 
+import tracking
+from gcttt.control.episode import episode_seed
+from gcttt.files.provenance import git_sha
 from gcttt.files.write_errors import write_failure
-from gcttt.results.records import EpisodeRecord
+from gcttt.results.records import EpisodeRecord, RunContext
 from gcttt.results.stats import success_ci
+from gcttt.results.store import arm_rows, copy_rows, published_rows, rows_to_records
+from sweeps import mlflow_view
 from sweeps.arms import Arm
 from sweeps.common import Sweep
+from sweeps.prepare import checkpoint_slot
+from workers.parquet_sink import ParquetSink
 
 
 def summarize(records: list[EpisodeRecord]) -> dict[str, float]:
@@ -53,8 +63,6 @@ def summarize(records: list[EpisodeRecord]) -> dict[str, float]:
 
 def summarize_rows(rows) -> dict[str, float]:
     """`summarize` of an arm's rows read back from its part files (an arm done in an earlier run)."""
-    from gcttt.results.store import rows_to_records
-
     return summarize(rows_to_records(rows))
 
 
@@ -62,12 +70,8 @@ def _unpublished(sweep: Sweep, arm: Arm, specs: list) -> tuple[list[int], Any]:
     """Positions of the specs a study of the results store does not hold yet, and the study's rows
     of this arm, their `spec_index` set to their spec's position in this trial (so that the arm's
     parts hold every episode exactly once, `sweeps.parts`)."""
-    import pandas as pd
-
     if not sweep.outputs.published:
         return list(range(len(specs))), pd.DataFrame()
-    from gcttt.control.episode import episode_seed
-    from gcttt.results.store import arm_rows, published_rows
 
     what = sweep.what
     rows = arm_rows(published_rows(sweep.outputs.published), what.dataset, what.backbone, what.preset, arm.name)
@@ -113,17 +117,9 @@ def run_trial(
     """Tune's function trainable (bound with `tune.with_parameters`): the arm's MLflow run, its
     episodes, its rows."""
     started = time.perf_counter()
-    import shutil
 
-    import torch
     from ray import tune
 
-    import tracking
-    from gcttt.files.provenance import git_sha
-    from gcttt.results.records import RunContext
-    from sweeps import mlflow_view
-    from sweeps.prepare import checkpoint_slot
-    from workers.parquet_sink import ParquetSink
     from workers.pool import EpisodePool, run_specs
 
     torch.set_num_threads(1)  # this process only waits for the workers
@@ -176,8 +172,6 @@ def run_trial(
         path = ParquetSink(staging).write(results, context)
         records = [r.record for r in results]
         if len(published):
-            from gcttt.results.store import copy_rows, rows_to_records
-
             # The study's rows keep their own provenance (sweep, commit, machine, time).
             copied = copy_rows(published, staging)
             path = path or copied

@@ -73,7 +73,7 @@ def test_reproduce_final_phase_evaluates_every_kept_checkpoint(monkeypatch, tmp_
     monkeypatch.setattr(reproduce, "run_phase", lambda sweep, arms: ran.setdefault(sweep.name, arms))
     monkeypatch.setattr(reproduce, "choose", lambda rows, arms: (arms[0], 0.5))
     monkeypatch.setattr(reproduce, "_progress", lambda *a: None)
-    monkeypatch.setattr("gcttt.results.tables.read_sweep_rows", lambda d: pd.DataFrame())
+    monkeypatch.setattr(reproduce, "read_sweep_rows", lambda d: pd.DataFrame())
     argv = ["--cells", "gcbc/pointmaze-medium-navigate-v0", "--out", str(tmp_path), "--name", "r", "--phase", "all"]
     monkeypatch.setattr(reproduce, "_report", lambda *a: None, raising=False)
     reproduce.main(argv)

@@ -307,7 +307,7 @@ def test_compute_sweep_arms_cover_widths_horizons_and_cheap_budgets(monkeypatch)
     from sweeps import compute_sweep
 
     seen = {}
-    monkeypatch.setattr("sweeps.driver.run_sweep", lambda sweep, arms, prog: seen.update(s=sweep, arms=arms) or 0)
+    monkeypatch.setattr(compute_sweep, "run_sweep", lambda sweep, arms, prog: seen.update(s=sweep, arms=arms) or 0)
     assert compute_sweep.main(["--preset", "cpu", "--out", "/tmp/unused"]) == 0
     assert seen["s"].what.dataset == "antmaze-medium-stitch-v0" and seen["s"].what.backbone == "gciql"
     arms = seen["arms"]
