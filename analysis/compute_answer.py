@@ -86,9 +86,14 @@ def base_width_of(configs: pd.DataFrame) -> int:
 
 
 def answers(
-    frame: pd.DataFrame, configs: pd.DataFrame, confidence: float = 0.95, resamples: int = DEFAULT_RESAMPLES
+    frame: pd.DataFrame,
+    configs: pd.DataFrame,
+    confidence: float = 0.95,
+    resamples: int = DEFAULT_RESAMPLES,
+    budgets: list[float] | None = None,
 ) -> pd.DataFrame:
-    """One row per accounting; `configs` is `configurations(frame, ...)`."""
+    """One row per accounting; `configs` is `configurations(frame, ...)`; `budgets` those of panel (c)
+    [default: 1x, 4x, ... up to the dearest configuration]."""
     base_width = base_width_of(configs)
     unit = base_acting(configs, base_width)
     out = []
@@ -109,7 +114,7 @@ def answers(
     at_widest = paper[(paper["family"] == "GC-TTT") & np.isclose(paper["x"], widest["x"])]
     if len(at_widest):
         row(f"paper's, at x = {widest['x']:.3g} (panel a)", at_widest.iloc[0], widest)
-    matched = matched_points(configs, base_width, default_budgets(configs, base_width))
+    matched = matched_points(configs, base_width, budgets or default_budgets(configs, base_width))
     for budget, group in matched.groupby("budget", sort=True):
         by_family = {r["family"]: r for _, r in group.iterrows()}
         if {"GC-TTT", "model scaling"} <= by_family.keys():

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from gcttt.commands.flags import parse
 from gcttt.errors import run_main
@@ -155,16 +156,25 @@ def _no_figures(study: Path, figures: Path) -> None:
     """A study shown as a table only."""
 
 
-PUBLISHED: dict[str, tuple[str, Callable[[Path], str], Callable[[Path, Path], None]]] = {
-    # study: (its table in docs/results, table builder, figure builder)
-    "demo": ("demo.md", _demo_table, _demo_figures),
-    "table1-cpu": ("table1.md", _table1, _table1_figures),
-    "figure6-cpu": ("figure6.md", _figure6_table, _figure6_figures),
-    "compute-cpu": ("compute.md", _compute_table, _compute_figures),
-    "compute-check-xeon": ("machine_check.md", _machine_check_table, _no_figures),
-    "finetune-epyc-avx2": ("finetune.md", _finetune_table, _no_figures),
-}
-"""Every published study, and how its tables and figures are made."""
+class Published(NamedTuple):
+    """One published table: the study whose rows it reads, its file in docs/results, how it is made,
+    and the study's figures (a study with several tables draws them with its first)."""
+
+    study: str
+    name: str
+    table: Callable[[Path], str]
+    figures: Callable[[Path, Path], None]
+
+
+PUBLISHED: tuple[Published, ...] = (
+    Published("demo", "demo.md", _demo_table, _demo_figures),
+    Published("table1-cpu", "table1.md", _table1, _table1_figures),
+    Published("figure6-cpu", "figure6.md", _figure6_table, _figure6_figures),
+    Published("compute-cpu", "compute.md", _compute_table, _compute_figures),
+    Published("compute-check-xeon", "machine_check.md", _machine_check_table, _no_figures),
+    Published("finetune-epyc-avx2", "finetune.md", _finetune_table, _no_figures),
+)
+"""Every published table, and how it and its study's figures are made."""
 
 SHOWN_ON: dict[str, tuple[str, ...]] = {
     # table in docs/results: the pages (relative to the checkout) that show it between its markers
@@ -183,9 +193,9 @@ PAGES: tuple[str, ...] = tuple(dict.fromkeys(page for pages in SHOWN_ON.values()
 def tables(store: Path) -> dict[str, str]:
     """docs/results file name -> its Markdown, for every published study present in `store`."""
     out = {}
-    for study, (name, table, _) in PUBLISHED.items():
-        if (store / study / "rows").is_dir():
-            out[name] = table(store / study)
+    for entry in PUBLISHED:
+        if (store / entry.study / "rows").is_dir():
+            out[entry.name] = entry.table(store / entry.study)
     return out
 
 
@@ -254,9 +264,9 @@ def main(argv: list[str] | None = None) -> int:
             atomic_write_text(root / page, fill_blocks((root / page).read_text(), generated))
         if not args.tables_only:
             (docs / "figures").mkdir(parents=True, exist_ok=True)
-            for study, (_, _, draw) in PUBLISHED.items():
-                if (store / study / "rows").is_dir():
-                    draw(store / study, docs / "figures")
+            for entry in PUBLISHED:
+                if (store / entry.study / "rows").is_dir():
+                    entry.figures(store / entry.study, docs / "figures")
         print(f"make_figures.py: {len(generated)} tables from {store} in {time.perf_counter() - started:.1f} s")
         return 0
 

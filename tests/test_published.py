@@ -21,7 +21,7 @@ def test_every_generated_table_in_the_readme_and_docs_equals_what_the_rows_give(
 
 
 def test_every_published_study_has_its_block_on_each_of_its_pages():
-    for study, (name, _, _) in make_figures.PUBLISHED.items():
+    for study, name, *_ in make_figures.PUBLISHED:
         if (ROOT / "results" / study / "rows").is_dir():
             assert make_figures.SHOWN_ON.get(name), f"results/{study}: SHOWN_ON names no page for {name}"
             for page in make_figures.SHOWN_ON[name]:
@@ -64,7 +64,7 @@ def test_make_figures_in_a_fresh_clone_with_an_empty_home(tmp_path):
     assert run.returncode == 0, run.stderr[-2000:]
     for page in make_figures.PAGES:  # nothing was stale
         assert (clone / page).read_text() == (ROOT / page).read_text(), page
-    for study, (name, _, _) in make_figures.PUBLISHED.items():
+    for study, name, *_ in make_figures.PUBLISHED:
         if (clone / "results" / study / "rows").is_dir():
             assert (clone / "docs" / "results" / name).read_text() == (ROOT / "docs" / "results" / name).read_text()
     assert list(home.iterdir()) == [] or all(p.name.startswith(".") for p in home.iterdir())
