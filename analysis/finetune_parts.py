@@ -3,8 +3,9 @@
 
 For every configuration a study holds both ways (the same checkpoint, selection, K, N, lr, ...),
 one line: the episodes played both ways, how many of them end alike (success and steps), success
-[95% CI] each way, the mean fine-tuning seconds and counted fine-tuning FLOPs per episode each
-way, and how many times cheaper 'actor' is. For GC-BC the two must be the same episodes (its
+[95% CI] each way and the paired difference (actor minus all, episode by episode), the mean
+fine-tuning seconds and counted fine-tuning FLOPs per episode each way, and how many times cheaper
+'actor' is. For GC-BC the two must be the same episodes (its
 actor-only updates are exact, docs/method.md §6); for GC-IQL and SAW they are two methods.
 
     python analysis/finetune_parts.py results/finetune-epyc-avx2
@@ -24,9 +25,9 @@ import tyro
 from gcttt.commands.flags import parse
 from gcttt.errors import UsageError, run_main
 from gcttt.figures.style import backbone_label
-from gcttt.results.stats import DEFAULT_RESAMPLES
+from gcttt.results.stats import DEFAULT_RESAMPLES, success_ci
 from gcttt.results.store import CHECKPOINT_IDENTITY, published_rows
-from gcttt.results.summary import CONFIG_COLUMNS, drop_repeats, summarize
+from gcttt.results.summary import CONFIG_COLUMNS, checkpoint_groups, drop_repeats, summarize
 
 EPISODE = ("task_suite", "task_id", "episode_index", "seed")
 """With the checkpoint and the configuration: one episode."""
@@ -58,9 +59,9 @@ def markdown(rows: pd.DataFrame, resamples: int = DEFAULT_RESAMPLES) -> str:
     success = summarize(ttt, [*LABEL, "finetune"], n_resamples=resamples, means=())
     lines = [
         "| backbone | dataset | selection | K | N | lr | episodes | alike | success all | success actor "
-        "| fine-tune s/episode all / actor | fine-tune GFLOPs/episode all / actor "
+        "| actor minus all | fine-tune s/episode all / actor | fine-tune GFLOPs/episode all / actor "
         "| episode cost all / actor (x acting) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     acting = _acting_flops(rows)
     for config, group in both.groupby(list(LABEL), sort=True):
@@ -80,7 +81,7 @@ def markdown(rows: pd.DataFrame, resamples: int = DEFAULT_RESAMPLES) -> str:
         lines.append(
             f"| {backbone_label(label['backbone'])} | {label['dataset'].removesuffix('-v0')} | {label['selection']} "
             f"| {k} | {int(label['grad_steps'])} | {label['lr']:g} | {len(group)} | {alike} | {ci('all')} "
-            f"| {ci('actor')} | {secs[0]:.1f} / {secs[1]:.1f} ({_times(*secs)}) "
+            f"| {ci('actor')} | {_paired(group, resamples)} | {secs[0]:.1f} / {secs[1]:.1f} ({_times(*secs)}) "
             f"| {flops[0]:.3g} / {flops[1]:.3g} ({_times(*flops)}) "
             f"| {cost[0]:,.0f} / {cost[1]:,.0f} ({_times(*cost)}) |"
         )
@@ -92,7 +93,9 @@ def markdown(rows: pd.DataFrame, resamples: int = DEFAULT_RESAMPLES) -> str:
         f"checkpoints ({machines}; sweeps {', '.join(sorted(rows['sweep_id'].unique()))}): {same} end alike "
         f"(success and steps). Fine-tuning took {total[0] / 60:.1f} min with `all` and {total[1] / 60:.1f} min with "
         f"`actor` ({_times(*total)}). Success: mean over checkpoints per seed, then over seeds, with a 95% "
-        "stratified bootstrap CI; seconds and GFLOPs: means per episode (FLOPs counted by "
+        "stratified bootstrap CI; actor minus all: the episode-by-episode difference (paired on checkpoint, task and "
+        "episode), mean over checkpoints, its CI resampling the pairs within each checkpoint; "
+        "seconds and GFLOPs: means per episode (FLOPs counted by "
         "`gcttt.control.flops.CostModel`; seconds as the machine's load let them be, which each sweep's "
         "manifest entry states: the FLOP ratio is the cost that does not depend on it). Episode cost: all of "
         "an episode's FLOPs (acting, selection, fine-tuning) in multiples of the pre-trained model's acting "
@@ -107,6 +110,13 @@ def _acting_flops(rows: pd.DataFrame) -> dict[tuple[str, str, int], float]:
     if base.empty:
         raise UsageError("the study holds no baseline episodes to count the acting cost from")
     return base.groupby(["dataset", "backbone", "width"])["flops_total"].mean().to_dict()
+
+
+def _paired(group: pd.DataFrame, resamples: int) -> str:
+    """Actor minus all, paired episode by episode on the same checkpoint, task and seed."""
+    diff = group["success_actor"].astype(float) - group["success_all"].astype(float)
+    ci = success_ci(diff.to_numpy(), groups=checkpoint_groups(group), n_resamples=resamples)
+    return f"{ci.mean:+.2f} [{ci.low:+.2f}, {ci.high:+.2f}]"
 
 
 def _alike(both: pd.DataFrame) -> int:

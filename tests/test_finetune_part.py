@@ -201,7 +201,7 @@ def test_the_finetune_table_pairs_the_same_episodes_and_counts_those_that_end_al
     from analysis.finetune_parts import markdown
     from gcttt.results.records import RunContext, records_table
 
-    def rows(part, seconds, steps_of_last):
+    def rows(part, seconds, steps_of_last, fails=False):
         made = [
             record(
                 method="gcttt",
@@ -210,7 +210,7 @@ def test_the_finetune_table_pairs_the_same_episodes_and_counts_those_that_end_al
                 task_id=1 + i % 5,
                 episode_index=i // 5,
                 seed=100 + i,
-                success=i % 2 == 0,
+                success=i % 2 == 0 and not fails,
                 episode_steps=steps_of_last if i == 9 else 100,
                 finetune_seconds=seconds,
                 flops_finetune=4_000_000_000 if part == "all" else 1_000_000_000,
@@ -233,5 +233,12 @@ def test_the_finetune_table_pairs_the_same_episodes_and_counts_those_that_end_al
     assert "8.0 / 2.0 (4.0x less)" in line and "4 / 1 (4.0x less)" in line
     assert "| 500 / 200 (2.5x less) |" in line  # whole episodes, in the base model's acting per episode
     assert "10 GC-TTT episodes" in table and "9 end alike" in table
+    assert "| +0.00 [+0.00, +0.00] |" in line  # actor minus all, episode by episode
+    # a backbone whose actor-only episodes all fail where half the full ones succeeded: -0.50, paired
+    worse = pd.concat([rows("all", 8.0, 100), rows("actor", 2.0, 100, fails=True), base], ignore_index=True)
+    line = next(line for line in markdown(worse, resamples=200).splitlines() if line.startswith("| GC-BC"))
+    paired = line.split(" | ")[10]
+    mean, low, high = (float(v) for v in paired.replace("[", "").replace("]", "").replace(",", "").split())
+    assert mean == -0.5 and low < mean < high < 0, paired
     with pytest.raises(UsageError, match="both --finetune all and actor"):
         markdown(rows("all", 8.0, 100))
