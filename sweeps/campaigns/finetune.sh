@@ -17,9 +17,11 @@
 #    machine's weights, so the compute answer needs no rows of another CPU. Continues the study
 #    (--published): the base-width arms it already holds are copied, not played again, so only the
 #    wider checkpoints are pre-trained and played.
-# 3. GC-IQL on antmaze-medium-stitch, the authors' re-plan arms (K = 1000 ... 100, N = 200,
+# 3. SAW on pointmaze-medium-stitch, its Table 1 configuration (critic, K = 200, N = 100, lr 3e-4):
+#    does freezing V keep its gain (.58 -> .89 in the paper)? The shorter of the two methods' pieces
+#    (about an hour with 2 workers), so it runs first.
+# 4. GC-IQL on antmaze-medium-stitch, the authors' re-plan arms (K = 1000 ... 100, N = 200,
 #    lr 3e-5): does freezing V and Q keep GC-TTT's success, and at what cost?
-# 4. SAW on pointmaze-medium-stitch, its Table 1 configuration (critic, K = 200, N = 100, lr 3e-4).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 WORKERS=${1:-1}
@@ -39,13 +41,13 @@ else
   echo "== ft-pm-nav-widths: waits for ft-pm-nav-all/actor to be published into $STUDY"
 fi
 for part in all actor; do
-  run ft-am-stitch-$part sweeps/horizon_sweep.py --backbone gciql --dataset antmaze-medium-stitch-v0 --seeds 0 1 2 \
-    --selections critic --K 1000 750 500 200 100 --N 200 --lr 3e-5 --ablations --episodes-per-task 1 \
+  run ft-saw-pm-stitch-$part sweeps/horizon_sweep.py --backbone saw --dataset pointmaze-medium-stitch-v0 \
+    --seeds 0 1 2 --selections critic --K 200 --N 100 --lr 3e-4 --ablations --episodes-per-task 1 \
     --checkpoints kept --finetune $part
 done
 for part in all actor; do
-  run ft-saw-pm-stitch-$part sweeps/horizon_sweep.py --backbone saw --dataset pointmaze-medium-stitch-v0 \
-    --seeds 0 1 2 --selections critic --K 200 --N 100 --lr 3e-4 --ablations --episodes-per-task 1 \
+  run ft-am-stitch-$part sweeps/horizon_sweep.py --backbone gciql --dataset antmaze-medium-stitch-v0 --seeds 0 1 2 \
+    --selections critic --K 1000 750 500 200 100 --N 200 --lr 3e-5 --ablations --episodes-per-task 1 \
     --checkpoints kept --finetune $part
 done
 echo "== $(date +%T) finetune campaign: all sweeps done"
