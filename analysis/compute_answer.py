@@ -105,6 +105,7 @@ def answers(
                       f"{multiple_text(ttt['flops_total'] / unit)}",
             "model scaling": f"{_name(model)}: {model['mean']:.2f} [{model['low']:.2f}, {model['high']:.2f}], "
                              f"{multiple_text(model['flops_total'] / unit)}",
+            "ttt_success": ttt["mean"],
             **compare(frame, ttt, model, confidence, resamples),
         })  # fmt: skip
 

@@ -100,17 +100,21 @@ def markdown(
         "| GC-TTT, actor alone | answer |",
         "|---|---|---|---|---|---|",
     ]
-    changed = []
+    changed, better = [], []
     for accounting in tables["all"].index:
         full = tables["all"].loc[accounting]
         actor = tables["actor"].loc[accounting] if accounting in tables["actor"].index else None
         cells = [full["GC-TTT"], _answer(full)]
         cells += [actor["GC-TTT"], _answer(actor)] if actor is not None else ["-", "-"]
         lines.append(f"| {accounting} | {full['model scaling']} | " + " | ".join(cells) + " |")
-        if actor is not None and _verdict_word(full["verdict"]) != _verdict_word(actor["verdict"]):
+        if actor is None:
+            continue
+        if _verdict_word(full["verdict"]) != _verdict_word(actor["verdict"]):
             changed.append(f"{accounting}: {_verdict_word(full['verdict'])} -> {_verdict_word(actor['verdict'])}")
+        elif actor["ttt_success"] > full["ttt_success"]:  # the same answer, by a wider margin
+            better.append(f"{accounting.split(' (')[0]} ({full['ttt_success']:.2f} -> {actor['ttt_success']:.2f})")
     dataset, backbone = (single(parts["all"], c, f"--{c}") for c in ("dataset", "backbone"))
-    lines += ["", _caption(configs, base_width, unit, changed, backbone, dataset, parts)]
+    lines += ["", _caption(configs, base_width, unit, changed, better, backbone, dataset, parts)]
     return "\n".join(lines) + "\n"
 
 
@@ -118,7 +122,7 @@ def _answer(r: pd.Series) -> str:
     return f"{r['difference']:+.2f} [{r['low']:+.2f}, {r['high']:+.2f}]: {_verdict_word(r['verdict'])}"
 
 
-def _caption(configs, base_width, unit, changed, backbone, dataset, parts) -> str:
+def _caption(configs, base_width, unit, changed, better, backbone, dataset, parts) -> str:
     ttt = {p: configs[p][(configs[p]["method"] == "gcttt") & (configs[p]["width"] == base_width)] for p in PARTS}
     both = ttt["all"].merge(ttt["actor"], on=SAME_ARM, suffixes=("_all", "_actor"))
     ratio = both["flops_total_all"] / both["flops_total_actor"]
@@ -136,9 +140,12 @@ def _caption(configs, base_width, unit, changed, backbone, dataset, parts) -> st
         f"success ({_name(reach)}, {reach['mean']:.2f}) "
         f"{multiple_text(reach['flops_total'] / unit)}: {best['flops_total'] / reach['flops_total']:.1f}x cheaper. "
     )
-    text += (
-        "The answer changed at " + "; ".join(changed) + ". " if changed else "The answer is the same at every budget. "
-    )
+    if changed:
+        text += "The answer changed at " + "; ".join(changed) + ". "
+    else:
+        text += "The answer is the same at every budget. "
+    if better:
+        text += "Where it is the same, a better GC-TTT configuration now fits: " + ", ".join(better) + ". "
     for p, name in (("all", "All networks"), ("actor", "Actor alone")):
         text += f"{name}, " + crossover_text(crossovers(configs[p], base_width))
     return text.strip()

@@ -90,7 +90,7 @@ def markdown(rows: pd.DataFrame, resamples: int = DEFAULT_RESAMPLES) -> str:
     machines = ", ".join(sorted(rows["machine"].unique()))
     caption = (
         f"\n{len(both)} GC-TTT episodes played with `--finetune all` and `--finetune actor` on the same "
-        f"checkpoints ({machines}; sweeps {', '.join(sorted(rows['sweep_id'].unique()))}): {same} end alike "
+        f"checkpoints ({machines}; sweeps {', '.join(sorted(ttt['sweep_id'].unique()))}): {same} end alike "
         f"(success and steps). Fine-tuning took {total[0] / 60:.1f} min with `all` and {total[1] / 60:.1f} min with "
         f"`actor` ({_times(*total)}). Success: mean over checkpoints per seed, then over seeds, with a 95% "
         "stratified bootstrap CI; actor minus all: the episode-by-episode difference (paired on checkpoint, task and "

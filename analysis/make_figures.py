@@ -152,6 +152,27 @@ def _finetune_table(study: Path) -> str:
     return markdown(published_rows(study))
 
 
+def _finetune_answer_table(study: Path) -> str:
+    from analysis.finetune_answer import markdown
+    from gcttt.results.store import published_rows
+
+    return markdown(published_rows(study))
+
+
+def _finetune_figures(study: Path, figures: Path) -> None:
+    from analysis import plot_compute
+    from analysis.finetune_answer import frames
+    from gcttt.results.store import published_rows
+
+    # The compute study's four panels at what GC-TTT costs with the actor alone (GC-BC's default).
+    name = "finetune-pm-nav-actor"
+    title = "Compute allocation, fine-tuning the actor alone: GC-BC on pointmaze-medium-navigate-v0 (generated data)"
+    with tempfile.TemporaryDirectory() as tmp:
+        config = plot_compute.PlotComputeConfig(out=tmp, name=name, title=title)
+        plot_compute.draw(frames(published_rows(study), "pointmaze-medium-navigate-v0")["actor"], config)
+        shutil.copy(Path(tmp) / f"{name}.png", figures / f"{name}.png")
+
+
 def _no_figures(study: Path, figures: Path) -> None:
     """A study shown as a table only."""
 
@@ -173,6 +194,7 @@ PUBLISHED: tuple[Published, ...] = (
     Published("compute-cpu", "compute.md", _compute_table, _compute_figures),
     Published("compute-check-xeon", "machine_check.md", _machine_check_table, _no_figures),
     Published("finetune-epyc-avx2", "finetune.md", _finetune_table, _no_figures),
+    Published("finetune-epyc-avx2", "finetune_answer.md", _finetune_answer_table, _finetune_figures),
 )
 """Every published table, and how it and its study's figures are made."""
 
@@ -184,6 +206,7 @@ SHOWN_ON: dict[str, tuple[str, ...]] = {
     "compute.md": ("docs/compute-study.md",),
     "machine_check.md": ("docs/compute-study.md",),
     "finetune.md": ("docs/compute-study.md", "docs/benchmarks.md"),
+    "finetune_answer.md": ("docs/compute-study.md",),
 }
 """Where each table is shown; every page listed must hold the table's block (tests/test_published.py)."""
 PAGES: tuple[str, ...] = tuple(dict.fromkeys(page for pages in SHOWN_ON.values() for page in pages))

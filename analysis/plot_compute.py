@@ -82,6 +82,8 @@ class PlotComputeConfig(Source):
     """Bootstrap resamples."""
     name: str = "compute"
     """Output file stem."""
+    title: str | None = None
+    """The figure's title [default: Compute allocation: BACKBONE on DATASET (SOURCE data)]."""
 
 
 def configurations(frame: pd.DataFrame, confidence: float, resamples: int) -> pd.DataFrame:
@@ -338,7 +340,8 @@ def draw(frame: pd.DataFrame, args: PlotComputeConfig) -> list:
         if idle
         else ""
     )
-    fig.suptitle(f"Compute allocation: {backbone_label(backbone)} on {dataset} ({source} data)", fontsize=12)
+    title = args.title or f"Compute allocation: {backbone_label(backbone)} on {dataset} ({source} data)"
+    fig.suptitle(title, fontsize=12)
     add_caption(
         fig,
         f"Success rate (mean over pre-training seeds) with {args.confidence:.0%} stratified bootstrap CIs. Base "

@@ -47,6 +47,8 @@ def test_both_sides_share_the_models_and_budgets_and_the_actor_side_is_cheaper(s
     assert "3.2x cheaper" in text
     # with 5x cheaper updates K=100 fits 4,096x, where 'all' could only afford K=500
     assert "The answer changed at exact FLOPs within 4,096x (panel c): not resolved -> GC-TTT better" in text
+    # where both sides stay unresolved, the actor's side affords better arms (at 1,024x K=500, not critic-free)
+    assert "now fits: exact FLOPs within 4x (0.20 -> 0.37), exact FLOPs within 1,024x (0.37 -> 0.53)." in text
     assert text.count("costs less in total beyond") == 2
 
 

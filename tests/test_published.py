@@ -1,10 +1,12 @@
 """Published numbers never drift from their rows: the generated tables of the README and of the docs
 pages (`make_figures.SHOWN_ON`) equal what `make figures` computes from results/ alone, and `make
-figures` runs in a clone with an empty HOME."""
+figures` runs in a clone with an empty HOME; the README's prose on compute quotes only numbers those
+tables hold."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -31,6 +33,20 @@ def test_every_published_study_has_its_block_on_each_of_its_pages():
 
 def test_the_readme_shows_the_demo_and_table_1():
     assert {"demo.md", "table1.md"} <= {n for n, pages in make_figures.SHOWN_ON.items() if "README.md" in pages}
+
+
+def test_the_readmes_compute_paragraph_quotes_numbers_of_the_generated_tables():
+    """Each cost multiple (2,205x) and count (126) that the README's compute paragraph states is in
+    some table of docs/results, which the rows regenerate. (Not its success rates: two-digit rates
+    recur across the tables, so finding one would prove little.)"""
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index("**Compute: GC-TTT or a bigger model?**")
+    paragraph = readme[start : readme.index("![", start)]
+    tables = "\n".join(p.read_text() for p in sorted((ROOT / "docs" / "results").glob("*.md")))
+    quoted = re.findall(r"(?<![\w.,])(\d[\d,]*(?:\.\d+)?x|\d{3,}|\d{1,3}(?:,\d{3})+)(?![\w])", paragraph)
+    assert len(quoted) >= 10, quoted
+    missing = [q for q in quoted if q not in tables]
+    assert missing == [], f"the README quotes {missing}, which no table in docs/results holds"
 
 
 def test_a_changed_number_in_a_block_is_caught(tmp_path):
