@@ -86,12 +86,13 @@ def markdown(rows: pd.DataFrame, resamples: int = DEFAULT_RESAMPLES) -> str:
             f"| {cost[0]:,.0f} / {cost[1]:,.0f} ({_times(*cost)}) |"
         )
     total = both["finetune_seconds_all"].sum(), both["finetune_seconds_actor"].sum()
-    same = _alike(both)
+    # per backbone: for GC-BC every episode must end alike, for the others 'actor' is another method
+    same = ", ".join(f"{backbone_label(b)} {_alike(g)} of {len(g)}" for b, g in both.groupby("backbone", sort=True))
     machines = ", ".join(sorted(rows["machine"].unique()))
     caption = (
         f"\n{len(both)} GC-TTT episodes played with `--finetune all` and `--finetune actor` on the same "
-        f"checkpoints ({machines}; sweeps {', '.join(sorted(ttt['sweep_id'].unique()))}): {same} end alike "
-        f"(success and steps). Fine-tuning took {total[0] / 60:.1f} min with `all` and {total[1] / 60:.1f} min with "
+        f"checkpoints ({machines}; sweeps {', '.join(sorted(ttt['sweep_id'].unique()))}); ending alike (success "
+        f"and steps): {same}. Fine-tuning took {total[0] / 60:.1f} min with `all` and {total[1] / 60:.1f} min with "
         f"`actor` ({_times(*total)}). Success: mean over checkpoints per seed, then over seeds, with a 95% "
         "stratified bootstrap CI; actor minus all: the episode-by-episode difference (paired on checkpoint, task and "
         "episode), mean over checkpoints, its CI resampling the pairs within each checkpoint; "

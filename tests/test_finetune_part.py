@@ -232,7 +232,7 @@ def test_the_finetune_table_pairs_the_same_episodes_and_counts_those_that_end_al
     assert "| 10 | 9 |" in line  # 10 episodes played both ways, the last ended after other steps
     assert "8.0 / 2.0 (4.0x less)" in line and "4 / 1 (4.0x less)" in line
     assert "| 500 / 200 (2.5x less) |" in line  # whole episodes, in the base model's acting per episode
-    assert "10 GC-TTT episodes" in table and "9 end alike" in table
+    assert "10 GC-TTT episodes" in table and "ending alike (success and steps): GC-BC 9 of 10." in table
     assert "| +0.00 [+0.00, +0.00] |" in line  # actor minus all, episode by episode
     # a backbone whose actor-only episodes all fail where half the full ones succeeded: -0.50, paired
     worse = pd.concat([rows("all", 8.0, 100), rows("actor", 2.0, 100, fails=True), base], ignore_index=True)
