@@ -63,17 +63,20 @@ def compare(frame: pd.DataFrame, ttt: pd.Series, model: pd.Series, confidence: f
     diff = pairs["success_ttt"].astype(float) - pairs["success_model"].astype(float)
     ci = success_ci(diff.to_numpy(), groups=checkpoint_groups(pairs), confidence=confidence, n_resamples=resamples)
     if ttt["label"] == model["label"] and ttt["method"] == model["method"]:
-        verdict = "the same configuration"
+        outcome = verdict = "the same configuration"
     elif ci.low > 0:
-        verdict = "GC-TTT better"
+        outcome = verdict = "GC-TTT better"
     elif ci.high < 0:
-        verdict = "model scaling better"
-    elif ci.mean == 0:
-        verdict = "not resolved (no difference measured)"
+        outcome = verdict = "model scaling better"
     else:
-        needed = math.ceil((Z95 * float(diff.std(ddof=1)) / abs(ci.mean)) ** 2)
-        verdict = f"not resolved; about {needed:,} paired episodes would resolve a gap of {ci.mean:+.2f}"
-    return {"difference": ci.mean, "low": ci.low, "high": ci.high, "pairs": len(pairs), "verdict": verdict}
+        outcome = "not resolved"
+        if ci.mean == 0:
+            verdict = "not resolved (no difference measured)"
+        else:
+            needed = math.ceil((Z95 * float(diff.std(ddof=1)) / abs(ci.mean)) ** 2)
+            verdict = f"not resolved; about {needed:,} paired episodes would resolve a gap of {ci.mean:+.2f}"
+    interval = {"difference": ci.mean, "low": ci.low, "high": ci.high}
+    return {**interval, "pairs": len(pairs), "outcome": outcome, "verdict": verdict}
 
 
 def _name(config: pd.Series) -> str:

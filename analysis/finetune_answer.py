@@ -22,7 +22,6 @@ Prints a Markdown table (also what `make figures` puts into docs/results/finetun
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated
 
 import pandas as pd
@@ -38,7 +37,7 @@ from analysis.plot_compute import (
     default_budgets,
     multiple_text,
 )
-from analysis.results import single
+from analysis.results import require_study, single
 from analysis.summary import backbone_label, filter_kind
 from gcttt.commands.flags import parse
 from gcttt.errors import UsageError, run_main
@@ -78,10 +77,6 @@ def frames(rows: pd.DataFrame, dataset: str | None = None) -> dict[str, pd.DataF
     return {p: pd.concat([models, ttt[ttt["finetune"] == p]], ignore_index=True) for p in PARTS}
 
 
-def _verdict_word(verdict: str) -> str:
-    return verdict.split(";")[0].split(" (")[0]
-
-
 def markdown(
     rows: pd.DataFrame, dataset: str | None = None, confidence: float = 0.95, resamples: int = DEFAULT_RESAMPLES
 ) -> str:
@@ -101,16 +96,12 @@ def markdown(
         "|---|---|---|---|---|---|",
     ]
     changed, better = [], []
-    for accounting in tables["all"].index:
-        full = tables["all"].loc[accounting]
-        actor = tables["actor"].loc[accounting] if accounting in tables["actor"].index else None
-        cells = [full["GC-TTT"], _answer(full)]
-        cells += [actor["GC-TTT"], _answer(actor)] if actor is not None else ["-", "-"]
+    for accounting in tables["all"].index:  # the same budgets, so the same accountings on both sides
+        full, actor = tables["all"].loc[accounting], tables["actor"].loc[accounting]
+        cells = [full["GC-TTT"], _answer(full), actor["GC-TTT"], _answer(actor)]
         lines.append(f"| {accounting} | {full['model scaling']} | " + " | ".join(cells) + " |")
-        if actor is None:
-            continue
-        if _verdict_word(full["verdict"]) != _verdict_word(actor["verdict"]):
-            changed.append(f"{accounting}: {_verdict_word(full['verdict'])} -> {_verdict_word(actor['verdict'])}")
+        if full["outcome"] != actor["outcome"]:
+            changed.append(f"{accounting}: {full['outcome']} -> {actor['outcome']}")
         elif actor["ttt_success"] > full["ttt_success"]:  # the same answer, by a wider margin
             better.append(f"{accounting.split(' (')[0]} ({full['ttt_success']:.2f} -> {actor['ttt_success']:.2f})")
     dataset, backbone = (single(parts["all"], c, f"--{c}") for c in ("dataset", "backbone"))
@@ -119,7 +110,7 @@ def markdown(
 
 
 def _answer(r: pd.Series) -> str:
-    return f"{r['difference']:+.2f} [{r['low']:+.2f}, {r['high']:+.2f}]: {_verdict_word(r['verdict'])}"
+    return f"{r['difference']:+.2f} [{r['low']:+.2f}, {r['high']:+.2f}]: {r['outcome']}"
 
 
 def _caption(configs, base_width, unit, changed, better, backbone, dataset, parts) -> str:
@@ -168,9 +159,8 @@ class FinetuneAnswerConfig:
 def main(argv: list[str] | None = None) -> int:
     def body() -> int:
         args = parse(FinetuneAnswerConfig, argv, "finetune_answer.py", FinetuneAnswerConfig.__doc__)
-        if not (Path(args.study) / "rows").is_dir():
-            raise UsageError(f"{args.study}: not a study of the results store (no rows/ folder)")
-        print(markdown(published_rows(Path(args.study)), args.dataset, args.confidence, args.resamples), end="")
+        rows = published_rows(require_study(args.study))
+        print(markdown(rows, args.dataset, args.confidence, args.resamples), end="")
         return 0
 
     return run_main("finetune_answer.py", body)

@@ -16,12 +16,12 @@ Prints a Markdown table (also what `make figures` puts into docs/results/finetun
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Annotated
 
 import pandas as pd
 import tyro
 
+from analysis.results import require_study
 from gcttt.commands.flags import parse
 from gcttt.errors import UsageError, run_main
 from gcttt.figures.style import backbone_label
@@ -143,9 +143,7 @@ class FinetunePartsConfig:
 def main(argv: list[str] | None = None) -> int:
     def body() -> int:
         args = parse(FinetunePartsConfig, argv, "finetune_parts.py", FinetunePartsConfig.__doc__)
-        if not (Path(args.study) / "rows").is_dir():
-            raise UsageError(f"{args.study}: not a study of the results store (no rows/ folder)")
-        print(markdown(published_rows(Path(args.study)), args.resamples), end="")
+        print(markdown(published_rows(require_study(args.study)), args.resamples), end="")
         return 0
 
     return run_main("finetune_parts.py", body)

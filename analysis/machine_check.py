@@ -23,6 +23,7 @@ from typing import Annotated
 import pandas as pd
 import tyro
 
+from analysis.results import require_study
 from gcttt.commands.flags import parse
 from gcttt.errors import UsageError, run_main
 from gcttt.figures.style import backbone_label
@@ -99,10 +100,8 @@ class MachineCheckConfig:
 def main(argv: list[str] | None = None) -> int:
     def body() -> int:
         args = parse(MachineCheckConfig, argv, "machine_check.py", MachineCheckConfig.__doc__)
-        for study in (args.reference, args.check):
-            if not (Path(study) / "rows").is_dir():
-                raise UsageError(f"{study}: not a study of the results store (no rows/ folder)")
-        print(markdown(Path(args.reference), Path(args.check), args.dataset, args.backbone, args.resamples), end="")
+        reference, check = (require_study(s) for s in (args.reference, args.check))
+        print(markdown(reference, check, args.dataset, args.backbone, args.resamples), end="")
         return 0
 
     return run_main("machine_check.py", body)

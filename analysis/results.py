@@ -92,6 +92,13 @@ def output_dir(out: str | os.PathLike, flag: str = "--out", create: bool = False
     return path
 
 
+def require_study(study: str | os.PathLike) -> Path:
+    """`study` as a path, or a one-line refusal when it is not a study of the results store."""
+    if not (Path(study) / "rows").is_dir():
+        raise UsageError(f"{study}: not a study of the results store (no rows/ folder)")
+    return Path(study)
+
+
 def load(args: Source, required: Sequence[str]) -> pd.DataFrame:
     """Rows from the source named by `args`, checked for `required` columns, deduplicated, filtered."""
     if args.mlflow_experiment:
