@@ -5,8 +5,10 @@ For every configuration a study holds both ways (the same checkpoint, selection,
 one line: the episodes played both ways, how many of them end alike (success and steps), success
 [95% CI] each way and the paired difference (actor minus all, episode by episode), the mean
 fine-tuning seconds and counted fine-tuning FLOPs per episode each way, and how many times cheaper
-'actor' is. For GC-BC the two must be the same episodes (its
-actor-only updates are exact, docs/method.md §6); for GC-IQL and SAW they are two methods.
+'actor' is. Below the table: the pre-trained policy's success on the same checkpoints, and for a
+setting with several configurations the paired difference over all of them at once. For GC-BC the
+two must be the same episodes (its actor-only updates are exact, docs/method.md §6); for GC-IQL and
+SAW they are two methods.
 
     python analysis/finetune_parts.py results/finetune-epyc-avx2
 
@@ -88,12 +90,21 @@ def markdown(rows: pd.DataFrame, resamples: int = DEFAULT_RESAMPLES) -> str:
     total = both["finetune_seconds_all"].sum(), both["finetune_seconds_actor"].sum()
     # per backbone: for GC-BC every episode must end alike, for the others 'actor' is another method
     same = ", ".join(f"{backbone_label(b)} {_alike(g)} of {len(g)}" for b, g in both.groupby("backbone", sort=True))
+    # over all of a setting's configurations at once: does the part change success on the whole?
+    pooled = ", ".join(
+        f"{backbone_label(b)} on {d.removesuffix('-v0')} {_paired(g, resamples)} over {len(g)} pairs"
+        for (b, d), g in both.groupby(["backbone", "dataset"], sort=True)
+        if len(g.groupby(list(LABEL))) > 1
+    )
     machines = ", ".join(sorted(rows["machine"].unique()))
+    start = _pretrained(rows, both, resamples)
     caption = (
         f"\n{len(both)} GC-TTT episodes played with `--finetune all` and `--finetune actor` on the same "
         f"checkpoints ({machines}; sweeps {', '.join(sorted(ttt['sweep_id'].unique()))}); ending alike (success "
         f"and steps): {same}. Fine-tuning took {total[0] / 60:.1f} min with `all` and {total[1] / 60:.1f} min with "
-        f"`actor` ({_times(*total)}). Success: mean over checkpoints per seed, then over seeds, with a 95% "
+        f"`actor` ({_times(*total)}). Pre-trained policy, the same checkpoints' baseline episodes: {start}. "
+        + (f"Actor minus all over every configuration of a setting that has several: {pooled}. " if pooled else "")
+        + "Success: mean over checkpoints per seed, then over seeds, with a 95% "
         "stratified bootstrap CI; actor minus all: the episode-by-episode difference (paired on checkpoint, task and "
         "episode), mean over checkpoints, its CI resampling the pairs within each checkpoint; "
         "seconds and GFLOPs: means per episode (FLOPs counted by "
@@ -111,6 +122,23 @@ def _acting_flops(rows: pd.DataFrame) -> dict[tuple[str, str, int], float]:
     if base.empty:
         raise UsageError("the study holds no baseline episodes to count the acting cost from")
     return base.groupby(["dataset", "backbone", "width"])["flops_total"].mean().to_dict()
+
+
+def _pretrained(rows: pd.DataFrame, both: pd.DataFrame, resamples: int) -> str:
+    """Success of the pre-trained policy per setting, on the checkpoints GC-TTT was played both ways from."""
+    base = drop_repeats(rows[rows["method"] == "baseline"])
+    out = []
+    for (backbone, dataset), group in both.groupby(["backbone", "dataset"], sort=True):
+        weights = base["checkpoint_fingerprint"].isin(group["checkpoint_fingerprint"].unique())
+        played = base[weights & (base["backbone"] == backbone) & (base["dataset"] == dataset)]
+        if played.empty:
+            continue
+        ci = success_ci(played["success"].to_numpy(dtype=float), checkpoint_groups(played), n_resamples=resamples)
+        out.append(
+            f"{backbone_label(backbone)} on {dataset.removesuffix('-v0')} {ci.mean:.2f} [{ci.low:.2f}, {ci.high:.2f}]"
+            f" ({len(played)} episode{'s' * (len(played) > 1)})"
+        )
+    return ", ".join(out) or "none in the study"
 
 
 def _paired(group: pd.DataFrame, resamples: int) -> str:

@@ -201,12 +201,13 @@ def test_the_finetune_table_pairs_the_same_episodes_and_counts_those_that_end_al
     from analysis.finetune_parts import markdown
     from gcttt.results.records import RunContext, records_table
 
-    def rows(part, seconds, steps_of_last, fails=False):
+    def rows(part, seconds, steps_of_last, fails=False, horizon=200):
         made = [
             record(
                 method="gcttt",
                 backbone="gcbc",
                 finetune=part,
+                horizon=horizon,
                 task_id=1 + i % 5,
                 episode_index=i // 5,
                 seed=100 + i,
@@ -220,9 +221,17 @@ def test_the_finetune_table_pairs_the_same_episodes_and_counts_those_that_end_al
             )
             for i in range(10)
         ]
-        return records_table(((r, {}) for r in made), RunContext(trial_id=part, sweep_id=part)).to_pandas()
+        context = RunContext(trial_id=f"{part}-{horizon}", sweep_id=part)
+        return records_table(((r, {}) for r in made), context).to_pandas()
 
-    acting = record(method="baseline", backbone="gcbc", finetune="", flops_total=10_000_000)
+    acting = record(
+        method="baseline",
+        backbone="gcbc",
+        finetune="",
+        flops_total=10_000_000,
+        success=True,
+        checkpoint_fingerprint="w1",
+    )
     base = records_table([(acting, {})], RunContext(trial_id="base", sweep_id="all")).to_pandas()
     both = pd.concat([rows("all", 8.0, 100), rows("actor", 2.0, 120)], ignore_index=True)
     with pytest.raises(UsageError, match="no baseline episodes"):
@@ -234,11 +243,17 @@ def test_the_finetune_table_pairs_the_same_episodes_and_counts_those_that_end_al
     assert "| 500 / 200 (2.5x less) |" in line  # whole episodes, in the base model's acting per episode
     assert "10 GC-TTT episodes" in table and "ending alike (success and steps): GC-BC 9 of 10." in table
     assert "| +0.00 [+0.00, +0.00] |" in line  # actor minus all, episode by episode
+    assert "baseline episodes: GC-BC on pointmaze-medium-navigate 1.00 [1.00, 1.00] (1 episode)." in table
     # a backbone whose actor-only episodes all fail where half the full ones succeeded: -0.50, paired
     worse = pd.concat([rows("all", 8.0, 100), rows("actor", 2.0, 100, fails=True), base], ignore_index=True)
     line = next(line for line in markdown(worse, resamples=200).splitlines() if line.startswith("| GC-BC"))
     paired = line.split(" | ")[10]
     mean, low, high = (float(v) for v in paired.replace("[", "").replace("]", "").replace(",", "").split())
     assert mean == -0.5 and low < mean < high < 0, paired
+    assert "over every configuration" not in table  # one configuration: nothing to pool
+    # two configurations of one setting, one alike both ways and one where 'actor' loses half: pooled -0.25
+    two = pd.concat([worse, rows("all", 8.0, 100, horizon=100), rows("actor", 2.0, 100, horizon=100)])
+    assert "GC-BC on pointmaze-medium-navigate -0.25 [" in (pooled := markdown(two, resamples=200))
+    assert "over 20 pairs" in pooled
     with pytest.raises(UsageError, match="both --finetune all and actor"):
         markdown(rows("all", 8.0, 100))
