@@ -27,7 +27,7 @@ from analysis.results import require_study
 from gcttt.commands.flags import parse
 from gcttt.errors import UsageError, run_main
 from gcttt.figures.style import backbone_label
-from gcttt.results.stats import DEFAULT_RESAMPLES, success_ci
+from gcttt.results.stats import DEFAULT_RESAMPLES, Interval, success_ci
 from gcttt.results.store import CHECKPOINT_IDENTITY, published_rows
 from gcttt.results.summary import CONFIG_COLUMNS, checkpoint_groups, drop_repeats, summarize
 
@@ -50,7 +50,15 @@ def pairs(rows: pd.DataFrame) -> pd.DataFrame:
     return full.merge(actor, on=KEY, suffixes=("_all", "_actor"))
 
 
-def markdown(rows: pd.DataFrame, resamples: int = DEFAULT_RESAMPLES) -> str:
+PARTS = ("all", "actor")
+
+
+def configurations(rows: pd.DataFrame, resamples: int = DEFAULT_RESAMPLES) -> pd.DataFrame:
+    """One row per configuration played both ways on the same weights: its LABEL columns, `episodes`,
+    `alike`, `checkpoints` (pre-trained networks it was played from), the paired difference
+    (`diff`, `diff_low`, `diff_high`) and per part P in PARTS: `success_P`, `low_P`, `high_P`,
+    `seconds_P`, `gflops_P` (fine-tuning, per episode) and `cost_P` (a whole episode's FLOPs in
+    multiples of the pre-trained model's acting FLOPs per episode)."""
     both = pairs(rows)
     if both.empty:
         raise UsageError("no configuration was played with both --finetune all and actor on the same weights")
@@ -58,41 +66,68 @@ def markdown(rows: pd.DataFrame, resamples: int = DEFAULT_RESAMPLES) -> str:
     # The episodes played both ways only, in one order for both: the bootstrap draws by position, so
     # the same episodes in the same order give the same interval.
     ttt = ttt.merge(both[KEY], on=KEY).sort_values([*KEY, "finetune"], kind="stable")
-    success = summarize(ttt, [*LABEL, "finetune"], n_resamples=resamples, means=())
+    success = summarize(ttt, [*LABEL, "finetune"], n_resamples=resamples, means=()).set_index([*LABEL, "finetune"])
+    acting = _acting_flops(rows)
+    out = []
+    for config, group in both.groupby(list(LABEL), sort=True):
+        label = dict(zip(LABEL, config, strict=True))
+        base = acting[label["dataset"], label["backbone"], group["width"].iloc[0]]
+        diff = _paired(group, resamples)
+        line = {
+            **label,
+            "episodes": len(group),
+            "alike": _alike(group),
+            "checkpoints": len(set(checkpoint_groups(group))),
+            "diff": diff.mean,
+            "diff_low": diff.low,
+            "diff_high": diff.high,
+        }
+        for part in PARTS:
+            r = success.loc[(*config, part)]
+            line |= {
+                f"success_{part}": r["mean"],
+                f"low_{part}": r["low"],
+                f"high_{part}": r["high"],
+                f"seconds_{part}": group[f"finetune_seconds_{part}"].mean(),
+                f"gflops_{part}": group[f"flops_finetune_{part}"].mean() / 1e9,
+                f"cost_{part}": group[f"flops_total_{part}"].mean() / base,
+            }
+        out.append(line)
+    return pd.DataFrame(out)
+
+
+def k_label(config: pd.Series) -> str:
+    """K as the tables write it: steps between re-plans, or 'once' for one selection per episode."""
+    return {"once": "once", "once-keep": "once (kept)"}.get(config["schedule"], str(int(config["horizon"])))
+
+
+def markdown(rows: pd.DataFrame, resamples: int = DEFAULT_RESAMPLES) -> str:
+    table = configurations(rows, resamples)
+    both = pairs(rows)
     lines = [
         "| backbone | dataset | selection | K | N | lr | episodes | alike | success all | success actor "
         "| actor minus all | fine-tune s/episode all / actor | fine-tune GFLOPs/episode all / actor "
         "| episode cost all / actor (x acting) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    acting = _acting_flops(rows)
-    for config, group in both.groupby(list(LABEL), sort=True):
-        label = dict(zip(LABEL, config, strict=True))
-
-        def ci(part: str, label: dict = label) -> str:
-            mask = (success["finetune"] == part) & (success[list(LABEL)] == pd.Series(label)).all(axis=1)
-            r = success[mask].iloc[0]
-            return f"{r['mean']:.2f} [{r['low']:.2f}, {r['high']:.2f}]"
-
-        alike = _alike(group)
-        k = {"once": "once", "once-keep": "once (kept)"}.get(label["schedule"], str(int(label["horizon"])))
-        secs = group["finetune_seconds_all"].mean(), group["finetune_seconds_actor"].mean()
-        flops = group["flops_finetune_all"].mean() / 1e9, group["flops_finetune_actor"].mean() / 1e9
-        base = acting[label["dataset"], label["backbone"], group["width"].iloc[0]]
-        cost = group["flops_total_all"].mean() / base, group["flops_total_actor"].mean() / base
+    for _, c in table.iterrows():
+        ci = {p: f"{c[f'success_{p}']:.2f} [{c[f'low_{p}']:.2f}, {c[f'high_{p}']:.2f}]" for p in PARTS}
+        secs, flops, cost = ((c[f"{m}_all"], c[f"{m}_actor"]) for m in ("seconds", "gflops", "cost"))
         lines.append(
-            f"| {backbone_label(label['backbone'])} | {label['dataset'].removesuffix('-v0')} | {label['selection']} "
-            f"| {k} | {int(label['grad_steps'])} | {label['lr']:g} | {len(group)} | {alike} | {ci('all')} "
-            f"| {ci('actor')} | {_paired(group, resamples)} | {secs[0]:.1f} / {secs[1]:.1f} ({_times(*secs)}) "
+            f"| {backbone_label(c['backbone'])} | {c['dataset'].removesuffix('-v0')} | {c['selection']} "
+            f"| {k_label(c)} | {int(c['grad_steps'])} | {c['lr']:g} | {c['episodes']} | {c['alike']} | {ci['all']} "
+            f"| {ci['actor']} | {_signed(c['diff'], c['diff_low'], c['diff_high'])} "
+            f"| {secs[0]:.1f} / {secs[1]:.1f} ({_times(*secs)}) "
             f"| {flops[0]:.3g} / {flops[1]:.3g} ({_times(*flops)}) "
             f"| {cost[0]:,.0f} / {cost[1]:,.0f} ({_times(*cost)}) |"
         )
+    sweeps = drop_repeats(rows[rows["method"] == "gcttt"]).merge(both[KEY], on=KEY)["sweep_id"].unique()
     total = both["finetune_seconds_all"].sum(), both["finetune_seconds_actor"].sum()
     # per backbone: for GC-BC every episode must end alike, for the others 'actor' is another method
     same = ", ".join(f"{backbone_label(b)} {_alike(g)} of {len(g)}" for b, g in both.groupby("backbone", sort=True))
     # over all of a setting's configurations at once: does the part change success on the whole?
     pooled = ", ".join(
-        f"{backbone_label(b)} on {d.removesuffix('-v0')} {_paired(g, resamples)} over {len(g)} pairs"
+        f"{backbone_label(b)} on {d.removesuffix('-v0')} {_signed(*_paired(g, resamples))} over {len(g)} pairs"
         for (b, d), g in both.groupby(["backbone", "dataset"], sort=True)
         if len(g.groupby(list(LABEL))) > 1
     )
@@ -100,7 +135,7 @@ def markdown(rows: pd.DataFrame, resamples: int = DEFAULT_RESAMPLES) -> str:
     start = _pretrained(rows, both, resamples)
     caption = (
         f"\n{len(both)} GC-TTT episodes played with `--finetune all` and `--finetune actor` on the same "
-        f"checkpoints ({machines}; sweeps {', '.join(sorted(ttt['sweep_id'].unique()))}); ending alike (success "
+        f"checkpoints ({machines}; sweeps {', '.join(sorted(sweeps))}); ending alike (success "
         f"and steps): {same}. Fine-tuning took {total[0] / 60:.1f} min with `all` and {total[1] / 60:.1f} min with "
         f"`actor` ({_times(*total)}). Pre-trained policy, the same checkpoints' baseline episodes: {start}. "
         + (f"Actor minus all over every configuration of a setting that has several: {pooled}. " if pooled else "")
@@ -141,11 +176,14 @@ def _pretrained(rows: pd.DataFrame, both: pd.DataFrame, resamples: int) -> str:
     return ", ".join(out) or "none in the study"
 
 
-def _paired(group: pd.DataFrame, resamples: int) -> str:
+def _paired(group: pd.DataFrame, resamples: int) -> Interval:
     """Actor minus all, paired episode by episode on the same checkpoint, task and seed."""
     diff = group["success_actor"].astype(float) - group["success_all"].astype(float)
-    ci = success_ci(diff.to_numpy(), groups=checkpoint_groups(group), n_resamples=resamples)
-    return f"{ci.mean:+.2f} [{ci.low:+.2f}, {ci.high:+.2f}]"
+    return success_ci(diff.to_numpy(), groups=checkpoint_groups(group), n_resamples=resamples)
+
+
+def _signed(mean: float, low: float, high: float) -> str:
+    return f"{mean:+.2f} [{low:+.2f}, {high:+.2f}]"
 
 
 def _alike(both: pd.DataFrame) -> int:

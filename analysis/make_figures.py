@@ -173,13 +173,23 @@ def _finetune_figures(study: Path, figures: Path) -> None:
         shutil.copy(Path(tmp) / f"{name}.png", figures / f"{name}.png")
 
 
+def _finetune_parts_figure(study: Path, figures: Path) -> None:
+    from analysis import plot_finetune
+    from analysis.finetune_parts import configurations
+    from gcttt.results.store import published_rows
+
+    with tempfile.TemporaryDirectory() as tmp:
+        plot_finetune.draw(configurations(published_rows(study)), tmp, "finetune-parts")
+        shutil.copy(Path(tmp) / "finetune-parts.png", figures / "finetune-parts.png")
+
+
 def _no_figures(study: Path, figures: Path) -> None:
     """A study shown as a table only."""
 
 
 class Published(NamedTuple):
     """One published table: the study whose rows it reads, its file in docs/results, how it is made,
-    and the study's figures (a study with several tables draws them with its first)."""
+    and the figures drawn from the same rows."""
 
     study: str
     name: str
@@ -193,7 +203,7 @@ PUBLISHED: tuple[Published, ...] = (
     Published("figure6-cpu", "figure6.md", _figure6_table, _figure6_figures),
     Published("compute-cpu", "compute.md", _compute_table, _compute_figures),
     Published("compute-check-xeon", "machine_check.md", _machine_check_table, _no_figures),
-    Published("finetune-epyc-avx2", "finetune.md", _finetune_table, _no_figures),
+    Published("finetune-epyc-avx2", "finetune.md", _finetune_table, _finetune_parts_figure),
     Published("finetune-epyc-avx2", "finetune_answer.md", _finetune_answer_table, _finetune_figures),
 )
 """Every published table, and how it and its study's figures are made."""

@@ -194,45 +194,54 @@ def test_the_knob_round_trips_through_columns_and_older_rows_read_as_all(tmp_pat
     assert isinstance(table, pa.Table)
 
 
-def test_the_finetune_table_pairs_the_same_episodes_and_counts_those_that_end_alike():
-    """analysis/finetune_parts.py: one line per configuration played both ways on the same weights."""
-    import pandas as pd
-
-    from analysis.finetune_parts import markdown
+def _played(part, seconds, steps_of_last, fails=False, horizon=200, backbone="gcbc"):
+    """Ten GC-TTT episodes of one configuration, fine-tuning `part`, as published rows."""
     from gcttt.results.records import RunContext, records_table
 
-    def rows(part, seconds, steps_of_last, fails=False, horizon=200):
-        made = [
-            record(
-                method="gcttt",
-                backbone="gcbc",
-                finetune=part,
-                horizon=horizon,
-                task_id=1 + i % 5,
-                episode_index=i // 5,
-                seed=100 + i,
-                success=i % 2 == 0 and not fails,
-                episode_steps=steps_of_last if i == 9 else 100,
-                finetune_seconds=seconds,
-                flops_finetune=4_000_000_000 if part == "all" else 1_000_000_000,
-                flops_total=5_000_000_000 if part == "all" else 2_000_000_000,
-                checkpoint_fingerprint="w1",
-                machine="AMD EPYC (AVX2)",
-            )
-            for i in range(10)
-        ]
-        context = RunContext(trial_id=f"{part}-{horizon}", sweep_id=part)
-        return records_table(((r, {}) for r in made), context).to_pandas()
+    made = [
+        record(
+            method="gcttt",
+            backbone=backbone,
+            finetune=part,
+            horizon=horizon,
+            task_id=1 + i % 5,
+            episode_index=i // 5,
+            seed=100 + i,
+            success=i % 2 == 0 and not fails,
+            episode_steps=steps_of_last if i == 9 else 100,
+            finetune_seconds=seconds,
+            flops_finetune=4_000_000_000 if part == "all" else 1_000_000_000,
+            flops_total=5_000_000_000 if part == "all" else 2_000_000_000,
+            checkpoint_fingerprint="w1",
+            machine="AMD EPYC (AVX2)",
+        )
+        for i in range(10)
+    ]
+    context = RunContext(trial_id=f"{part}-{horizon}", sweep_id=part)
+    return records_table(((r, {}) for r in made), context).to_pandas()
+
+
+def _baseline(backbone="gcbc"):
+    from gcttt.results.records import RunContext, records_table
 
     acting = record(
         method="baseline",
-        backbone="gcbc",
+        backbone=backbone,
         finetune="",
         flops_total=10_000_000,
         success=True,
         checkpoint_fingerprint="w1",
     )
-    base = records_table([(acting, {})], RunContext(trial_id="base", sweep_id="all")).to_pandas()
+    return records_table([(acting, {})], RunContext(trial_id="base", sweep_id="all")).to_pandas()
+
+
+def test_the_finetune_table_pairs_the_same_episodes_and_counts_those_that_end_alike():
+    """analysis/finetune_parts.py: one line per configuration played both ways on the same weights."""
+    import pandas as pd
+
+    from analysis.finetune_parts import markdown
+
+    rows, base = _played, _baseline()
     both = pd.concat([rows("all", 8.0, 100), rows("actor", 2.0, 120)], ignore_index=True)
     with pytest.raises(UsageError, match="no baseline episodes"):
         markdown(both, resamples=200)
@@ -257,3 +266,37 @@ def test_the_finetune_table_pairs_the_same_episodes_and_counts_those_that_end_al
     assert "over 20 pairs" in pooled
     with pytest.raises(UsageError, match="both --finetune all and actor"):
         markdown(rows("all", 8.0, 100))
+
+
+def test_the_finetune_figure_draws_a_panel_per_setting_and_an_arrow_per_configuration(tmp_path):
+    """analysis/plot_finetune.py: the compute arms of each setting (critic, its largest N, the most
+    checkpoints), every network against the actor alone."""
+    import matplotlib.image
+    import pandas as pd
+
+    from analysis import plot_finetune
+    from analysis.finetune_parts import configurations
+
+    gcbc = [_played("all", 8.0, 100), _played("actor", 2.0, 100), _baseline()]
+    gciql = [
+        _played(p, 8.0, 100, fails=p == "actor", horizon=k, backbone="gciql")
+        for p in ("all", "actor")
+        for k in (100, 500)
+    ]
+    table = configurations(pd.concat([*gcbc, *gciql, _baseline("gciql")], ignore_index=True), resamples=200)
+    shown = plot_finetune.shown(table)
+    drawn = sorted(zip(shown["backbone"], shown["horizon"], strict=True))
+    assert drawn == [("gcbc", 200), ("gciql", 100), ("gciql", 500)]
+    assert list(shown["diff"][shown["backbone"] == "gciql"]) == [-0.5, -0.5]
+    # a configuration at a smaller N is not one of the compute arms: left out
+    fewer = table.copy()
+    fewer.loc[fewer.index[-1], "grad_steps"] -= 1
+    assert len(plot_finetune.shown(fewer)) == 2
+    png, pdf = plot_finetune.draw(table, str(tmp_path), "parts")
+    image = matplotlib.image.imread(png)
+    assert pdf.stat().st_size > 5_000 and image.shape[1] > 2 * image.shape[0]  # two panels side by side
+    assert image[..., :3].std() > 0.05
+    with pytest.raises(SystemExit) as done:
+        plot_finetune.main(["--help"])
+    assert done.value.code == 0
+    assert plot_finetune.main([str(tmp_path / "nowhere")]) == 2
