@@ -15,6 +15,7 @@ transition indices.
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 
@@ -110,7 +111,12 @@ class Selector:
         if table is None:  # filled lazily like an uncached table; `end_episode` completes and stores it
             return GoalDistances(*args)
         self._cache_key = None
-        return GoalDistances(*args, table=torch.from_numpy(table).to(self.device))
+        with warnings.catch_warnings():
+            # The cached table is a read-only memory map shared by every worker (zero-copy). It is
+            # complete, so GoalDistances only reads it; torch's warning about writes does not apply.
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable", category=UserWarning)
+            shared = torch.from_numpy(table)
+        return GoalDistances(*args, table=shared.to(self.device))
 
     def end_episode(self) -> None:
         """After an episode (outside its timed selection): a goal the cache missed has its table
