@@ -39,13 +39,13 @@ from analysis.plot_compute import (
 )
 from analysis.results import require_study, single
 from analysis.summary import backbone_label, filter_kind
+from gcttt.agents.base import FINETUNE_PARTS as PARTS
 from gcttt.commands.flags import parse
 from gcttt.errors import UsageError, run_main
 from gcttt.results.stats import DEFAULT_RESAMPLES
 from gcttt.results.store import published_rows
 from gcttt.results.summary import drop_repeats
 
-PARTS = ("all", "actor")
 SAME_ARM = [c for c in ARM if c != "finetune"]
 """A GC-TTT configuration, what it fine-tunes aside."""
 

@@ -24,6 +24,8 @@ import pandas as pd
 import tyro
 
 from analysis.results import require_study
+from analysis.summary import k_label
+from gcttt.agents.base import FINETUNE_PARTS as PARTS
 from gcttt.commands.flags import parse
 from gcttt.errors import UsageError, run_main
 from gcttt.figures.style import backbone_label
@@ -50,16 +52,15 @@ def pairs(rows: pd.DataFrame) -> pd.DataFrame:
     return full.merge(actor, on=KEY, suffixes=("_all", "_actor"))
 
 
-PARTS = ("all", "actor")
-
-
-def configurations(rows: pd.DataFrame, resamples: int = DEFAULT_RESAMPLES) -> pd.DataFrame:
+def configurations(
+    rows: pd.DataFrame, resamples: int = DEFAULT_RESAMPLES, both: pd.DataFrame | None = None
+) -> pd.DataFrame:
     """One row per configuration played both ways on the same weights: its LABEL columns, `episodes`,
     `alike`, `checkpoints` (pre-trained networks it was played from), the paired difference
     (`diff`, `diff_low`, `diff_high`) and per part P in PARTS: `success_P`, `low_P`, `high_P`,
     `seconds_P`, `gflops_P` (fine-tuning, per episode) and `cost_P` (a whole episode's FLOPs in
-    multiples of the pre-trained model's acting FLOPs per episode)."""
-    both = pairs(rows)
+    multiples of the pre-trained model's acting FLOPs per episode). `both`: `pairs(rows)`, if at hand."""
+    both = pairs(rows) if both is None else both
     if both.empty:
         raise UsageError("no configuration was played with both --finetune all and actor on the same weights")
     ttt = drop_repeats(rows[rows["method"] == "gcttt"])
@@ -96,14 +97,9 @@ def configurations(rows: pd.DataFrame, resamples: int = DEFAULT_RESAMPLES) -> pd
     return pd.DataFrame(out)
 
 
-def k_label(config: pd.Series) -> str:
-    """K as the tables write it: steps between re-plans, or 'once' for one selection per episode."""
-    return {"once": "once", "once-keep": "once (kept)"}.get(config["schedule"], str(int(config["horizon"])))
-
-
 def markdown(rows: pd.DataFrame, resamples: int = DEFAULT_RESAMPLES) -> str:
-    table = configurations(rows, resamples)
     both = pairs(rows)
+    table = configurations(rows, resamples, both)
     lines = [
         "| backbone | dataset | selection | K | N | lr | episodes | alike | success all | success actor "
         "| actor minus all | fine-tune s/episode all / actor | fine-tune GFLOPs/episode all / actor "
@@ -115,7 +111,8 @@ def markdown(rows: pd.DataFrame, resamples: int = DEFAULT_RESAMPLES) -> str:
         secs, flops, cost = ((c[f"{m}_all"], c[f"{m}_actor"]) for m in ("seconds", "gflops", "cost"))
         lines.append(
             f"| {backbone_label(c['backbone'])} | {c['dataset'].removesuffix('-v0')} | {c['selection']} "
-            f"| {k_label(c)} | {int(c['grad_steps'])} | {c['lr']:g} | {c['episodes']} | {c['alike']} | {ci['all']} "
+            f"| {k_label(c, prefix='')} | {int(c['grad_steps'])} | {c['lr']:g} | {c['episodes']} | {c['alike']} "
+            f"| {ci['all']} "
             f"| {ci['actor']} | {_signed(c['diff'], c['diff_low'], c['diff_high'])} "
             f"| {secs[0]:.1f} / {secs[1]:.1f} ({_times(*secs)}) "
             f"| {flops[0]:.3g} / {flops[1]:.3g} ({_times(*flops)}) "

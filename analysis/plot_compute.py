@@ -46,6 +46,7 @@ from analysis.summary import (
     counts,
     filter_kind,
     fmt_lr,
+    k_label,
     require_one_sweep,
     save,
     style,
@@ -96,7 +97,7 @@ def configurations(frame: pd.DataFrame, confidence: float, resamples: int) -> pd
 def label(row: pd.Series) -> str:
     if row["method"] == "baseline":
         return f"width {int(row['width'])}"
-    k = {"once": "once", "once-keep": "once, kept"}.get(row["schedule"], f"K={int(row['horizon'])}")
+    k = k_label(row, kept="once, kept")
     batch = f", b={int(row['finetune_batch'])}" if row["finetune_batch"] else ""
     actor = ", actor only" if row.get("finetune") == "actor" else ""
     return f"{row['selection']} {k}, N={int(row['grad_steps'])}{batch}, lr={fmt_lr(float(row['lr']))}{actor}"

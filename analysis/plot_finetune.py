@@ -22,9 +22,9 @@ from typing import Annotated
 import pandas as pd
 import tyro
 
-from analysis.finetune_parts import PARTS, configurations, k_label
+from analysis.finetune_parts import PARTS, configurations
 from analysis.results import require_study
-from analysis.summary import add_caption, backbone_label, save, style
+from analysis.summary import add_caption, backbone_label, k_label, save, style
 from gcttt.commands.flags import parse
 from gcttt.errors import UsageError, run_main
 from gcttt.results.stats import DEFAULT_RESAMPLES
@@ -82,7 +82,7 @@ def draw(table: pd.DataFrame, out: str, name: str):
             )
             # K above the arrow's middle (log axis: the geometric mean), clear of both points' CI bars
             ax.annotate(
-                k_label(c),
+                k_label(c, prefix=""),
                 ((c["cost_all"] * c["cost_actor"]) ** 0.5, (c["success_all"] + c["success_actor"]) / 2),
                 textcoords="offset points",
                 xytext=(0, 3),

@@ -41,6 +41,12 @@ def fmt_lr(value: float) -> str:
     return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
 
 
+def k_label(config: pd.Series, prefix: str = "K=", kept: str = "once (kept)") -> str:
+    """K as tables and legends write it: `prefix` and the env steps between re-plans, 'once' for one
+    selection per episode, `kept` for one whose selection is kept across the episode's fine-tuning."""
+    return {"once": "once", "once-keep": kept}.get(config["schedule"], f"{prefix}{int(config['horizon'])}")
+
+
 def counts(frame: pd.DataFrame) -> tuple[int, int]:
     """(pre-training seeds, episodes) in `frame`."""
     return int(frame["pretrain_seed"].nunique()), len(frame)

@@ -29,7 +29,15 @@ import pandas as pd
 import tyro
 
 from analysis.results import SUCCESS_COLUMNS, Source, load, output_dir, run_main
-from analysis.summary import BACKBONE_LABELS, backbone_label, dataset_label, dataset_order, fmt_lr, summarize
+from analysis.summary import (
+    BACKBONE_LABELS,
+    backbone_label,
+    dataset_label,
+    dataset_order,
+    fmt_lr,
+    k_label,
+    summarize,
+)
 from gcttt.commands.flags import parse
 from gcttt.errors import UsageError
 
@@ -93,7 +101,7 @@ def _entry(rows: pd.DataFrame) -> Entry:
 
 
 def _config_label(row: pd.Series) -> str:
-    k = {"once": "once", "once-keep": "once (kept)"}.get(row["schedule"], f"K={int(row['horizon'])}")
+    k = k_label(row)
     q = f", q={row['q']:g}" if row["q"] else ""
     return f"{k}, N={int(row['grad_steps'])}, lr={fmt_lr(float(row['lr']))}{q}"
 

@@ -31,7 +31,7 @@ import pandas as pd
 import tyro
 
 from analysis.paper import TABLE1
-from analysis.summary import BACKBONE_LABELS, backbone_label, dataset_label, dataset_order, fmt_lr
+from analysis.summary import BACKBONE_LABELS, backbone_label, dataset_label, dataset_order, fmt_lr, k_label
 from gcttt.commands.flags import parse
 from gcttt.errors import UsageError, run_main
 from gcttt.results.stats import success_ci
@@ -79,7 +79,7 @@ def _matching(rows: pd.DataFrame, config: pd.Series) -> pd.DataFrame:
 
 
 def label(config: pd.Series) -> str:
-    k = {"once-keep": "once (kept)", "once": "once"}.get(config["schedule"], f"K={int(config['horizon'])}")
+    k = k_label(config)
     return f"{config['selection']} {k}, N={int(config['grad_steps'])}, lr={fmt_lr(float(config['lr']))}"
 
 

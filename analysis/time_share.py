@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from analysis.results import Source, load, output_dir, run_main
-from analysis.summary import fmt_lr
+from analysis.summary import fmt_lr, k_label
 from gcttt.commands.flags import parse
 
 PARTS = ("act", "selection", "finetune")
@@ -54,7 +54,7 @@ def time_shares(frame: pd.DataFrame) -> pd.DataFrame:
 def _label(row: pd.Series) -> str:
     if row["method"] == "baseline":
         return f"baseline (width {int(row['width'])})"
-    k = {"once": "once", "once-keep": "once (kept)"}.get(row["schedule"], f"K={int(row['horizon'])}")
+    k = k_label(row)
     lr = fmt_lr(float(row["lr"]))
     return f"{row['selection']} {k} N={int(row['grad_steps'])} lr={lr} (width {int(row['width'])})"
 
